@@ -1,0 +1,36 @@
+# `make demo` and `make test` set everything up themselves (see infra/bootstrap.sh).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: setup demo test lint bench server clean lock
+
+setup:
+	@infra/bootstrap.sh
+
+demo: setup
+	@$(BIN)/cleanroom demo
+
+test: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/pytest -q
+
+lint: setup
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	@$(BIN)/python -m bench.run_all
+
+# A persistent Prefect server with the UI on http://127.0.0.1:4200 (see README).
+server: setup
+	@$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+clean:
+	rm -rf var
+
+# Re-resolve the lock file after changing pyproject.toml dependencies.
+lock: setup
+	@$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url -o requirements.lock pyproject.toml
+	@sed -i '/^--find-links/d' requirements.lock

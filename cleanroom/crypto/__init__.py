@@ -1,0 +1,1 @@
+"""Keys, age encryption for recipients and Ed25519 signatures."""

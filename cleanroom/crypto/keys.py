@@ -1,0 +1,78 @@
+"""Key files: age X25519 identities (readable by the `age` tool) and Ed25519 signing keys."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pyrage import x25519
+
+from cleanroom.errors import ConfigurationError
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create a key file readable by its owner only; never overwrite an existing key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+def new_age_identity(path: Path) -> str:
+    """Write a new age identity file in the age tool's format; return its public recipient."""
+    identity = x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    write_private(path, f"# created: {created}\n# public key: {recipient}\n{identity}\n")
+    return recipient
+
+
+def load_age_identity(path: Path) -> x25519.Identity:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError as exc:
+        raise ConfigurationError("identity file not found", where=str(path), fix="pass the path of your age key") from exc
+    keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
+    if len(keys) != 1:
+        raise ConfigurationError(
+            "not an age identity file (expected one AGE-SECRET-KEY-1... line)",
+            where=str(path),
+            fix="use the file written by `cleanroom keygen` or `age-keygen`",
+        )
+    try:
+        return x25519.Identity.from_str(keys[0])
+    except Exception as exc:  # pyrage raises its own error types for malformed keys
+        raise ConfigurationError("malformed age secret key", where=str(path), fix="regenerate the key") from exc
+
+
+def new_signing_key(path: Path) -> str:
+    """Write a new Ed25519 private key (PKCS#8 PEM); return the public key as base64."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    write_private(path, pem.decode())
+    return public_key_b64(key.public_key())
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except FileNotFoundError as exc:
+        raise ConfigurationError("signing key not found", where=str(path), fix="run `make demo` or `cleanroom keygen`") from exc
+    except ValueError as exc:
+        raise ConfigurationError("not a PEM private key", where=str(path), fix="use an Ed25519 PKCS#8 PEM key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigurationError("not an Ed25519 key", where=str(path), fix="use an Ed25519 PKCS#8 PEM key")
+    return key
+
+
+def public_key_b64(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def load_public_key_b64(value: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(value))

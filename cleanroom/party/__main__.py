@@ -1,0 +1,63 @@
+"""Entry point of a party's own worker process: `python -m cleanroom.party COMMAND ...`.
+
+It runs with the party's workspace as working directory, prints one JSON line for the coordinator
+(statuses and expectation names only) and keeps details in the party's own log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from cleanroom.errors import CleanroomError
+from cleanroom.party.host import RESULT_PREFIX
+from cleanroom.party.preparation import PreparationSummary, prepare_party
+from cleanroom.party.verification import check_contribution, load_own_aggregates
+from cleanroom.spec import AnalysisKind, load_spec
+
+log = logging.getLogger("cleanroom.party")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cleanroom.party")
+    parser.add_argument("command", choices=["prepare", "verify"])
+    parser.add_argument("--party", required=True)
+    parser.add_argument("--spec", required=True, type=Path)
+    args = parser.parse_args(argv)
+    workspace = Path.cwd()
+    log_dir = workspace / "logs"
+    log_dir.mkdir(exist_ok=True)
+    handler = logging.FileHandler(log_dir / "party.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    spec = load_spec(args.spec)
+    try:
+        if args.command == "prepare":
+            summary = prepare_party(spec, args.party, workspace)
+            log.info("prepare: %s", summary.to_json())
+            emit(json.loads(summary.to_json()))
+            return 0 if summary.status == "ok" else 3
+        analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+        cells = len(analysis.categories) * analysis.months
+        revealed = json.loads(sys.stdin.read())
+        own = load_own_aggregates(workspace, cells)
+        check = check_contribution(args.party, own, revealed["sales_cents"], revealed["shown"])
+        log.info("verify: %s", check.to_dict())
+        emit(check.to_dict())
+        return 0
+    except CleanroomError as exc:
+        log.exception("%s failed", args.command)
+        emit(PreparationSummary(party=args.party, status="failed", error=exc.one_line()).__dict__)
+        return 3
+
+
+def emit(payload: dict) -> None:
+    print(RESULT_PREFIX + json.dumps(payload, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Phase 5 inside one party: check the revealed market totals against the party's own contribution."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from cleanroom.party.preparation import CATEGORY_MONTH_FILE
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ContributionCheck:
+    """A party's verdict; it says whether the checks held, never the party's own figures."""
+
+    party: str
+    consistent: bool
+    cells_checked: int
+    problems: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_own_aggregates(workspace: Path, cells: int) -> np.ndarray:
+    raw = (workspace / CATEGORY_MONTH_FILE).read_bytes()
+    return np.frombuffer(raw, dtype="<i8").reshape(2, cells)
+
+
+def check_contribution(
+    party: str, own: np.ndarray, revealed_sales: list[int | None], revealed_customers_ok: list[bool]
+) -> ContributionCheck:
+    """Every revealed market total must be at least this party's own sales in that cell, and every
+    suppressed cell must be one where the party alone could not have met the group size (checked by
+    the minimum-size rule itself inside MPC; here: suppressed cells are never revealed as numbers)."""
+    problems = []
+    sales, _customers = own
+    for cell, (total, shown) in enumerate(zip(revealed_sales, revealed_customers_ok)):
+        if shown and total is None:
+            problems.append(f"cell {cell}: marked as shown but has no value")
+        if not shown and total is not None:
+            problems.append(f"cell {cell}: suppressed but a value was revealed")
+        if total is not None and total < sales[cell]:
+            problems.append(f"cell {cell}: market total is below this party's own sales")
+    return ContributionCheck(party, not problems, len(revealed_sales), problems)

@@ -1,0 +1,68 @@
+"""The secure engine's one interface, with an in-process and a multi-process implementation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol as TypingProtocol
+
+from cleanroom.errors import SecureComputationError
+from cleanroom.secure.client import RESULT_PREFIX
+from cleanroom.secure.network import PlayerNetwork
+from cleanroom.secure.requests import AggregateRequest, RevealedTotals
+
+
+class SecureEngine(TypingProtocol):
+    def category_month_totals(self, request: AggregateRequest) -> RevealedTotals: ...
+
+
+@dataclass
+class InProcessEngine:
+    """All players in this process (TF Encrypted LocalConfig): fast, for tests and benchmarks."""
+
+    def category_month_totals(self, request: AggregateRequest) -> RevealedTotals:
+        from cleanroom.secure.aggregates import run_totals
+        from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
+
+        secure = require_secure_randomness(request.allow_insecure_randomness)
+        config = import_tfe().LocalConfig(request.players)
+        with protocol_scope(request.protocol, config, request.players) as prot:
+            return run_totals(request, prot, secure)
+
+
+@dataclass
+class PlayerProcessEngine:
+    """Players as separate processes over TF's gRPC runtime; the client runs in a child process."""
+
+    network: PlayerNetwork
+    timeout: float = 600.0
+
+    def category_month_totals(self, request: AggregateRequest) -> RevealedTotals:
+        message = json.dumps({"request": request.model_dump(mode="json"), "hostmap": self.network.hostmap})
+        process = subprocess.run(
+            [sys.executable, "-m", "cleanroom.secure.client"],
+            input=message,
+            capture_output=True,
+            text=True,
+            cwd=self.network.run_dir,
+            env=self.network.host.command_env(),
+            timeout=self.timeout,
+            check=False,
+        )
+        for line in process.stdout.splitlines():
+            if line.startswith(RESULT_PREFIX):
+                payload = json.loads(line.removeprefix(RESULT_PREFIX))
+                if "error" in payload:
+                    raise SecureComputationError(payload["error"], where="secure engine client")
+                return RevealedTotals.model_validate(payload)
+        (self.network.run_dir / "client.stderr").write_text(process.stderr)
+        down = [name for name, up in self.network.alive().items() if not up]
+        raise SecureComputationError(
+            f"secure computation client exited with code {process.returncode}"
+            + (f"; player(s) down: {', '.join(down)}" if down else ""),
+            where="secure engine",
+            fix=f"see {Path(self.network.run_dir) / 'client.stderr'}",
+        )

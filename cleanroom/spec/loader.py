@@ -1,0 +1,66 @@
+"""Load a spec file into models with one-line errors, and pin it by its canonical hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from cleanroom.errors import ConfigurationError
+from cleanroom.spec.models import CollaborationSpec
+
+FIXES = {
+    "missing": "add the field",
+    "extra_forbidden": "remove it or check its spelling",
+    "enum": "use one of the listed values",
+    "string_pattern_mismatch": "use lower-case letters, digits and '-', starting with a letter",
+}
+
+
+def load_spec(path: Path) -> CollaborationSpec:
+    """Read and validate a collaboration spec; raise ConfigurationError naming file, field and fix."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigurationError(
+            "spec file not found", where=str(path), fix="pass --spec with the path of your consortium YAML"
+        ) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigurationError("not valid YAML", where=where, fix="correct the YAML syntax") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError("the spec must be a YAML mapping", where=str(path), fix="see demo spec")
+    try:
+        return CollaborationSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _one_line(path, exc) from exc
+
+
+def _one_line(path: Path, exc: ValidationError) -> ConfigurationError:
+    error = exc.errors()[0]
+    field = ".".join(_loc_part(p) for p in error["loc"]).replace(".[", "[")
+    message = error["msg"].removeprefix("Value error, ")
+    # Model-level checks already name their field at the start of the message.
+    if not field and ":" in message:
+        field, message = message.split(":", 1)
+        message = message.strip()
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    fix = FIXES.get(error["type"], "correct the value")
+    return ConfigurationError(message + extra, where=f"{path}: {field or '<root>'}", fix=fix)
+
+
+def _loc_part(part: object) -> str:
+    return f"[{part}]" if isinstance(part, int) else str(part)
+
+
+def canonical_hash(spec: CollaborationSpec) -> str:
+    """SHA-256 over the spec's canonical JSON (sorted keys, no whitespace): formatting does not matter."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Creates .venv from Python 3.10 and installs the locked packages. Idempotent: a stamp file records the
+# hash of the lock file, so a second run with an unchanged lock does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+STAMP="$VENV/.lock-hash"
+want_hash=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_hash" ]; then
+  exit 0
+fi
+
+find_python310() {
+  if [ -n "${CLEANROOM_PYTHON:-}" ]; then echo "$CLEANROOM_PYTHON"; return; fi
+  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys; assert sys.version_info[:2]==(3,10)' 2>/dev/null; then
+    command -v python3.10; return
+  fi
+  if command -v pyenv >/dev/null 2>&1; then
+    for candidate in "$(pyenv root)"/versions/3.10*/bin/python3.10; do
+      [ -x "$candidate" ] && { echo "$candidate"; return; }
+    done
+  fi
+  for candidate in "$HOME"/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do
+    [ -x "$candidate" ] && { echo "$candidate"; return; }
+  done
+}
+
+PY=$(find_python310 || true)
+if [ -z "$PY" ]; then
+  cat >&2 <<'MSG'
+error: Python 3.10 was not found.
+  TF Encrypted 0.9.1 ships its secure-randomness ops for TensorFlow 2.9.1 only, which needs Python 3.10.
+  fix: install it (for example `pyenv install 3.10.13`, or `apt-get install python3.10 python3.10-venv`),
+       or point CLEANROOM_PYTHON at a python3.10 binary, then run the make target again.
+MSG
+  exit 2
+fi
+
+echo "==> creating $VENV with $PY"
+rm -rf "$VENV"
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade "pip==26.3" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+echo "==> installing locked packages (first run downloads about 700 MB)"
+"$VENV/bin/python" -m pip install --quiet --no-deps -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+"$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+"$VENV/bin/python" -m pip check >/dev/null || { "$VENV/bin/python" -m pip check >&2; exit 3; }
+echo "$want_hash" > "$STAMP"
+echo "==> environment ready"
