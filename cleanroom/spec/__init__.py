@@ -1,6 +1,6 @@
 """The collaboration spec: who takes part, what they may learn, and how it is computed."""
 
-from cleanroom.spec.loader import canonical_hash, load_spec
+from cleanroom.spec.loader import PinnedSpec, canonical_hash, load_spec, pin_spec
 from cleanroom.spec.models import (
     Analysis,
     AnalysisKind,
@@ -17,8 +17,10 @@ __all__ = [
     "Approver",
     "CollaborationSpec",
     "Party",
+    "PinnedSpec",
     "PartyRole",
     "Protocol",
     "canonical_hash",
     "load_spec",
+    "pin_spec",
 ]

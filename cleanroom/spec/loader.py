@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -64,3 +65,17 @@ def canonical_hash(spec: CollaborationSpec) -> str:
     """SHA-256 over the spec's canonical JSON (sorted keys, no whitespace): formatting does not matter."""
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PinnedSpec:
+    """A validated spec with the hash that every output of the run records."""
+
+    path: Path
+    spec: CollaborationSpec
+    sha256: str
+
+
+def pin_spec(path: Path) -> PinnedSpec:
+    spec = load_spec(path)
+    return PinnedSpec(Path(path).resolve(), spec, canonical_hash(spec))

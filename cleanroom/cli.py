@@ -1,0 +1,158 @@
+"""Thin command line: each subcommand parses arguments and calls a flow or a library function."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cleanroom.errors import CleanroomError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Secure multi-party retail analytics.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """User mistakes print one line naming file, field and fix, and exit 2 (no stack trace)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CleanroomError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _quiet_runtime() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+@app.command()
+@one_line_errors
+def demo(scale: Annotated[float, typer.Option(help="size of the generated retailers")] = 1.0) -> None:
+    """Run the whole lifecycle on the bundled demo consortium (creates keys and data on first use)."""
+    from cleanroom.demo_setup import ensure_demo_workspace
+    from cleanroom.settings import Settings
+
+    settings = Settings()
+    with console.status("preparing the demo consortium (keys, spec, three retailers' exports)"):
+        spec_path = ensure_demo_workspace(settings, scale=scale)
+    outcome = _run(spec_path)
+    first = _pinned(spec_path).spec.approvers[0]
+    identity = settings.keys_root / "approvers" / f"{first.name}.age"
+    console.rule(f"[bold]Report opened as approver {first.name}")
+    _print_report(spec_path, identity, Path(outcome.archive_dir))
+    _print_outcome(outcome, identity, spec_path)
+
+
+@app.command()
+@one_line_errors
+def run(spec: Annotated[Path, typer.Option(help="collaboration spec (YAML)")]) -> None:
+    """Run the lifecycle for a collaboration spec."""
+    outcome = _run(spec)
+    _print_outcome(outcome, None, spec)
+
+
+@app.command()
+@one_line_errors
+def decrypt(
+    identity: Annotated[Path, typer.Option(help="your age identity file (approver's private key)")],
+    run_id: Annotated[str | None, typer.Option("--run", help="run id; default: the latest archived run")] = None,
+    spec: Annotated[Path | None, typer.Option(help="spec the run used; default: the demo spec")] = None,
+) -> None:
+    """Verify and decrypt an archived report, then print its headline figures."""
+    from cleanroom.demo_setup import demo_spec_path
+    from cleanroom.report.publish import latest_run
+    from cleanroom.settings import Settings
+
+    settings = Settings()
+    spec_path = spec or demo_spec_path(settings)
+    run_dir = settings.archive_root / run_id if run_id else latest_run(settings.archive_root)
+    _print_report(spec_path, identity, run_dir)
+
+
+@app.command("check-spec")
+@one_line_errors
+def check_spec(spec: Path) -> None:
+    """Validate a collaboration spec and print its canonical hash."""
+    pinned = _pinned(spec)
+    console.print(f"[green]valid[/] {pinned.spec.collaboration} v{pinned.spec.version} sha256={pinned.sha256}")
+
+
+@app.command()
+@one_line_errors
+def keygen(
+    kind: Annotated[str, typer.Argument(help="'age' (recipient key pair) or 'signing' (Ed25519)")],
+    out: Annotated[Path, typer.Option(help="where to write the private key (must not exist)")],
+) -> None:
+    """Create a key pair and print the public half to paste into the spec."""
+    from cleanroom.crypto.keys import new_age_identity, new_signing_key
+
+    if out.exists():
+        raise CleanroomError("file exists", where=str(out), fix="choose a new path; keys are never overwritten")
+    if kind not in ("age", "signing"):
+        raise CleanroomError(f"unknown key kind '{kind}'", where="keygen KIND", fix="use 'age' or 'signing'")
+    console.print(new_age_identity(out) if kind == "age" else new_signing_key(out))
+
+
+def _pinned(spec_path: Path):  # type: ignore[no-untyped-def]
+    from cleanroom.spec import pin_spec
+
+    return pin_spec(spec_path)
+
+
+def _run(spec_path: Path):  # type: ignore[no-untyped-def]
+    _quiet_runtime()
+    _pinned(spec_path)  # a malformed spec fails here, before any process starts
+    from flows.lifecycle import collaboration_lifecycle
+
+    return collaboration_lifecycle(spec_path=spec_path.resolve())
+
+
+def _print_report(spec_path: Path, identity_path: Path, run_dir: Path) -> None:
+    from cleanroom.crypto.keys import load_age_identity
+    from cleanroom.report.publish import open_report, read_archive
+
+    pinned = _pinned(spec_path)
+    report = open_report(read_archive(run_dir), pinned.spec, pinned.sha256, load_age_identity(identity_path))
+    if report.notice:
+        console.print(f"[bold red]{report.notice}")
+    console.print(f"[bold]{report.title}[/]  (run {report.run_id}, protocol {report.protocol})")
+    for line in report.headline_lines():
+        console.print(f"  {line}")
+
+
+def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path) -> None:
+    table = Table(title="KPIs compared with the previous run", show_lines=False)
+    for column in ("kpi", "previous", "current"):
+        table.add_column(column)
+    for change in outcome.kpi_changes:
+        table.add_row(change.name, "-" if change.previous is None else f"{change.previous:g}", f"{change.current:g}")
+    console.print(table)
+    console.print(f"[bold]Encrypted report in S3:[/] {outcome.report_uris['report.html.age']}")
+    console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest_uri']}")
+    console.print(f"[bold]Local archive (ciphertext):[/] {outcome.archive_dir}")
+    key = identity or Path("<your-age-identity-file>")
+    console.print(
+        "[bold]Decrypt later:[/] "
+        f"{Path(sys.executable).parent / 'cleanroom'} decrypt --identity {key} --run {outcome.run_id} --spec {spec_path}",
+        soft_wrap=True,
+    )
+    console.print(f"[dim]or with the age tool: age -d -i {key} {outcome.archive_dir}/report.html.age > report.html[/]")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,99 @@
+"""The report's content, built from approved revealed outputs only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+
+from cleanroom.secure.requests import RevealedTotals
+from cleanroom.spec.models import Analysis, CollaborationSpec
+
+INSECURE_NOTICE = (
+    "WARNING: this run used insecure randomness (development flag); its shares were predictable. "
+    "Do not rely on its privacy."
+)
+
+
+class CategoryMonthTable(BaseModel):
+    categories: list[str]
+    months: list[str]
+    sales_cents: list[list[int | None]]  # [category][month]; None = suppressed
+
+    def monthly_totals(self) -> list[int]:
+        return [sum(row[m] or 0 for row in self.sales_cents) for m in range(len(self.months))]
+
+    def category_totals(self) -> list[int]:
+        return [sum(v or 0 for v in row) for row in self.sales_cents]
+
+
+class Headline(BaseModel):
+    market_sales_cents: int  # over the revealed cells
+    cells_shown: int
+    cells_suppressed: int
+    top_category: str
+    peak_month: str
+
+
+class Report(BaseModel):
+    notice: str | None  # first line of every rendering when set
+    title: str
+    collaboration: str
+    spec_sha256: str
+    run_id: str
+    created_at: str
+    protocol: str
+    secure_randomness: bool
+    parties: list[str]
+    min_group_size: int
+    headline: Headline
+    category_month: CategoryMonthTable
+    verification: dict[str, bool]
+
+    def headline_lines(self) -> list[str]:
+        h = self.headline
+        return [
+            f"Market sales (revealed cells): EUR {h.market_sales_cents / 100:,.2f}",
+            f"Cells shown: {h.cells_shown}, suppressed (< {self.min_group_size} customers): {h.cells_suppressed}",
+            f"Top category: {h.top_category}; peak month: {h.peak_month}",
+        ]
+
+
+def build_report(
+    spec: CollaborationSpec,
+    analysis: Analysis,
+    spec_sha256: str,
+    run_id: str,
+    revealed: RevealedTotals,
+    verification: dict[str, bool],
+) -> Report:
+    months = analysis.month_labels
+    n = len(months)
+    table = CategoryMonthTable(
+        categories=analysis.categories,
+        months=months,
+        sales_cents=[revealed.sales_cents[i * n : (i + 1) * n] for i in range(len(analysis.categories))],
+    )
+    monthly, by_category = table.monthly_totals(), table.category_totals()
+    shown = sum(revealed.shown)
+    return Report(
+        notice=None if revealed.secure_randomness else INSECURE_NOTICE,
+        title=f"{spec.collaboration}: market sales by category and month",
+        collaboration=spec.collaboration,
+        spec_sha256=spec_sha256,
+        run_id=run_id,
+        created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        protocol=revealed.protocol.value,
+        secure_randomness=revealed.secure_randomness,
+        parties=[p.display_name for p in spec.data_parties],
+        min_group_size=spec.privacy.min_group_size,
+        headline=Headline(
+            market_sales_cents=sum(monthly),
+            cells_shown=shown,
+            cells_suppressed=len(revealed.shown) - shown,
+            top_category=analysis.categories[by_category.index(max(by_category))],
+            peak_month=months[monthly.index(max(monthly))],
+        ),
+        category_month=table,
+        verification=verification,
+    )

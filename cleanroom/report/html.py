@@ -1,0 +1,57 @@
+"""Render a Report as one self-contained HTML page and as canonical JSON."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from cleanroom.report.charts import stacked_bars
+from cleanroom.report.content import Report
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px;color:#222}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f4f4f4}td.suppressed{background:#eee;color:#888;text-align:center}
+.notice{background:#fee;border:2px solid #c00;padding:.6rem;font-weight:bold}
+.meta{color:#666;font-size:12px}"""
+
+
+def render_json(report: Report) -> bytes:
+    return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=False).encode()
+
+
+def render_html(report: Report) -> bytes:
+    table = report.category_month
+    series = {
+        category: [(v or 0) / 100 for v in row] for category, row in zip(table.categories, table.sales_cents)
+    }
+    chart = stacked_bars(table.months, series, "Market sales by month and category", "EUR")
+    header = "".join(f"<th>{escape(m)}</th>" for m in table.months)
+    rows = []
+    for category, row in zip(table.categories, table.sales_cents):
+        cells = "".join(
+            '<td class="suppressed" title="fewer contributing customers than the minimum">&#8212;</td>'
+            if v is None
+            else f"<td>{v / 100:,.0f}</td>"
+            for v in row
+        )
+        rows.append(f"<tr><th>{escape(category)}</th>{cells}</tr>")
+    verification = "".join(
+        f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
+    )
+    headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
+    notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
+    page = f"""<!-- {escape(report.notice or report.title)} -->
+<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
+<style>{STYLE}</style></head><body>{notice}
+<h1>{escape(report.title)}</h1>
+<p class="meta">Run {escape(report.run_id)} &middot; {escape(report.created_at)} &middot; protocol {escape(report.protocol)}
+&middot; spec sha256 {escape(report.spec_sha256)}<br>Parties: {escape(", ".join(report.parties))}</p>
+<h2>Headline</h2><ul>{headline}</ul>
+{chart}
+<h2>Sales by category and month (EUR)</h2>
+<p class="meta">Cells with fewer than {report.min_group_size} contributing customers were suppressed inside the
+secure computation and never revealed (&#8212;).</p>
+<table><tr><th></th>{header}</tr>{"".join(rows)}</table>
+<h2>Cross-verification</h2><ul>{verification}</ul>
+</body></html>"""
+    return page.encode()

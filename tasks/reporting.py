@@ -1,0 +1,36 @@
+"""Phase 6: reporting — HTML + JSON report, encrypted to the approvers, signed, pushed to S3."""
+
+
+from prefect import get_run_logger, task
+
+from cleanroom.crypto.keys import load_signing_key
+from cleanroom.report.content import build_report
+from cleanroom.report.publish import MANIFEST, archive, seal_report, upload, verify_delivery
+from cleanroom.secure import RevealedTotals
+from cleanroom.settings import Adapters
+from cleanroom.spec import AnalysisKind, PinnedSpec
+from cleanroom.storage.s3 import object_store
+from tasks import PRIVATE
+
+
+@task(name="publish-report", **PRIVATE)
+def publish_report(
+    pinned: PinnedSpec, revealed: RevealedTotals, verification: dict[str, bool], adapters: Adapters, run_id: str
+) -> dict[str, str]:
+    """Seal the report for every approver (age) with an Ed25519-signed manifest, upload it with
+    server-side encryption, fetch it back through a presigned URL, verify it and archive that copy."""
+    spec, settings = pinned.spec, adapters.settings
+    analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+    report = build_report(spec, analysis, pinned.sha256, run_id, revealed, verification)
+    sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
+    with object_store(
+        settings.s3_endpoint_url, settings.s3_region, settings.aws_access_key_id, settings.aws_secret_access_key,
+        log_dir=settings.runs_root / run_id,
+    ) as store:
+        uris = upload(sealed, store, spec.reporting.bucket, spec.reporting.prefix)
+        delivered = verify_delivery(sealed, store, spec)
+    archive_dir = archive(delivered, settings.archive_root)
+    get_run_logger().info("report sealed for %d approvers, uploaded and verified", len(spec.approvers))
+    return {"manifest_uri": uris[MANIFEST], "archive": str(archive_dir), **uris}
+
+
