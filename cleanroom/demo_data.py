@@ -16,13 +16,65 @@ import numpy as np
 import polars as pl
 
 FIRST_NAMES = (
-    "anna emma lena mia sofia clara nina julia eva laura lukas jonas felix leon paul noah elias ben "
-    "tim max marta ines pedro joao sara rui olga ivan piet sanne daan lotte"
-).split()
+    "anna",
+    "emma",
+    "lena",
+    "mia",
+    "sofia",
+    "clara",
+    "nina",
+    "julia",
+    "eva",
+    "laura",
+    "lukas",
+    "jonas",
+    "felix",
+    "leon",
+    "paul",
+    "noah",
+    "elias",
+    "ben",
+    "tim",
+    "max",
+    "marta",
+    "ines",
+    "pedro",
+    "joao",
+    "sara",
+    "rui",
+    "olga",
+    "ivan",
+    "piet",
+    "sanne",
+    "daan",
+    "lotte",
+)
 LAST_NAMES = (
-    "muller schmidt schneider fischer weber meyer wagner becker schulz hoffmann silva santos "
-    "ferreira pereira costa jansen devries bakker visser smit novak horvat kowalski nowak"
-).split()
+    "muller",
+    "schmidt",
+    "schneider",
+    "fischer",
+    "weber",
+    "meyer",
+    "wagner",
+    "becker",
+    "schulz",
+    "hoffmann",
+    "silva",
+    "santos",
+    "ferreira",
+    "pereira",
+    "costa",
+    "jansen",
+    "devries",
+    "bakker",
+    "visser",
+    "smit",
+    "novak",
+    "horvat",
+    "kowalski",
+    "nowak",
+)
 EMAIL_DOMAINS = ["mail.example", "post.example", "inbox.example", "web.example"]
 
 
@@ -38,18 +90,43 @@ class CategoryProfile:
 FLAT = (1.0,) * 12
 CATEGORIES: tuple[CategoryProfile, ...] = (
     CategoryProfile("Grocery", ("Fieldway", "Goodharvest", "Mornmill"), (80, 900), 9.0, FLAT),
-    CategoryProfile("Beverages", ("Clearspring", "Roastery Nine"), (90, 1500), 5.0,
-                    (0.8, 0.8, 0.9, 1.0, 1.1, 1.3, 1.4, 1.3, 1.0, 0.9, 0.9, 1.3)),
+    CategoryProfile(
+        "Beverages",
+        ("Clearspring", "Roastery Nine"),
+        (90, 1500),
+        5.0,
+        (0.8, 0.8, 0.9, 1.0, 1.1, 1.3, 1.4, 1.3, 1.0, 0.9, 0.9, 1.3),
+    ),
     CategoryProfile("Household", ("Brightnest", "Homeline"), (150, 2500), 3.0, FLAT),
     CategoryProfile("Personal Care", ("Puraskin", "Dentaleaf"), (200, 3000), 2.5, FLAT),
-    CategoryProfile("Apparel", ("Northcoat", "Linenhouse", "Stride"), (1500, 12000), 1.4,
-                    (1.3, 0.7, 0.9, 1.1, 1.0, 0.9, 1.2, 0.8, 1.0, 1.1, 1.2, 1.6)),
-    CategoryProfile("Electronics", ("Voltaro", "Pixelon"), (1900, 60000), 0.5,
-                    (0.8, 0.7, 0.8, 0.8, 0.8, 0.8, 0.9, 0.9, 1.0, 1.0, 1.8, 2.4)),
-    CategoryProfile("Toys", ("Playforge", "Tinytown"), (500, 8000), 0.5,
-                    (0.5, 0.5, 0.6, 0.7, 0.6, 0.6, 0.6, 0.6, 0.7, 0.9, 1.8, 3.8)),
-    CategoryProfile("Garden", ("Greenhand", "Terrabloom"), (300, 15000), 0.6,
-                    (0.2, 0.3, 1.0, 2.0, 2.4, 2.0, 1.5, 1.0, 0.6, 0.4, 0.2, 0.2)),
+    CategoryProfile(
+        "Apparel",
+        ("Northcoat", "Linenhouse", "Stride"),
+        (1500, 12000),
+        1.4,
+        (1.3, 0.7, 0.9, 1.1, 1.0, 0.9, 1.2, 0.8, 1.0, 1.1, 1.2, 1.6),
+    ),
+    CategoryProfile(
+        "Electronics",
+        ("Voltaro", "Pixelon"),
+        (1900, 60000),
+        0.5,
+        (0.8, 0.7, 0.8, 0.8, 0.8, 0.8, 0.9, 0.9, 1.0, 1.0, 1.8, 2.4),
+    ),
+    CategoryProfile(
+        "Toys",
+        ("Playforge", "Tinytown"),
+        (500, 8000),
+        0.5,
+        (0.5, 0.5, 0.6, 0.7, 0.6, 0.6, 0.6, 0.6, 0.7, 0.9, 1.8, 3.8),
+    ),
+    CategoryProfile(
+        "Garden",
+        ("Greenhand", "Terrabloom"),
+        (300, 15000),
+        0.6,
+        (0.2, 0.3, 1.0, 2.0, 2.4, 2.0, 1.5, 1.0, 0.6, 0.4, 0.2, 0.2),
+    ),
     CategoryProfile("Watches", ("Horologe",), (9000, 90000), 0.02, FLAT),
 )
 CATEGORY_NAMES = [c.name for c in CATEGORIES]
@@ -105,9 +182,7 @@ def population(rng: np.random.Generator, size: int) -> pl.DataFrame:
     first = rng.choice(FIRST_NAMES, size)
     last = rng.choice(LAST_NAMES, size)
     person = np.arange(size)
-    email = [
-        f"{f}.{s}{p % 997}@{EMAIL_DOMAINS[p % len(EMAIL_DOMAINS)]}" for f, s, p in zip(first, last, person)
-    ]
+    email = [f"{f}.{s}{p % 997}@{EMAIL_DOMAINS[p % len(EMAIL_DOMAINS)]}" for f, s, p in zip(first, last, person)]
     national = rng.integers(150_000_000, 179_999_999, size)
     birth = np.datetime64("1950-01-01") + rng.integers(0, 365 * 55, size).astype("timedelta64[D]")
     return pl.DataFrame(

@@ -6,7 +6,6 @@ inside the encrypted report.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -48,7 +47,11 @@ def append_run(history_file: Path, kpis: RunKpis) -> None:
 def compare(previous: RunKpis | None, current: RunKpis) -> list[KpiChange]:
     names = ("cells_shown", "cells_suppressed", "secure_seconds", "total_seconds")
     return [
-        KpiChange(name=n, previous=None if previous is None else float(getattr(previous, n)), current=float(getattr(current, n)))
+        KpiChange(
+            name=n,
+            previous=None if previous is None else float(getattr(previous, n)),
+            current=float(getattr(current, n)),
+        )
         for n in names
     ]
 

@@ -42,10 +42,12 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
         revealed = analysis.category_month_totals(pinned, network, adapters)
     verification = review.cross_verify(pinned, revealed, adapters.party_host)
     uris = reporting.publish_report(pinned, revealed, verification, adapters, run_id)
-    changes = improvement.record_kpis(
-        pinned, revealed, verification, adapters, run_id, time.monotonic() - started
-    )
+    changes = improvement.record_kpis(pinned, revealed, verification, adapters, run_id, time.monotonic() - started)
 
     return LifecycleOutcome(
-        run_id=run_id, spec_sha256=pinned.sha256, report_uris=uris, archive_dir=uris["archive"], kpi_changes=changes
+        run_id=run_id,
+        spec_sha256=pinned.sha256,
+        report_uris=uris,
+        archive_dir=uris["archive"],
+        kpi_changes=changes,
     )

@@ -26,6 +26,9 @@ def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: 
     revealed = PlayerProcessEngine(network).category_month_totals(request)
     get_run_logger().info(
         "secure totals: %d cells shown, %d suppressed, %.1f s under %s",
-        sum(revealed.shown), len(revealed.shown) - sum(revealed.shown), revealed.seconds, revealed.protocol.value,
+        sum(revealed.shown),
+        len(revealed.shown) - sum(revealed.shown),
+        revealed.seconds,
+        revealed.protocol.value,
     )
     return revealed

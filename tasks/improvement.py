@@ -10,7 +10,11 @@ from cleanroom.spec import PinnedSpec
 
 @task(name="record-kpis")
 def record_kpis(
-    pinned: PinnedSpec, revealed: RevealedTotals, verification: dict[str, bool], adapters: Adapters, run_id: str,
+    pinned: PinnedSpec,
+    revealed: RevealedTotals,
+    verification: dict[str, bool],
+    adapters: Adapters,
+    run_id: str,
     total_seconds: float,
 ) -> list[KpiChange]:
     """Append this run's metadata KPIs (no market figures) to the history and compare with the last run."""

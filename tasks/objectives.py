@@ -16,7 +16,12 @@ def pin_collaboration_spec(spec_path: Path) -> PinnedSpec:
     spec = pinned.spec
     get_run_logger().info(
         "spec %s v%d pinned sha256=%s: %d parties, %d approvers, protocol %s, k=%d",
-        spec.collaboration, spec.version, pinned.sha256[:16], len(spec.parties), len(spec.approvers),
-        spec.secure_computation.protocol.value, spec.privacy.min_group_size,
+        spec.collaboration,
+        spec.version,
+        pinned.sha256[:16],
+        len(spec.parties),
+        len(spec.approvers),
+        spec.secure_computation.protocol.value,
+        spec.privacy.min_group_size,
     )
     return pinned

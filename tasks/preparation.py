@@ -15,7 +15,10 @@ def prepare_party(pinned: PinnedSpec, party: str, host: LocalPartyHost) -> dict:
     summary = host.run_worker(party, "prepare", pinned.path)
     get_run_logger().info(
         "party %s: %s, %d expectations, %d warnings",
-        party, summary["status"], summary["expectations_evaluated"], len(summary["failed_warning"]),
+        party,
+        summary["status"],
+        summary["expectations_evaluated"],
+        len(summary["failed_warning"]),
     )
     return summary
 

@@ -1,6 +1,5 @@
 """Phase 6: reporting — HTML + JSON report, encrypted to the approvers, signed, pushed to S3."""
 
-
 from prefect import get_run_logger, task
 
 from cleanroom.crypto.keys import load_signing_key
@@ -24,7 +23,10 @@ def publish_report(
     report = build_report(spec, analysis, pinned.sha256, run_id, revealed, verification)
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(
-        settings.s3_endpoint_url, settings.s3_region, settings.aws_access_key_id, settings.aws_secret_access_key,
+        settings.s3_endpoint_url,
+        settings.s3_region,
+        settings.aws_access_key_id,
+        settings.aws_secret_access_key,
         log_dir=settings.runs_root / run_id,
     ) as store:
         uris = upload(sealed, store, spec.reporting.bucket, spec.reporting.prefix)
@@ -32,5 +34,3 @@ def publish_report(
     archive_dir = archive(delivered, settings.archive_root)
     get_run_logger().info("report sealed for %d approvers, uploaded and verified", len(spec.approvers))
     return {"manifest_uri": uris[MANIFEST], "archive": str(archive_dir), **uris}
-
-

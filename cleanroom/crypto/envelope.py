@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pyrage
 from cryptography.exceptions import InvalidSignature
@@ -56,5 +55,3 @@ def verify_manifest(manifest: bytes, signature: bytes, public_key_b64: str, obje
         if parsed["objects"].get(name) != hashlib.sha256(data).hexdigest():
             raise CryptoError(f"{name} does not match the signed manifest", where="report", fix="fetch it again")
     return parsed
-
-

@@ -35,7 +35,9 @@ def load_age_identity(path: Path) -> x25519.Identity:
     try:
         lines = Path(path).read_text().splitlines()
     except FileNotFoundError as exc:
-        raise ConfigurationError("identity file not found", where=str(path), fix="pass the path of your age key") from exc
+        raise ConfigurationError(
+            "identity file not found", where=str(path), fix="pass the path of your age key"
+        ) from exc
     keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
     if len(keys) != 1:
         raise ConfigurationError(
@@ -52,7 +54,9 @@ def load_age_identity(path: Path) -> x25519.Identity:
 def new_signing_key(path: Path) -> str:
     """Write a new Ed25519 private key (PKCS#8 PEM); return the public key as base64."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     write_private(path, pem.decode())
     return public_key_b64(key.public_key())
 
@@ -61,9 +65,13 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     except FileNotFoundError as exc:
-        raise ConfigurationError("signing key not found", where=str(path), fix="run `make demo` or `cleanroom keygen`") from exc
+        raise ConfigurationError(
+            "signing key not found", where=str(path), fix="run `make demo` or `cleanroom keygen`"
+        ) from exc
     except ValueError as exc:
-        raise ConfigurationError("not a PEM private key", where=str(path), fix="use an Ed25519 PKCS#8 PEM key") from exc
+        raise ConfigurationError(
+            "not a PEM private key", where=str(path), fix="use an Ed25519 PKCS#8 PEM key"
+        ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError("not an Ed25519 key", where=str(path), fix="use an Ed25519 PKCS#8 PEM key")
     return key

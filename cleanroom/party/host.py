@@ -35,7 +35,16 @@ class LocalPartyHost:
     def run_worker(self, party: str, command: str, spec_path: Path, stdin: str = "", timeout: float = 600) -> dict:
         """Run `python -m cleanroom.party COMMAND` for one party; return its one JSON result line."""
         process = subprocess.run(
-            [sys.executable, "-m", "cleanroom.party", command, "--party", party, "--spec", str(spec_path.resolve())],
+            [
+                sys.executable,
+                "-m",
+                "cleanroom.party",
+                command,
+                "--party",
+                party,
+                "--spec",
+                str(spec_path.resolve()),
+            ],
             cwd=self.workspace(party),
             input=stdin,
             capture_output=True,

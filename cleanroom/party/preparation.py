@@ -26,16 +26,29 @@ CATEGORY_MONTH_FILE = PREPARED_DIR / "category_month.i64"
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "customers": {
-        "customer_id": pl.String(), "full_name": pl.String(), "email": pl.String(), "phone": pl.String(),
-        "postcode": pl.String(), "birth_date": pl.Date(), "signup_date": pl.Date(),
+        "customer_id": pl.String(),
+        "full_name": pl.String(),
+        "email": pl.String(),
+        "phone": pl.String(),
+        "postcode": pl.String(),
+        "birth_date": pl.Date(),
+        "signup_date": pl.Date(),
     },
     "products": {
-        "gtin": pl.String(), "product_name": pl.String(), "category": pl.String(), "brand": pl.String(),
+        "gtin": pl.String(),
+        "product_name": pl.String(),
+        "category": pl.String(),
+        "brand": pl.String(),
         "list_price_cents": pl.Int64(),
     },
     "transactions": {
-        "transaction_id": pl.String(), "basket_id": pl.String(), "customer_id": pl.String(),
-        "gtin": pl.String(), "quantity": pl.Int64(), "unit_price_cents": pl.Int64(), "purchased_at": pl.String(),
+        "transaction_id": pl.String(),
+        "basket_id": pl.String(),
+        "customer_id": pl.String(),
+        "gtin": pl.String(),
+        "quantity": pl.Int64(),
+        "unit_price_cents": pl.Int64(),
+        "purchased_at": pl.String(),
     },
 }
 DIRECT_IDENTIFIERS = ("full_name", "email", "phone")
@@ -120,7 +133,9 @@ def category_month_aggregates(
         .group_by("category", "month")
         .agg(pl.col("sales_cents").sum(), pl.col("customer_id").n_unique().alias("customers"))
     )
-    cells = grid.lazy().join(lines, on=["category", "month"], how="left", maintain_order="left").fill_null(0).collect()
+    cells = (
+        grid.lazy().join(lines, on=["category", "month"], how="left", maintain_order="left").fill_null(0).collect()
+    )
     return np.stack([cells["sales_cents"].to_numpy(), cells["customers"].to_numpy()]).astype(np.int64)
 
 
@@ -151,7 +166,9 @@ def prepare_party(spec: CollaborationSpec, party_name: str, workspace: Path) -> 
     if blocking:
         return summary
     customers = drop_identifiers(tables["customers"], analysis.period_start)
-    aggregates = category_month_aggregates(tables["transactions"], tables["products"], analysis, analysis.time_zone)
+    aggregates = category_month_aggregates(
+        tables["transactions"], tables["products"], analysis, analysis.time_zone
+    )
     buffer = io.BytesIO()
     customers.write_parquet(buffer)
     write_atomically(workspace / PREPARED_DIR / "customers.parquet", buffer.getvalue())

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from cleanroom.party.preparation import CATEGORY_MONTH_FILE
-from pathlib import Path
 
 
 @dataclass(frozen=True)

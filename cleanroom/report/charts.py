@@ -15,7 +15,7 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], title: str, 
     slot = (width - left - 160) / max(len(labels), 1)
     scale = (height - bottom - top) / peak
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-    parts.append(f'<title>{escape(title)}</title>')
+    parts.append(f"<title>{escape(title)}</title>")
     parts.append(f'<text x="{left}" y="18" font-size="14" font-weight="bold">{escape(title)}</text>')
     for tick in range(5):
         value = peak * tick / 4
@@ -28,7 +28,9 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], title: str, 
         for colour, values in zip(PALETTE, series.values()):
             h = values[i] * scale
             y -= h
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{colour}"/>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{colour}"/>'
+            )
         parts.append(
             f'<text x="{x + slot * 0.35:.1f}" y="{height - bottom + 14}" font-size="10" '
             f'text-anchor="middle">{escape(label)}</text>'

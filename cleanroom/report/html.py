@@ -44,8 +44,9 @@ def render_html(report: Report) -> bytes:
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
 <style>{STYLE}</style></head><body>{notice}
 <h1>{escape(report.title)}</h1>
-<p class="meta">Run {escape(report.run_id)} &middot; {escape(report.created_at)} &middot; protocol {escape(report.protocol)}
-&middot; spec sha256 {escape(report.spec_sha256)}<br>Parties: {escape(", ".join(report.parties))}</p>
+<p class="meta">Run {escape(report.run_id)} &middot; {escape(report.created_at)}
+&middot; protocol {escape(report.protocol)} &middot; spec sha256 {escape(report.spec_sha256)}
+<br>Parties: {escape(", ".join(report.parties))}</p>
 <h2>Headline</h2><ul>{headline}</ul>
 {chart}
 <h2>Sales by category and month (EUR)</h2>

@@ -85,7 +85,9 @@ def verify_delivery(sealed: SealedReport, store: S3ObjectStore, spec: Collaborat
     return SealedReport(sealed.run_id, objects, fetched[MANIFEST], fetched[SIGNATURE])
 
 
-def open_report(files: dict[str, bytes], spec: CollaborationSpec, spec_sha256: str, identity: x25519.Identity) -> Report:
+def open_report(
+    files: dict[str, bytes], spec: CollaborationSpec, spec_sha256: str, identity: x25519.Identity
+) -> Report:
     """Verify the manifest against the spec's signing key and hash, then decrypt the JSON report."""
     objects = {name: data for name, data in files.items() if name.endswith(".age")}
     manifest = verify_manifest(files[MANIFEST], files[SIGNATURE], spec.reporting.signing_public_key, objects)
@@ -104,7 +106,9 @@ def read_archive(run_dir: Path) -> dict[str, bytes]:
     missing = [n for n in names if not (run_dir / n).is_file()]
     if missing:
         raise StorageError(
-            f"archive is incomplete (missing {', '.join(missing)})", where=str(run_dir), fix="run the lifecycle again"
+            f"archive is incomplete (missing {', '.join(missing)})",
+            where=str(run_dir),
+            fix="run the lifecycle again",
         )
     return {name: (run_dir / name).read_bytes() for name in names}
 

@@ -53,13 +53,18 @@ class S3ObjectStore:
         """Upload with server-side encryption requested; return the s3:// URI."""
         try:
             response = self.client().put_object(
-                Bucket=bucket, Key=key, Body=data, ContentType=content_type, ServerSideEncryption=SERVER_SIDE_ENCRYPTION
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                ServerSideEncryption=SERVER_SIDE_ENCRYPTION,
             )
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, f"{bucket}/{key}") from exc
         if response.get("ServerSideEncryption") != SERVER_SIDE_ENCRYPTION:
             raise StorageError(
-                "the store did not confirm server-side encryption", where=f"s3://{bucket}/{key}",
+                "the store did not confirm server-side encryption",
+                where=f"s3://{bucket}/{key}",
                 fix="enable SSE-S3 on the bucket or use a store that supports it",
             )
         return f"s3://{bucket}/{key}"
@@ -71,10 +76,12 @@ class S3ObjectStore:
 
     def fetch_presigned(self, url: str) -> bytes:
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - our own presigned URL
+            with urllib.request.urlopen(url, timeout=30) as response:
                 return response.read()
         except OSError as exc:
-            raise StorageError("could not fetch the object back", where=url.split("?")[0], fix="check the endpoint") from exc
+            raise StorageError(
+                "could not fetch the object back", where=url.split("?")[0], fix="check the endpoint"
+            ) from exc
 
 
 def _storage_error(exc: Exception, where: str) -> StorageError:

@@ -1,4 +1,5 @@
-"""Thin command line: each subcommand parses arguments and calls a flow or a library function."""
+"""Thin command line (`cleanroom ...`): each subcommand parses arguments and calls a flow or a library
+function. It lives beside the flows because it starts them; the library stays free of Prefect."""
 
 from __future__ import annotations
 
@@ -108,6 +109,25 @@ def keygen(
     console.print(new_age_identity(out) if kind == "age" else new_signing_key(out))
 
 
+@app.command("notify-data")
+@one_line_errors
+def notify_data(party: Annotated[str, typer.Option(help="the party whose new export has arrived")]) -> None:
+    """Tell the Prefect server that a party has new data (triggers the `on-new-data` deployment).
+    Carries the party name only, never figures or file names."""
+    from cleanroom.spec.models import is_valid_name
+
+    if not is_valid_name(party):
+        raise CleanroomError(f"'{party}' is not a party name", where="--party", fix="use the name from the spec")
+    from prefect.events import emit_event
+
+    event = emit_event(
+        event="cleanroom.party.data-arrived", resource={"prefect.resource.id": f"cleanroom.party.{party}"}
+    )
+    console.print(
+        f"event {'sent' if event else 'not sent (no Prefect server configured)'}: data arrived at {party}"
+    )
+
+
 def _pinned(spec_path: Path):  # type: ignore[no-untyped-def]
     from cleanroom.spec import pin_spec
 
@@ -140,18 +160,22 @@ def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path) -> None
     for column in ("kpi", "previous", "current"):
         table.add_column(column)
     for change in outcome.kpi_changes:
-        table.add_row(change.name, "-" if change.previous is None else f"{change.previous:g}", f"{change.current:g}")
+        table.add_row(
+            change.name, "-" if change.previous is None else f"{change.previous:g}", f"{change.current:g}"
+        )
     console.print(table)
     console.print(f"[bold]Encrypted report in S3:[/] {outcome.report_uris['report.html.age']}")
     console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest_uri']}")
     console.print(f"[bold]Local archive (ciphertext):[/] {outcome.archive_dir}")
     key = identity or Path("<your-age-identity-file>")
     console.print(
-        "[bold]Decrypt later:[/] "
-        f"{Path(sys.executable).parent / 'cleanroom'} decrypt --identity {key} --run {outcome.run_id} --spec {spec_path}",
+        f"[bold]Decrypt later:[/] {Path(sys.executable).parent / 'cleanroom'} decrypt "
+        f"--identity {key} --run {outcome.run_id} --spec {spec_path}",
         soft_wrap=True,
     )
-    console.print(f"[dim]or with the age tool: age -d -i {key} {outcome.archive_dir}/report.html.age > report.html[/]")
+    console.print(
+        f"[dim]or with the age tool: age -d -i {key} {outcome.archive_dir}/report.html.age > report.html[/]"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Prefect deployments of the lifecycle: from the UI, on a schedule, and when a party has new data."""

@@ -1,0 +1,128 @@
+"""The whole lifecycle on real components: party worker processes, TF Encrypted players over gRPC,
+moto's S3 server, Prefect (test harness). Checks results against plaintext and looks for leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from cleanroom.crypto.keys import load_age_identity
+from cleanroom.report.publish import open_report, read_archive
+from cleanroom.spec import AnalysisKind
+from tests.plaintext_oracle import plaintext_grid
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+_OPENED: list[str] = []
+_RECORDING: list[bool] = [False]
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _RECORDING[0] and event == "open" and isinstance(args[0], (str, bytes, Path)):
+        _OPENED.append(str(Path(args[0] if not isinstance(args[0], bytes) else args[0].decode()).resolve()))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _RECORDING is set
+
+
+def _players_running(marker: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "cleanroom.secure.player" in text and marker in text:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+@pytest.fixture()
+def workspace_env(small_workspace, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CLEANROOM_WORKSPACE", str(small_workspace.workspace))
+    return small_workspace
+
+
+def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> None:
+    from flows.lifecycle import collaboration_lifecycle
+
+    settings = workspace_env
+    _OPENED.clear()
+    _RECORDING[0] = True
+    try:
+        outcome = collaboration_lifecycle(spec_path=small_spec.path)
+    finally:
+        _RECORDING[0] = False
+
+    # The coordinator process never read a party's exports or prepared files: only the parties did.
+    party_data = [
+        str((settings.parties_root / p.name / d).resolve())
+        for p in small_spec.spec.parties
+        for d in ("raw", "prepared")
+    ]
+    read_by_coordinator = [path for path in _OPENED if any(path.startswith(d) for d in party_data)]
+    assert read_by_coordinator == []
+    assert any(path.endswith("consortium.yaml") for path in _OPENED), "the audit hook must be recording"
+
+    # Revealed totals equal the plaintext totals (exact: integer cents) and suppression follows k.
+    identity = load_age_identity(settings.keys_root / "approvers" / "bo-jensen.age")
+    report = open_report(read_archive(Path(outcome.archive_dir)), small_spec.spec, small_spec.sha256, identity)
+    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+    sales, customers = plaintext_grid(
+        [settings.parties_root / p.name / "raw" for p in small_spec.spec.data_parties], analysis
+    )
+    revealed = [v for row in report.category_month.sales_cents for v in row]
+    k = small_spec.spec.privacy.min_group_size
+    assert revealed == [s if c >= k else None for s, c in zip(sales, customers)]
+    assert report.headline.cells_suppressed == sum(c < k for c in customers) > 0
+    assert report.spec_sha256 == small_spec.sha256 == outcome.spec_sha256
+    assert all(report.verification.values()) and len(report.verification) == 6
+    assert outcome.report_uris["report.html.age"].startswith("s3://cleanroom-reports/nordic-retail-demo/")
+
+    # Every player process is gone, and the KPI history has this run.
+    assert _players_running(outcome.run_id) == []
+    history = [json.loads(line) for line in settings.history_file.read_text().splitlines()]
+    assert history[-1]["run_id"] == outcome.run_id
+
+    # Nothing sensitive reached Prefect's database: no identifiers, no figures in logs.
+    logs = asyncio.run(_all_log_messages())
+    assert logs, "the harness database must hold this run's logs"
+    customers_csv = (settings.parties_root / "harbor" / "raw" / "customers.csv").read_text().splitlines()[1:20]
+    identifiers = [field for line in customers_csv for field in line.split(",")[:4]]
+    figures = [f"{v / 100:,.2f}" for v in revealed if v] + [str(v) for v in revealed if v and v >= 10**6]
+    text = "\n".join(logs)
+    assert not [i for i in identifiers if i in text]
+    assert not [f for f in figures if f in text]
+
+
+async def _all_log_messages() -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    messages: list[str] = []
+    async with get_client() as client:
+        while page := await client.read_logs(limit=200, offset=len(messages)):
+            messages += [log.message for log in page]
+    return messages
+
+
+def test_players_stopped_when_a_phase_fails(prefect_harness, workspace_env, small_spec, monkeypatch) -> None:
+    from cleanroom.errors import SecureComputationError
+    from flows.lifecycle import collaboration_lifecycle
+    from tasks import analysis
+
+    started: list[str] = []
+
+    def failing_totals(self, request):
+        started.extend(self.network.hostmap)
+        assert len(_players_running(str(self.network.run_dir))) == 3
+        raise SecureComputationError("injected failure", where="test")
+
+    monkeypatch.setattr(analysis.PlayerProcessEngine, "category_month_totals", failing_totals)
+    with pytest.raises(SecureComputationError, match="injected failure"):
+        collaboration_lifecycle(spec_path=small_spec.path)
+    assert len(started) == 3
+    assert _players_running(str(workspace_env.runs_root)) == []

@@ -1,0 +1,48 @@
+"""The command line: user mistakes print one line and exit 2; nothing starts for a bad spec."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import write
+
+runner = CliRunner()
+
+
+def test_malformed_spec_fails_before_any_process(tmp_path, small_spec, monkeypatch) -> None:
+    raw = yaml.safe_load(small_spec.path.read_text())
+    raw["secure_computation"]["protocol"] = "spdz"
+    bad = write(tmp_path / "bad.yaml", yaml.safe_dump(raw))
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a process was started for a malformed spec")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    result = runner.invoke(app, ["run", "--spec", str(bad)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "secure_computation.protocol" in lines[0] and "Traceback" not in result.output
+
+
+def test_check_spec_prints_hash(small_spec) -> None:
+    result = runner.invoke(app, ["check-spec", str(small_spec.path)])
+    assert result.exit_code == 0 and small_spec.sha256 in result.output
+
+
+def test_decrypt_without_archive_is_one_line(tmp_path, monkeypatch, small_workspace) -> None:
+    monkeypatch.setenv("CLEANROOM_WORKSPACE", str(tmp_path))
+    result = runner.invoke(
+        app, ["decrypt", "--identity", str(small_workspace.keys_root / "approvers" / "ana-lopez.age")]
+    )
+    assert result.exit_code == 2 and "no archived report yet" in result.output
+
+
+def test_keygen_refuses_to_overwrite(tmp_path) -> None:
+    result = runner.invoke(app, ["keygen", "age", "--out", str(tmp_path / "k.age")])
+    assert result.exit_code == 0 and result.output.startswith("age1")
+    again = runner.invoke(app, ["keygen", "age", "--out", str(tmp_path / "k.age")])
+    assert again.exit_code == 2 and "never overwritten" in again.output

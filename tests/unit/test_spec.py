@@ -1,0 +1,86 @@
+"""The spec loads, pins by content, and every malformed spec fails with one line naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cleanroom.errors import ConfigurationError
+from cleanroom.spec import canonical_hash, load_spec
+from tests.conftest import write
+
+
+@pytest.fixture()
+def valid_raw(small_spec) -> dict:
+    return yaml.safe_load(small_spec.path.read_text())
+
+
+def test_demo_spec_is_valid(small_spec) -> None:
+    spec = small_spec.spec
+    assert [p.name for p in spec.compute_parties] == ["northwind", "harbor", "alpine"]
+    assert spec.analyses[0].month_labels[0] == "2025-01" and spec.analyses[0].month_labels[-1] == "2025-12"
+
+
+def test_hash_ignores_formatting_but_not_content(tmp_path: Path, valid_raw: dict) -> None:
+    compact = write(tmp_path / "a.yaml", yaml.safe_dump(valid_raw, default_flow_style=True))
+    spaced = write(tmp_path / "b.yaml", "# comment\n" + yaml.safe_dump(valid_raw, indent=4))
+    assert canonical_hash(load_spec(compact)) == canonical_hash(load_spec(spaced))
+    valid_raw["privacy"]["min_group_size"] += 1
+    changed = write(tmp_path / "c.yaml", yaml.safe_dump(valid_raw))
+    assert canonical_hash(load_spec(changed)) != canonical_hash(load_spec(compact))
+
+
+def _break(raw: dict, how: str) -> None:
+    if how == "missing party":
+        raw["approvers"][0]["party"] = "ghost-retail"
+    elif how == "unknown protocol":
+        raw["secure_computation"]["protocol"] = "yao"
+    elif how == "duplicate name":
+        raw["parties"][1]["name"] = raw["parties"][0]["name"]
+    elif how == "bad key":
+        raw["approvers"][1]["public_key"] = "age1notakey"
+    elif how == "bad signing key":
+        raw["reporting"]["signing_public_key"] = "c2hvcnQ="
+    elif how == "too few compute parties":
+        raw["parties"][2]["role"] = "observer"
+    elif how == "missing field":
+        del raw["privacy"]
+    elif how == "unknown field":
+        raw["parties"][0]["colour"] = "blue"
+    elif how == "absolute data location":
+        raw["parties"][0]["data_location"] = "/etc"
+
+
+CASES = {
+    "missing party": "approvers[0].party",
+    "unknown protocol": "secure_computation.protocol",
+    "duplicate name": "parties[1]",
+    "bad key": "approvers[1].public_key",
+    "bad signing key": "reporting.signing_public_key",
+    "too few compute parties": "secure_computation.protocol",
+    "missing field": "privacy",
+    "unknown field": "parties[0].colour",
+    "absolute data location": "parties[0].data_location",
+}
+
+
+@pytest.mark.parametrize("how", list(CASES))
+def test_malformed_spec_names_file_and_field(tmp_path: Path, valid_raw: dict, how: str) -> None:
+    _break(valid_raw, how)
+    path = write(tmp_path / "broken.yaml", yaml.safe_dump(valid_raw))
+    with pytest.raises(ConfigurationError) as caught:
+        load_spec(path)
+    message = caught.value.one_line()
+    assert str(path) in message
+    assert CASES[how] in message
+    assert "fix:" in message
+    assert "\n" not in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="spec file not found"):
+        load_spec(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigurationError, match=r"bad\.yaml:\d+: not valid YAML"):
+        load_spec(write(tmp_path / "bad.yaml", "a: 1\nb: [unclosed\n"))
