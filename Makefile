@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
+# Prefect's database (ephemeral mode and `make server`) lives in the workspace unless you point elsewhere.
+export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: setup demo test lint bench server clean lock
+.PHONY: setup demo test lint server deployments clean lock
 
 setup:
 	@infra/bootstrap.sh
@@ -20,12 +22,13 @@ test: setup
 lint: setup
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: setup
-	@$(BIN)/python -m bench.run_all
-
 # A persistent Prefect server with the UI on http://127.0.0.1:4200 (see README).
 server: setup
 	@$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+# Serve the on-demand, monthly and on-new-data deployments (needs `make server` in another terminal).
+deployments: setup
+	@PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(BIN)/python -m deployments.lifecycle --spec var/demo/consortium.yaml
 
 clean:
 	rm -rf var

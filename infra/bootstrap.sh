@@ -5,6 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
+
+ensure_debian_packages() {
+  local missing=()
+  while read -r package command _; do
+    case "$package" in ''|'#'*) continue ;; esac
+    command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+  done < infra/debian-packages.txt
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+      >/tmp/cleanroom-apt.log 2>&1 || { cat /tmp/cleanroom-apt.log >&2; echo "error: apt-get failed" >&2; exit 2; }
+  else
+    echo "error: missing Debian packages: ${missing[*]}; fix: sudo apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+}
+ensure_debian_packages
 STAMP="$VENV/.lock-hash"
 want_hash=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_hash" ]; then
@@ -43,7 +61,8 @@ rm -rf "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade "pip==26.3" 2>&1 | { grep -v "is ignored: it is neither" || true; }
 echo "==> installing locked packages (first run downloads about 700 MB)"
 "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
-"$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+"$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . >"$VENV/editable.log" 2>&1 \
+  || { cat "$VENV/editable.log" >&2; exit 3; }
 "$VENV/bin/python" -m pip check >/dev/null || { "$VENV/bin/python" -m pip check >&2; exit 3; }
 echo "$want_hash" > "$STAMP"
 echo "==> environment ready"

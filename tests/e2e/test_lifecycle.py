@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from cleanroom.crypto.keys import load_age_identity
 from cleanroom.report.publish import open_report, read_archive
 from cleanroom.spec import AnalysisKind
+from flows.cli import app
 from tests.plaintext_oracle import plaintext_grid
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -82,6 +85,33 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
     assert report.spec_sha256 == small_spec.sha256 == outcome.spec_sha256
     assert all(report.verification.values()) and len(report.verification) == 6
     assert outcome.report_uris["report.html.age"].startswith("s3://cleanroom-reports/nordic-retail-demo/")
+
+    # Stakeholders can open it with the standard age tool too; a non-approver's key is refused.
+    html = subprocess.run(
+        [
+            "age",
+            "--decrypt",
+            "--identity",
+            str(settings.keys_root / "approvers" / "ana-lopez.age"),
+            str(Path(outcome.archive_dir) / "report.html.age"),
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert report.title in html and "<svg" in html
+    refused = CliRunner().invoke(
+        app,
+        [
+            "decrypt",
+            "--identity",
+            str(settings.keys_root / "parties" / "alpine.age"),
+            "--run",
+            outcome.run_id,
+            "--spec",
+            str(small_spec.path),
+        ],
+    )
+    assert refused.exit_code == 2 and "not one of the recipients" in refused.output
 
     # Every player process is gone, and the KPI history has this run.
     assert _players_running(outcome.run_id) == []
