@@ -11,6 +11,7 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
 setup:
 	@infra/bootstrap.sh
+	@mkdir -p "$(PREFECT_HOME)"
 
 demo: setup
 	@$(BIN)/cleanroom demo
