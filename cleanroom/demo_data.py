@@ -280,6 +280,58 @@ def retailer_transactions(
     )
 
 
+def write_canonical_exports(
+    folder: Path, customers: pl.DataFrame, products: pl.DataFrame, transactions: pl.DataFrame
+) -> None:
+    customers.write_csv(folder / "customers.csv")
+    products.write_csv(folder / "products.csv")
+    transactions.write_csv(folder / "transactions.csv")
+
+
+def write_alpine_exports(
+    folder: Path, customers: pl.DataFrame, products: pl.DataFrame, transactions: pl.DataFrame
+) -> None:
+    """Alpine's own export layout: German column names, dd.mm.yyyy dates, prices in euros with
+    decimals, a column nobody asked for, and transactions as Parquet with naive Vienna local times."""
+    customers.select(
+        pl.col("customer_id").alias("kundennr"),
+        pl.col("full_name").alias("name"),
+        pl.col("email").alias("mail"),
+        pl.col("phone").alias("telefon"),
+        pl.col("postcode").alias("plz"),
+        pl.col("birth_date").dt.strftime("%d.%m.%Y").alias("geburtsdatum"),
+        pl.col("signup_date").dt.strftime("%d.%m.%Y").alias("angemeldet_am"),
+        (pl.int_range(pl.len()) % 3 == 0).alias("newsletter"),
+    ).write_csv(folder / "kunden.csv")
+    products.select(
+        pl.col("gtin").alias("ean"),
+        pl.col("product_name").alias("bezeichnung"),
+        pl.col("category").alias("warengruppe"),
+        pl.col("brand").alias("marke"),
+        _euros("list_price_cents").alias("listenpreis_eur"),
+    ).write_csv(folder / "artikel.csv")
+    transactions.select(
+        pl.col("transaction_id").alias("position_id"),
+        pl.col("basket_id").alias("bon_id"),
+        pl.col("customer_id").alias("kundennr"),
+        pl.col("gtin").alias("ean"),
+        pl.col("quantity").cast(pl.Int32).alias("menge"),
+        (pl.col("unit_price_cents").cast(pl.Decimal(12, 2)) / 100).cast(pl.Decimal(12, 2)).alias("preis_eur"),
+        pl.col("purchased_at")
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%z", time_zone="UTC")
+        .dt.convert_time_zone("Europe/Vienna")
+        .dt.replace_time_zone(None)
+        .alias("zeitpunkt"),
+    ).write_parquet(folder / "bons.parquet")
+
+
+def _euros(cents: str) -> pl.Expr:
+    return (pl.col(cents) // 100).cast(pl.String) + "." + (pl.col(cents) % 100).cast(pl.String).str.zfill(2)
+
+
+EXPORT_STYLES = {"alpine": write_alpine_exports}
+
+
 def _add_months(start: date, months: int) -> date:
     year, month = divmod(start.month - 1 + months, 12)
     return date(start.year + year, month + 1, 1)
@@ -304,9 +356,7 @@ def generate_consortium(
         partial = home / "raw.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        customers.write_csv(partial / "customers.csv")
-        carried.write_csv(partial / "products.csv")
-        transactions.write_csv(partial / "transactions.csv")
+        EXPORT_STYLES.get(name, write_canonical_exports)(partial, customers, carried, transactions)
         shutil.rmtree(home / "raw", ignore_errors=True)
         partial.rename(home / "raw")
         rows[name] = transactions.height

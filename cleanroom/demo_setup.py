@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from cleanroom.crypto.keys import new_age_identity, new_signing_key
+from cleanroom.crypto.keys import new_age_identity, new_pseudonym_key, new_signing_key, write_private
 from cleanroom.demo_data import generate_consortium
 from cleanroom.settings import Settings
-from cleanroom.spec import load_spec
+from cleanroom.spec import CollaborationSpec, load_spec
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "consortium.yaml"
 
@@ -39,7 +39,20 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
         temporary.replace(spec_path)
     spec = load_spec(spec_path)
     homes = {p.name: settings.parties_root / p.name for p in spec.data_parties}
-    if not all((home / "raw" / "transactions.csv").exists() for home in homes.values()):
+    _share_pseudonym_key(spec, homes, settings.keys_root / "pseudonym.key")
+    if not all((home / "raw").is_dir() for home in homes.values()):
         analysis = spec.analyses[0]
         generate_consortium(homes, period_start=analysis.period_start, seed=seed, scale=scale)
     return spec_path
+
+
+def _share_pseudonym_key(spec: CollaborationSpec, homes: dict[str, Path], master: Path) -> None:
+    """Stand-in for the parties agreeing a key out of band: one key, copied into each workspace."""
+    if not master.exists():
+        new_pseudonym_key(master)
+    for party in spec.data_parties:
+        assert party.data is not None
+        target = homes[party.name] / party.data.pseudonym_key_file
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_private(target, master.read_text())

@@ -96,16 +96,26 @@ def check_spec(spec: Path) -> None:
 @app.command()
 @one_line_errors
 def keygen(
-    kind: Annotated[str, typer.Argument(help="'age' (recipient key pair) or 'signing' (Ed25519)")],
+    kind: Annotated[
+        str,
+        typer.Argument(help="'age' (recipient key pair), 'signing' (Ed25519) or 'pseudonym' (shared HMAC key)"),
+    ],
     out: Annotated[Path, typer.Option(help="where to write the private key (must not exist)")],
 ) -> None:
-    """Create a key pair and print the public half to paste into the spec."""
-    from cleanroom.crypto.keys import new_age_identity, new_signing_key
+    """Create a key pair and print the public half to paste into the spec (a pseudonym key has none:
+    copy the file into every data party's workspace, at data.pseudonym_key_file)."""
+    from cleanroom.crypto.keys import new_age_identity, new_pseudonym_key, new_signing_key
 
     if out.exists():
         raise CleanroomError("file exists", where=str(out), fix="choose a new path; keys are never overwritten")
-    if kind not in ("age", "signing"):
-        raise CleanroomError(f"unknown key kind '{kind}'", where="keygen KIND", fix="use 'age' or 'signing'")
+    if kind not in ("age", "signing", "pseudonym"):
+        raise CleanroomError(
+            f"unknown key kind '{kind}'", where="keygen KIND", fix="use 'age', 'signing' or 'pseudonym'"
+        )
+    if kind == "pseudonym":
+        new_pseudonym_key(out)
+        console.print(f"pseudonym key written to {out}")
+        return
     console.print(new_age_identity(out) if kind == "age" else new_signing_key(out))
 
 

@@ -10,8 +10,8 @@ from tasks import PRIVATE
 
 @task(name="prepare-party", **PRIVATE)
 def prepare_party(pinned: PinnedSpec, party: str, host: LocalPartyHost) -> dict:
-    """Load (polars), validate (Great Expectations) and drop identifiers inside the party's process.
-    The coordinator gets back a status and expectation names, never rows or figures."""
+    """Load (polars), validate (Great Expectations), quarantine, anonymize and pre-aggregate inside the
+    party's process. The coordinator gets back a status and expectation names, never rows or figures."""
     summary = host.run_worker(party, "prepare", pinned.path)
     get_run_logger().info(
         "party %s: %s, %d expectations, %d warnings",
@@ -28,11 +28,11 @@ def prepare_all_parties(pinned: PinnedSpec, host: LocalPartyHost) -> list[dict]:
     futures = [prepare_party.submit(pinned, p.name, host) for p in pinned.spec.data_parties]
     summaries = [future.result() for future in futures]
     for summary in summaries:
-        if summary["status"] != "ok":
+        if summary["status"] not in ("ok", "unchanged"):
             failed = summary["error"] or ", ".join(summary["failed_blocking"])
             raise DataContractError(
                 f"data did not pass its contract: {failed}",
                 where=f"party {summary['party']}",
-                fix="that party fixes its export (details in its own logs/party.log) and the run is started again",
+                fix="that party fixes its export (its Data Docs, quarantine/ and logs/ say what), then run again",
             )
     return summaries

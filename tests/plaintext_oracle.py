@@ -1,15 +1,42 @@
-"""An independent plaintext computation of the category x month totals, straight from the raw CSVs
-with the csv module (no polars), to check the secure results and the party-side pre-aggregation."""
+"""An independent plaintext computation of the category x month totals, straight from the raw exports
+with the csv module and pyarrow (no polars, none of the product's mapping code), to check the secure
+results and the party-side preparation. It knows the demo's two export layouts by heart."""
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyarrow.parquet as pq
+
 from cleanroom.spec.models import Analysis
+
+
+def export_lines(raw: Path) -> Iterator[tuple[str, str, datetime, int]]:
+    """(customer, gtin, aware timestamp, sales cents) per transaction line, from either layout."""
+    if (raw / "transactions.csv").exists():
+        with (raw / "transactions.csv").open() as handle:
+            for row in csv.DictReader(handle):
+                sales = int(row["quantity"]) * int(row["unit_price_cents"])
+                yield row["customer_id"], row["gtin"], datetime.fromisoformat(row["purchased_at"]), sales
+        return
+    vienna = ZoneInfo("Europe/Vienna")
+    for row in pq.read_table(raw / "bons.parquet").to_pylist():
+        cents = int(Decimal(row["preis_eur"]) * 100)
+        yield row["kundennr"], row["ean"], row["zeitpunkt"].replace(tzinfo=vienna), row["menge"] * cents
+
+
+def product_categories(raw: Path) -> dict[str, str]:
+    if (raw / "products.csv").exists():
+        with (raw / "products.csv").open() as handle:
+            return {row["gtin"]: row["category"] for row in csv.DictReader(handle)}
+    with (raw / "artikel.csv").open() as handle:
+        return {row["ean"]: row["warengruppe"] for row in csv.DictReader(handle)}
 
 
 def plaintext_grid(raw_dirs: list[Path], analysis: Analysis) -> tuple[list[int], list[int]]:
@@ -19,15 +46,13 @@ def plaintext_grid(raw_dirs: list[Path], analysis: Analysis) -> tuple[list[int],
     sales: dict[tuple[str, str], int] = defaultdict(int)
     customers: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for raw in raw_dirs:
-        with (raw / "products.csv").open() as handle:
-            category_of = {row["gtin"]: row["category"] for row in csv.DictReader(handle)}
-        with (raw / "transactions.csv").open() as handle:
-            for row in csv.DictReader(handle):
-                category = category_of.get(row["gtin"])
-                month = datetime.fromisoformat(row["purchased_at"]).astimezone(zone).strftime("%Y-%m")
-                if category is None:
-                    continue
-                sales[category, month] += int(row["quantity"]) * int(row["unit_price_cents"])
-                customers[category, month].add((str(raw), row["customer_id"]))
+        category_of = product_categories(raw)
+        for customer, gtin, moment, amount in export_lines(raw):
+            category = category_of.get(gtin)
+            if category is None:
+                continue
+            month = moment.astimezone(zone).strftime("%Y-%m")
+            sales[category, month] += amount
+            customers[category, month].add((str(raw), customer))
     keys = [(c, m) for c in analysis.categories for m in months]
     return [sales[k] for k in keys], [len(customers[k]) for k in keys]

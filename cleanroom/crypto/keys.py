@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def new_age_identity(path: Path) -> str:
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     write_private(path, f"# created: {created}\n# public key: {recipient}\n{identity}\n")
     return recipient
+
+
+def new_pseudonym_key(path: Path) -> None:
+    """Write a new 256-bit collaboration pseudonym key (hex). The parties share it among themselves,
+    out of band; it never goes into the spec or to the coordinator."""
+    write_private(path, secrets.token_hex(32) + "\n")
 
 
 def load_age_identity(path: Path) -> x25519.Identity:

@@ -1,57 +1,49 @@
-"""Phase 2 inside one party: load its exports, validate them, drop identifiers, pre-aggregate.
+"""Phase 2 inside one party: connect, validate, quarantine, anonymize, minimize, pre-aggregate.
 
 Runs in the party's own process with the party's workspace as working directory. It writes only under
-that workspace and returns a summary without any row, identifier or per-party figure.
+that workspace, all outputs at once (staged, then swapped in), and returns a summary for the
+coordinator without any row, identifier or per-party figure.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import hmac
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from cleanroom.errors import DataContractError
-from cleanroom.party.validation import ExpectationOutcome, load_suite, validate_table
-from cleanroom.spec.models import Analysis, AnalysisKind, CollaborationSpec, Party
+import cleanroom
+from cleanroom.party import validation
+from cleanroom.party.anonymization import (
+    e164_phone,
+    enforce_k_anonymity,
+    generalized,
+    load_pseudonym_key,
+    normalized_email,
+    pseudonyms,
+)
+from cleanroom.party.canonical import SCHEMAS, columns_in_use
+from cleanroom.party.compliance import PREPARED_DIR, QUARANTINE_DIR, delete_expired
+from cleanroom.party.connectors import LocatedExport, locate_export
+from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
+from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
+from cleanroom.spec.loader import canonical_hash
+from cleanroom.spec.models import Analysis, AnalysisKind, CollaborationSpec
+from cleanroom.spec.sources import CanonicalTable
+from cleanroom.stopwatch import Stopwatch
 
-PREPARED_DIR = Path("prepared")
 # The secure engine's players read this file, relative to their own working directory.
 CATEGORY_MONTH_FILE = PREPARED_DIR / "category_month.i64"
-
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "customers": {
-        "customer_id": pl.String(),
-        "full_name": pl.String(),
-        "email": pl.String(),
-        "phone": pl.String(),
-        "postcode": pl.String(),
-        "birth_date": pl.Date(),
-        "signup_date": pl.Date(),
-    },
-    "products": {
-        "gtin": pl.String(),
-        "product_name": pl.String(),
-        "category": pl.String(),
-        "brand": pl.String(),
-        "list_price_cents": pl.Int64(),
-    },
-    "transactions": {
-        "transaction_id": pl.String(),
-        "basket_id": pl.String(),
-        "customer_id": pl.String(),
-        "gtin": pl.String(),
-        "quantity": pl.Int64(),
-        "unit_price_cents": pl.Int64(),
-        "purchased_at": pl.String(),
-    },
-}
-DIRECT_IDENTIFIERS = ("full_name", "email", "phone")
+MANIFEST_FILE = PREPARED_DIR / "manifest.json"
+REPORT_FILE = Path("reports") / "preparation.json"
+# Referenced tables first, so foreign keys check against clean keys.
+TABLE_ORDER = (CanonicalTable.PRODUCTS, CanonicalTable.CUSTOMERS, CanonicalTable.TRANSACTIONS)
 
 
 @dataclass
@@ -59,10 +51,12 @@ class PreparationSummary:
     """What a party tells the coordinator: status and expectation names, no figures."""
 
     party: str
-    status: str
+    status: str  # ok | unchanged | failed
     expectations_evaluated: int = 0
     failed_blocking: list[str] = field(default_factory=list)
     failed_warning: list[str] = field(default_factory=list)
+    quarantined: bool = False
+    k_anonymity_met: bool = False
     aggregate_digest: str = ""
     error: str = ""
 
@@ -70,44 +64,189 @@ class PreparationSummary:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def load_table(party: Party, table: str, workspace: Path) -> pl.DataFrame:
-    """Read one export with the canonical schema; a wrong file or column is a DataContractError."""
-    path = workspace / party.data_location / f"{table}.csv"
-    where = f"party {party.name}: {party.data_location}/{table}.csv"
-    if not path.is_file():
-        raise DataContractError("file not found", where=where, fix=f"export the {table} table to that path")
-    if path.stat().st_size == 0:
-        raise DataContractError("file is empty", where=where, fix="re-export the table with its header row")
-    schema = SCHEMAS[table]
-    header = pl.scan_csv(path, n_rows=0, infer_schema=False).collect_schema().names()
-    missing = [c for c in schema if c not in header]
-    if missing:
-        raise DataContractError(
-            f"missing column(s) {', '.join(missing)}", where=where, fix="add them or map the export's names"
+def prepare_party(
+    spec: CollaborationSpec, party_name: str, workspace: Path, now: datetime | None = None
+) -> PreparationSummary:
+    """Prepare one party's data inside its workspace; a rerun with unchanged inputs is a no-op."""
+    now = now or datetime.now(timezone.utc)
+    watch = Stopwatch()
+    party = spec.party(party_name)
+    assert party.data is not None, "only data parties prepare data"
+    expired = delete_expired(party.data, workspace, now)
+    with watch.step("read and hash exports"):
+        exports = {table: locate_export(party, table, workspace) for table in TABLE_ORDER}
+    key = load_pseudonym_key(party.data, workspace, party.name)
+    fingerprint = _fingerprint(spec, exports, key)
+    previous = _manifest(workspace)
+    if previous.get("fingerprint") == fingerprint and all((workspace / f).exists() for f in previous["files"]):
+        return PreparationSummary(
+            party.name, "unchanged", aggregate_digest=previous["aggregate_digest"], **previous["summary"]
         )
-    try:
-        return pl.scan_csv(path, schema_overrides=schema, infer_schema=False).select(list(schema)).collect()
-    except pl.exceptions.PolarsError as exc:
-        # The polars message can quote a cell value: keep it out of the one-line error.
-        raise DataContractError(
-            "a value does not parse as the expected type", where=where, fix=f"check column types: {schema}"
-        ) from exc
 
+    context = RuleContext(now=now)
+    checked: dict[CanonicalTable, CheckedTable] = {}
+    docs: list[validation.DocsOutcome] = []
+    for table in TABLE_ORDER:
+        suite = load_suite(table)
+        with watch.step("polars row checks"):
+            checked[table] = check_table(exports[table], suite, context)
+        # Data Docs first: when the table stops the party, they show the data engineer what failed.
+        with watch.step("great expectations"):
+            sample, sampled = sample_for_docs(checked[table], validation.SAMPLE_ROWS)
+            docs += validation.validate_for_data_docs(suite, sample, context, workspace, sampled=sampled)
+        _stop_if_unusable(checked[table], spec.privacy.max_quarantine_share)
+        clean = checked[table].clean()
+        with watch.step("polars row checks"):
+            for (referenced, column), _ in _references_to(table):
+                context.keys[referenced, column] = clean.select(column).collect(engine="streaming")[column]
 
-def drop_identifiers(customers: pl.DataFrame, reference: date) -> pl.DataFrame:
-    """Remove direct identifiers; generalize birth date to a 10-year age band and postcode to 2 digits."""
-    age = (reference.year - pl.col("birth_date").dt.year()).clip(0, 120)
-    return customers.select(
-        "customer_id",
-        ((age // 10) * 10).cast(pl.Int32).alias("age_band"),
-        pl.col("postcode").str.slice(0, 2).alias("postcode_prefix"),
-        "signup_date",
+    staging = workspace / "prepared.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    outputs = _write_outputs(spec, party.name, checked, key, now, staging, watch)
+    with watch.step("quarantine"):
+        for table, result in checked.items():
+            if result.quarantined_rows:
+                sink(quarantine_frame(result), workspace / "quarantine.staging" / f"{table.value}.parquet")
+
+    counts = [asdict(c) | {"table": t.value} for t, r in checked.items() for c in r.counts]
+    summary = PreparationSummary(
+        party=party.name,
+        status="ok",
+        expectations_evaluated=len(counts),
+        failed_warning=sorted({c["label"] for c in counts if c["severity"] == "warn" and c["failing_rows"]}),
+        quarantined=any(r.quarantined_rows for r in checked.values()),
+        k_anonymity_met=outputs["k_anonymity"]["satisfied"],
+        aggregate_digest=outputs["aggregate_digest"],
     )
+    report = {
+        "party": party.name,
+        "prepared_at": now.isoformat(),
+        "spec_sha256": canonical_hash(spec),
+        "expired_files_deleted": expired,
+        "seconds": watch.rounded(),
+        "tables": {
+            t.value: {
+                "export": r.export.label,
+                "sha256": r.export.sha256,
+                "rows": r.rows,
+                "quarantined_rows": r.quarantined_rows,
+                "purpose": r.export.source.purpose,
+                "lawful_basis": r.export.source.lawful_basis.value,
+                "retention_days": r.export.source.retention_days,
+                "columns_carried": columns_in_use(spec, t),
+                "rules": [asdict(c) for c in r.counts],
+            }
+            for t, r in checked.items()
+        },
+        "data_docs": [asdict(d) for d in docs],
+        "anonymization": outputs["anonymization"] | {"k_anonymity": outputs["k_anonymity"]},
+    }
+    _commit(workspace, staging, report, fingerprint, summary, outputs["files"])
+    return summary
 
 
-def category_month_aggregates(
-    transactions: pl.DataFrame, products: pl.DataFrame, analysis: Analysis, time_zone: str = "UTC"
-) -> np.ndarray:
+def _stop_if_unusable(checked: CheckedTable, max_share: float) -> None:
+    """Blocking failures, or more quarantined rows than the spec allows, stop the party."""
+    export = checked.export
+    if checked.blocking:
+        raise export.error(
+            f"blocking expectation failed: {checked.blocking[0]}",
+            fix="correct the export; see the party's Data Docs (gx/) for what failed",
+        )
+    if checked.rows and checked.quarantined_rows / checked.rows > max_share:
+        worst = max(checked.counts, key=lambda c: c.failing_rows)
+        column, rule = worst.label.split(":", 1)
+        raise export.error(
+            f"more than {max_share:.1%} of rows fail row checks (most often {rule.strip()})",
+            fix="correct the export or its column mapping; the failing rows are in the party's quarantine/",
+            column=column.split(".")[-1],
+        )
+
+
+def _references_to(table: CanonicalTable) -> list[tuple[tuple[CanonicalTable, str], str]]:
+    """Foreign keys other suites declare into `table` (its clean keys are what they may reference)."""
+    found = []
+    for other in TABLE_ORDER:
+        for expectation in load_suite(other).expectations:
+            if expectation.reference and expectation.reference[0] is table:
+                found.append((expectation.reference, expectation.label))
+    return found
+
+
+def _write_outputs(
+    spec: CollaborationSpec,
+    party: str,
+    checked: dict[CanonicalTable, CheckedTable],
+    key: bytes,
+    now: datetime,
+    staging: Path,
+    watch: Stopwatch,
+) -> dict:
+    """Anonymize customers, pseudonymize and minimize transactions, pre-aggregate; write to staging."""
+    data = spec.party(party).data
+    assert data is not None
+    policy = spec.privacy
+    customers = checked[CanonicalTable.CUSTOMERS].clean().collect(engine="streaming")
+    with watch.step("hmac pseudonyms"):
+        pseudonym = pseudonyms(customers["customer_id"], key, "customer").alias("customer_pseudonym")
+    customers = customers.with_columns(pseudonym)
+    join_keys = customers.select("customer_pseudonym", normalized_email(), e164_phone(data.phone_region))
+    join_keys.write_parquet(staging / "join_keys.parquet")
+    quasi = [q.value for q in policy.quasi_identifiers]
+    dimension = customers.select("customer_pseudonym", *generalized(now.date(), policy.generalization))
+    dimension, k_outcome = enforce_k_anonymity(
+        dimension.select("customer_pseudonym", *quasi), quasi, policy.k_anonymity
+    )
+    dimension.write_parquet(staging / "customers.parquet")
+
+    categories = checked[CanonicalTable.PRODUCTS].clean().select("gtin", "category")
+    pseudonym_of = customers.lazy().select("customer_id", "customer_pseudonym")
+    transactions = (
+        checked[CanonicalTable.TRANSACTIONS]
+        .clean()
+        .select(columns_in_use(spec, CanonicalTable.TRANSACTIONS))
+        .join(pseudonym_of, on="customer_id", how="inner")
+        .join(categories, on="gtin", how="inner")
+        .select(
+            "customer_pseudonym",
+            "gtin",
+            "category",
+            "quantity",
+            (pl.col("quantity") * pl.col("unit_price_cents")).alias("sales_cents"),
+            "purchased_at",
+        )
+    )
+    with watch.step("anonymize and write transactions"):
+        sink(transactions, staging / "transactions.parquet")
+    analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+    grid = category_month_aggregates(pl.scan_parquet(staging / "transactions.parquet"), analysis)
+    payload = grid.astype("<i8").tobytes()
+    (staging / CATEGORY_MONTH_FILE.name).write_bytes(payload)
+    dropped = [c.name for c in SCHEMAS[CanonicalTable.CUSTOMERS].columns if c.privacy.value == "direct identifier"]
+    return {
+        "files": ["customers.parquet", "join_keys.parquet", "transactions.parquet", CATEGORY_MONTH_FILE.name],
+        "aggregate_digest": hashlib.sha256(payload).hexdigest(),
+        "k_anonymity": asdict(k_outcome) | {"satisfied": k_outcome.satisfied},
+        "anonymization": {
+            "dropped_direct_identifiers": dropped,
+            "kept_inside_party_for_overlap": {
+                "email": "email_key",
+                "phone": f"phone_key (E.164, {data.phone_region})",
+            },
+            "pseudonymized": {"customer_id": "customer_pseudonym: HMAC-SHA256, collaboration key, 128 bits"},
+            "generalized": {
+                "birth_date": f"age_band ({policy.generalization.age_band_years}-year bands on {now.date()})",
+                "postcode": f"postcode_prefix (first {policy.generalization.postcode_prefix_length} characters)",
+            },
+            "not_carried_past_validation": {
+                t.value: [c for c in SCHEMAS[t].names if c not in columns_in_use(spec, t)] for t in TABLE_ORDER
+            },
+        },
+    }
+
+
+def category_month_aggregates(transactions: pl.LazyFrame, analysis: Analysis) -> np.ndarray:
     """Dense [2, categories x months] int64: sales in cents and distinct customers per cell.
 
     The grid comes from the spec, so every party's array has the same public shape and order.
@@ -119,60 +258,60 @@ def category_month_aggregates(
             "month": [m for _ in analysis.categories for m in months],
         }
     )
-    lines = (
-        transactions.lazy()
-        .join(products.lazy().select("gtin", "category"), on="gtin", how="inner")
-        .with_columns(
-            pl.col("purchased_at")
-            .str.to_datetime(time_zone="UTC")
-            .dt.convert_time_zone(time_zone)
-            .dt.strftime("%Y-%m")
-            .alias("month"),
-            (pl.col("quantity") * pl.col("unit_price_cents")).alias("sales_cents"),
+    cells = (
+        transactions.with_columns(
+            pl.col("purchased_at").dt.convert_time_zone(analysis.time_zone).dt.strftime("%Y-%m").alias("month")
         )
         .group_by("category", "month")
-        .agg(pl.col("sales_cents").sum(), pl.col("customer_id").n_unique().alias("customers"))
+        .agg(pl.col("sales_cents").sum(), pl.col("customer_pseudonym").n_unique().alias("customers"))
     )
-    cells = (
-        grid.lazy().join(lines, on=["category", "month"], how="left", maintain_order="left").fill_null(0).collect()
-    )
-    return np.stack([cells["sales_cents"].to_numpy(), cells["customers"].to_numpy()]).astype(np.int64)
+    # maintain_order="left" keeps the spec's grid order: every party must send cells in the same order.
+    joined = grid.lazy().join(cells, on=["category", "month"], how="left", maintain_order="left")
+    frame = joined.fill_null(0).collect()
+    return np.stack([frame["sales_cents"].to_numpy(), frame["customers"].to_numpy()]).astype(np.int64)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+def _fingerprint(spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedExport], key: bytes) -> str:
+    """What the prepared output depends on: export contents, spec, suites, code and the pseudonym key
+    (as an HMAC of a constant, so the fingerprint reveals nothing about the key)."""
+    suites = {t.value: (EXPECTATIONS_DIR / f"{t.value}.json").read_text() for t in TABLE_ORDER}
+    material = {
+        "exports": {t.value: e.sha256 for t, e in exports.items()},
+        "spec": canonical_hash(spec),
+        "suites": hashlib.sha256(json.dumps(suites, sort_keys=True).encode()).hexdigest(),
+        "code": cleanroom.__version__,
+        "key": hmac.new(key, b"cleanroom-fingerprint", "sha256").hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def prepare_party(spec: CollaborationSpec, party_name: str, workspace: Path) -> PreparationSummary:
-    """Load, validate, anonymize and pre-aggregate one party's data inside its workspace."""
-    party = spec.party(party_name)
-    analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    tables = {name: load_table(party, name, workspace) for name in SCHEMAS}
-    outcomes: list[ExpectationOutcome] = []
-    for name, frame in tables.items():
-        outcomes += validate_table(name, frame, load_suite(name))
-    blocking = [o.label for o in outcomes if not o.success and o.severity == "block"]
-    warnings = [o.label for o in outcomes if not o.success and o.severity == "warn"]
-    summary = PreparationSummary(
-        party=party.name,
-        status="failed" if blocking else "ok",
-        expectations_evaluated=len(outcomes),
-        failed_blocking=blocking,
-        failed_warning=warnings,
-    )
-    if blocking:
-        return summary
-    customers = drop_identifiers(tables["customers"], analysis.period_start)
-    aggregates = category_month_aggregates(
-        tables["transactions"], tables["products"], analysis, analysis.time_zone
-    )
-    buffer = io.BytesIO()
-    customers.write_parquet(buffer)
-    write_atomically(workspace / PREPARED_DIR / "customers.parquet", buffer.getvalue())
-    payload = aggregates.astype("<i8").tobytes()
-    write_atomically(workspace / CATEGORY_MONTH_FILE, payload)
-    summary.aggregate_digest = hashlib.sha256(payload).hexdigest()
-    return summary
+def _manifest(workspace: Path) -> dict:
+    try:
+        return json.loads((workspace / MANIFEST_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _commit(
+    workspace: Path, staging: Path, report: dict, fingerprint: str, summary: PreparationSummary, files: list[str]
+) -> None:
+    """Swap the staged outputs in; the manifest is written last, so a crash before it means a rerun."""
+    manifest = {
+        "fingerprint": fingerprint,
+        "aggregate_digest": summary.aggregate_digest,
+        "files": [str(PREPARED_DIR / f) for f in files],
+        "summary": {k: v for k, v in asdict(summary).items() if k not in ("party", "status", "aggregate_digest")},
+    }
+    for final, staged in ((PREPARED_DIR, staging), (QUARANTINE_DIR, workspace / "quarantine.staging")):
+        old = workspace / f"{final}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (workspace / final).exists():
+            (workspace / final).rename(old)
+        if staged.exists():
+            staged.rename(workspace / final)
+        shutil.rmtree(old, ignore_errors=True)
+    (workspace / REPORT_FILE).parent.mkdir(exist_ok=True)
+    (workspace / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str))
+    temporary = workspace / f"{MANIFEST_FILE}.tmp"
+    temporary.write_text(json.dumps(manifest, indent=2))
+    temporary.replace(workspace / MANIFEST_FILE)

@@ -1,84 +1,141 @@
-"""Great Expectations adapter: suites from `expectations/`, polars converted to pandas here only.
+"""Great Expectations adapter: the party's Data Docs, built from the suites in `expectations/`.
 
-Results use the BOOLEAN_ONLY format, so no failing raw value (an email, a name) is copied into them.
+This is the one place polars becomes pandas. Results use the BASIC format with
+`partial_unexpected_count: 0`: counts and percentages only, so no failing raw value (an email, a name)
+is copied into validation results or Data Docs; row-level detail lives in the party's quarantine.
+GE sees the rows the polars rules saw, or a uniform sample of them for large tables (see `SAMPLE_ROWS`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import polars as pl
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
-Severity = Literal["block", "warn"]
+from cleanroom.party.canonical import SCHEMAS, Kind
+from cleanroom.party.rules import NOW, Expectation, RuleContext, Suite
+
+GX_DIR = Path("gx")
+DATA_DOCS_INDEX = GX_DIR / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+# Tables above this size are validated by GE on a uniform sample; every row is still checked by the
+# polars rules. 200k rows detect a failure rate of 0.005% with probability 1 - e^-10.
+SAMPLE_ROWS = 200_000
+ISO_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # fixed width, so text order is time order for GE's comparisons
+ISO_DATE = "%Y-%m-%d"
 
 
 @dataclass(frozen=True)
-class ExpectationOutcome:
-    table: str
-    expectation: str
-    column: str | None
-    severity: Severity
+class DocsOutcome:
+    label: str
     success: bool
-
-    @property
-    def label(self) -> str:
-        return f"{self.table}.{self.column or '*'}:{self.expectation}"
+    unexpected_count: int | None
 
 
-@dataclass(frozen=True)
-class SuiteDefinition:
-    name: str
-    columns: tuple[str, ...]
-    expectations: tuple[dict, ...]
+def validate_for_data_docs(
+    suite: Suite, frame: pl.DataFrame, context: RuleContext, workspace: Path, *, sampled: bool
+) -> list[DocsOutcome]:
+    """Validate `frame` with GE, update the party's Data Docs, and return GE's verdicts."""
+    import great_expectations as gx
+
+    gx_context = _context(workspace)
+    table = suite.table.value
+    source = gx_context.data_sources.add_or_update_pandas("party")
+    asset = source.get_asset(table) if table in source.get_asset_names() else source.add_dataframe_asset(table)
+    batch = (
+        asset.get_batch_definition("whole")
+        if "whole" in [b.name for b in asset.batch_definitions]
+        else asset.add_batch_definition_whole_dataframe("whole")
+    )
+    expectations = [e for e in suite.expectations if e.row_level or not sampled]
+    gx_suite = gx.ExpectationSuite(name=table)
+    for expectation in expectations:
+        gx_suite.add_expectation_configuration(_configuration(expectation, context))
+    gx_suite = gx_context.suites.add_or_update(gx_suite)
+    definition = gx_context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=table, data=batch, suite=gx_suite)
+    )
+    checkpoint = gx_context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{table}-docs",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data-docs")],
+            result_format=RESULT_FORMAT,
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": _pandas_frame(suite, frame, context)})
+    outcomes = []
+    for run in result.run_results.values():
+        for item in run.results:
+            if item.exception_info.get("raised_exception"):
+                raise RuntimeError(f"GE could not evaluate {item.expectation_config.meta['label']}")
+            outcomes.append(
+                DocsOutcome(
+                    item.expectation_config.meta["label"], bool(item.success), item.result.get("unexpected_count")
+                )
+            )
+    return outcomes
 
 
-def load_suite(table: str, directory: Path = EXPECTATIONS_DIR) -> SuiteDefinition:
-    """The expectation suite for one canonical table, as stored in `expectations/<table>.json`."""
-    raw = json.loads((directory / f"{table}.json").read_text())
-    return SuiteDefinition(raw["name"], tuple(raw["columns"]), tuple(raw["expectations"]))
-
-
-@lru_cache(maxsize=1)
-def _context():  # type: ignore[no-untyped-def]
+def _context(workspace: Path):  # type: ignore[no-untyped-def]
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
+    context = gx.get_context(mode="file", project_root_dir=str(workspace / GX_DIR))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
 
-def validate_table(table: str, frame: pl.DataFrame, suite: SuiteDefinition) -> list[ExpectationOutcome]:
-    """Run a suite over a polars frame; outcomes carry pass/fail only, never values."""
-    import great_expectations as gx
+def _configuration(expectation: Expectation, context: RuleContext):  # type: ignore[no-untyped-def]
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    context = _context()
-    source = context.data_sources.add_or_update_pandas(f"party-{table}")
-    asset = source.add_dataframe_asset(table)
-    batch_definition = asset.add_batch_definition_whole_dataframe("all")
-    gx_suite = gx.ExpectationSuite(name=f"{suite.name}-run")
-    for spec in suite.expectations:
-        gx_suite.add_expectation_configuration(
-            ExpectationConfiguration(type=spec["type"], kwargs=spec["kwargs"], meta={"severity": spec["severity"]})
-        )
-    gx_suite = context.suites.add_or_update(gx_suite)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    result = batch.validate(gx_suite, result_format="BOOLEAN_ONLY")
-    return [
-        ExpectationOutcome(
-            table=table,
-            expectation=r.expectation_config.type,
-            column=r.expectation_config.kwargs.get("column"),
-            severity=r.expectation_config.meta.get("severity", "block"),
-            success=bool(r.success),
-        )
-        for r in result.results
-    ]
+    kwargs: dict[str, Any] = dict(expectation.kwargs)
+    if expectation.reference is not None:
+        # GE cannot hold another table's keys (customer numbers) in a suite: it checks a derived flag.
+        kwargs = {"column": _reference_flag(expectation), "value_set": [True]}
+    kind = SCHEMAS[expectation.table].column(expectation.column).kind if expectation.column else None
+    for bound in ("min_value", "max_value"):
+        if kwargs.get(bound) is not None and kind in (Kind.DATE, Kind.TIMESTAMP):
+            kwargs[bound] = _iso_bound(kwargs[bound], kind, context)
+    return ExpectationConfiguration(
+        type=expectation.type, kwargs=kwargs, meta={"severity": expectation.severity, "label": expectation.label}
+    )
+
+
+def _pandas_frame(suite: Suite, frame: pl.DataFrame, context: RuleContext):  # type: ignore[no-untyped-def]
+    """The frame GE validates: dates and timestamps as ISO text, foreign keys as derived flags."""
+    schema = SCHEMAS[suite.table]
+    columns = []
+    for name in frame.columns:
+        kind = schema.column(name).kind
+        if kind is Kind.TIMESTAMP:
+            columns.append(pl.col(name).dt.strftime(ISO_TIMESTAMP))
+        elif kind is Kind.DATE:
+            columns.append(pl.col(name).dt.strftime(ISO_DATE))
+        else:
+            columns.append(pl.col(name))
+    for expectation in suite.expectations:
+        if expectation.reference is not None:
+            keys = context.keys[expectation.reference].implode()
+            column = pl.col(expectation.column)
+            columns.append((column.is_null() | column.is_in(keys)).alias(_reference_flag(expectation)))
+    return frame.select(columns).to_pandas()
+
+
+def _reference_flag(expectation: Expectation) -> str:
+    table, column = expectation.reference  # type: ignore[misc]
+    return f"{expectation.column} in {table.value}.{column}"
+
+
+def _iso_bound(value: str, kind: Kind, context: RuleContext) -> str:
+    from datetime import datetime
+
+    moment = context.now if value == NOW else datetime.fromisoformat(value)
+    if kind is Kind.DATE:
+        return moment.strftime(ISO_DATE)
+    return moment.astimezone(timezone.utc).strftime(ISO_TIMESTAMP)

@@ -8,14 +8,13 @@ from datetime import date
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from cleanroom.spec.base import Strict
+from cleanroom.spec.sources import PartyData, check_time_zone
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PartyRole(str, Enum):
@@ -48,19 +47,18 @@ class Party(Strict):
     name: Name
     display_name: str
     role: PartyRole
-    # Where the party's exports are, relative to that party's own workspace. Only the party's own
-    # processes resolve it; the coordinator passes it on untouched.
-    data_location: str = "raw"
     public_key: str = Field(description="age X25519 recipient for outputs addressed to this party")
+    data: PartyData | None = Field(default=None, description="exports of a party that holds data")
 
     _age = field_validator("public_key")(_check_age_recipient)
 
-    @field_validator("data_location")
-    @classmethod
-    def _relative_location(cls, value: str) -> str:
-        if value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("must be a path inside the party's own workspace (relative, no '..')")
-        return value
+    @model_validator(mode="after")
+    def _data_matches_role(self) -> Party:
+        if self.role is not PartyRole.OBSERVER and self.data is None:
+            raise ValueError(f"data: a {self.role.value} party declares its exports (data.tables)")
+        if self.role is PartyRole.OBSERVER and self.data is not None:
+            raise ValueError("data: an observer holds no data; remove the section or change the role")
+        return self
 
 
 class Approver(Strict):
@@ -86,16 +84,7 @@ class Analysis(Strict):
     months: int = Field(ge=1, le=36)
     time_zone: str = "UTC"  # months are calendar months in this zone
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone '{value}' (use an IANA name like Europe/Berlin)") from exc
-        return value
+    _zone = field_validator("time_zone")(check_time_zone)
 
     @field_validator("period_start")
     @classmethod
@@ -125,8 +114,26 @@ class SecureComputation(Strict):
     protocol: Protocol = Protocol.ABY3
 
 
+class QuasiIdentifier(str, Enum):
+    AGE_BAND = "age_band"  # generalized from birth_date
+    POSTCODE_PREFIX = "postcode_prefix"  # generalized from postcode
+
+
+class Generalization(Strict):
+    age_band_years: int = Field(default=10, ge=1, le=50)
+    postcode_prefix_length: int = Field(default=2, ge=0, le=5)
+
+
 class PrivacyPolicy(Strict):
     min_group_size: int = Field(ge=2, description="cells with fewer contributing customers are suppressed")
+    k_anonymity: int = Field(default=10, ge=2, description="minimum size of a quasi-identifier class")
+    quasi_identifiers: list[QuasiIdentifier] = Field(
+        default_factory=lambda: [QuasiIdentifier.AGE_BAND, QuasiIdentifier.POSTCODE_PREFIX]
+    )
+    generalization: Generalization = Generalization()
+    max_quarantine_share: float = Field(
+        default=0.01, ge=0, le=1, description="a party stops when more of a table's rows fail row checks"
+    )
 
 
 class Reporting(Strict):

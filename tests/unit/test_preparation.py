@@ -1,21 +1,27 @@
-"""Party-side preparation: correct pre-aggregates, identifiers dropped, bad data stopped clearly."""
+"""Party-side preparation: correct pre-aggregates, anonymized outputs, quarantine, no-op reruns."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from cleanroom.errors import DataContractError
-from cleanroom.party.preparation import CATEGORY_MONTH_FILE, load_table, prepare_party
+from cleanroom.party.preparation import CATEGORY_MONTH_FILE, MANIFEST_FILE, REPORT_FILE, prepare_party
 from cleanroom.spec import AnalysisKind
 from tests.plaintext_oracle import plaintext_grid
 
+TX = "raw/transactions.csv"
+
 
 def test_aggregates_match_independent_plaintext(prepared_workspace, small_spec) -> None:
+    """All three layouts (canonical CSV, and Alpine's mapped CSV + Parquet) give the oracle's grid."""
     analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     cells = len(analysis.categories) * analysis.months
     for party in small_spec.spec.data_parties:
@@ -26,66 +32,136 @@ def test_aggregates_match_independent_plaintext(prepared_workspace, small_spec) 
         assert grid[1].tolist() == customers
 
 
-def test_prepared_files_hold_no_identifier(prepared_workspace, small_spec) -> None:
+def test_prepared_outputs_are_anonymized(prepared_workspace) -> None:
     home = prepared_workspace.parties_root / "harbor"
     raw = pl.read_csv(home / "raw" / "customers.csv")
     prepared = pl.read_parquet(home / "prepared" / "customers.parquet")
-    assert set(prepared.columns) == {"customer_id", "age_band", "postcode_prefix", "signup_date"}
-    blob = b"".join(p.read_bytes() for p in (home / "prepared").iterdir())
+    assert prepared.columns == ["customer_pseudonym", "age_band", "postcode_prefix"]
+    counts = prepared.group_by("age_band", "postcode_prefix").len()["len"]
+    assert counts.min() >= 5  # the demo spec's k
+    transactions = pl.read_parquet(home / "prepared" / "transactions.parquet")
+    assert "customer_id" not in transactions.columns and "transaction_id" not in transactions.columns
+    # Only join_keys.parquet (kept for overlap counting) may hold identifiers, and only normalized ones.
+    blob = b"".join(p.read_bytes() for p in (home / "prepared").iterdir() if p.name != "join_keys.parquet")
     for value in raw["email"].head(50).to_list() + raw["full_name"].head(50).to_list():
         assert value.encode() not in blob
+        assert value.lower().encode() not in blob
+    for value in raw["customer_id"].head(50).to_list():
+        assert value.encode() not in blob
+    keys = pl.read_parquet(home / "prepared" / "join_keys.parquet")
+    assert keys["phone_key"].str.contains(r"^\+49[0-9]{9}$").all()  # harbor writes "+49 151 234 5678"
+    assert (keys["email_key"] == keys["email_key"].str.to_lowercase()).all()
+
+
+def test_pseudonyms_link_the_same_email_across_parties_only_through_the_key(prepared_workspace) -> None:
+    """Normalized emails agree across retailers (overlap is countable); pseudonyms are keyed."""
+    homes = [prepared_workspace.parties_root / p for p in ("northwind", "harbor")]
+    keys = [pl.read_parquet(h / "prepared" / "join_keys.parquet") for h in homes]
+    shared = set(keys[0]["email_key"].drop_nulls()) & set(keys[1]["email_key"].drop_nulls())
+    assert shared  # the demo population puts some people at several retailers
 
 
 @pytest.fixture()
-def party_copy(tmp_path: Path, small_workspace) -> Path:
+def harbor(tmp_path: Path, small_workspace) -> Path:
+    """A private copy of Harbor's workspace (exports and pseudonym key), not yet prepared."""
     home = tmp_path / "harbor"
-    shutil.copytree(small_workspace.parties_root / "harbor" / "raw", home / "raw")
+    source = small_workspace.parties_root / "harbor"
+    shutil.copytree(source / "raw", home / "raw")
+    shutil.copytree(source / "secrets", home / "secrets")
     return home
 
 
-def test_missing_column_names_party_file_and_column(party_copy: Path, small_spec) -> None:
-    path = party_copy / "raw" / "transactions.csv"
-    pl.read_csv(path).drop("quantity").write_csv(path)
-    with pytest.raises(DataContractError) as caught:
-        load_table(small_spec.spec.party("harbor"), "transactions", party_copy)
-    message = caught.value.one_line()
-    assert "party harbor: raw/transactions.csv" in message and "quantity" in message and "fix:" in message
+def edit_csv(path: Path, *columns: pl.Expr) -> None:
+    pl.read_csv(path, infer_schema=False).with_columns(*columns).write_csv(path)
 
 
-def test_missing_and_empty_files(party_copy: Path, small_spec) -> None:
-    (party_copy / "raw" / "products.csv").unlink()
-    with pytest.raises(DataContractError, match=r"products\.csv: file not found"):
-        load_table(small_spec.spec.party("harbor"), "products", party_copy)
-    (party_copy / "raw" / "products.csv").write_text("")
-    with pytest.raises(DataContractError, match="file is empty"):
-        load_table(small_spec.spec.party("harbor"), "products", party_copy)
+def first_rows(n: int, value: object, otherwise: str) -> pl.Expr:
+    return pl.when(pl.int_range(pl.len()) < n).then(pl.lit(value)).otherwise(pl.col(otherwise)).alias(otherwise)
 
 
-def test_unparseable_value_is_named_without_quoting_it(party_copy: Path, small_spec) -> None:
-    path = party_copy / "raw" / "transactions.csv"
+def test_bad_rows_go_to_quarantine_with_reasons(harbor: Path, small_spec) -> None:
+    path = harbor / TX
     frame = pl.read_csv(path, infer_schema=False)
     frame = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("secret-42x")).otherwise("quantity").alias("quantity")
+        first_rows(1, "-250", "unit_price_cents"),
+        first_rows(2, "0", "quantity"),
     )
+    future = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat(timespec="seconds")
+    frame[2, "purchased_at"] = future
+    frame[3, "gtin"] = "4006380999999"  # not in Harbor's catalogue
+    frame[4, "transaction_id"] = frame[5, "transaction_id"]
     frame.write_csv(path)
-    with pytest.raises(DataContractError) as caught:
-        load_table(small_spec.spec.party("harbor"), "transactions", party_copy)
-    assert "secret-42x" not in caught.value.one_line()
+    summary = prepare_party(small_spec.spec, "harbor", harbor)
+    assert summary.status == "ok" and summary.quarantined
+    quarantine = pl.read_parquet(harbor / "quarantine" / "transactions.parquet")
+    reasons = dict(zip(quarantine["transaction_id"], quarantine["reason"]))
+    tx = frame["transaction_id"]
+    assert "unit_price_cents:expect_column_values_to_be_between" in reasons[tx[0]]
+    assert "quantity:expect_column_values_to_be_between" in reasons[tx[1]]
+    assert "purchased_at:expect_column_values_to_be_between" in reasons[tx[2]]
+    assert "gtin:expect_column_values_to_be_in_set" in reasons[tx[3]]
+    assert "transaction_id:expect_column_values_to_be_unique" in reasons[tx[5]]
+    assert quarantine.height == 6  # both rows sharing the duplicated id
+    # The rows kept as exported: the data engineer sees what to fix.
+    assert quarantine.filter(pl.col("transaction_id") == tx[0])["unit_price_cents"][0] == "-250"
+    # The summary (what the coordinator sees) says that rows were quarantined, not which or how many.
+    assert tx[0] not in summary.to_json() and "-250" not in summary.to_json()
 
 
-def test_negative_price_blocks_the_party_and_reports_no_values(party_copy: Path, small_spec) -> None:
-    path = party_copy / "raw" / "transactions.csv"
-    frame = pl.read_csv(path)
-    frame.with_columns(
-        pl.when(pl.int_range(pl.len()) < 5)
-        .then(-pl.col("unit_price_cents"))
-        .otherwise("unit_price_cents")
-        .alias("unit_price_cents")
-    ).write_csv(path)
-    summary = prepare_party(small_spec.spec, "harbor", party_copy)
-    assert summary.status == "failed"
-    assert "transactions.unit_price_cents:expect_column_values_to_be_between" in summary.failed_blocking
-    assert not (party_copy / CATEGORY_MONTH_FILE).exists()
-    # The summary goes to the coordinator: it holds expectation names only.
-    assert str(frame["unit_price_cents"][0]) not in summary.to_json()
-    assert "HA0" not in summary.to_json()
+def test_data_docs_agree_with_row_checks_and_hold_no_identifier(harbor: Path, small_spec) -> None:
+    path = harbor / "raw" / "customers.csv"
+    secrets = ["leak.one@secret.example", "Hidden Person Name"]
+    edit_csv(path, first_rows(1, "not-an-email " + secrets[0], "email"), first_rows(1, secrets[1], "full_name"))
+    frame = pl.read_csv(path, infer_schema=False)
+    frame[1, "birth_date"] = "2090-01-01"  # in the future: quarantined
+    frame.write_csv(path)
+    summary = prepare_party(small_spec.spec, "harbor", harbor)
+    assert "customers.email:expect_column_values_to_match_regex" in summary.failed_warning
+    report = json.loads((harbor / REPORT_FILE).read_text())
+    polars_counts = {r["label"]: r["failing_rows"] for t in report["tables"].values() for r in t["rules"]}
+    for outcome in report["data_docs"]:
+        if outcome["unexpected_count"] is not None:
+            assert outcome["unexpected_count"] == polars_counts[outcome["label"]], outcome["label"]
+    assert polars_counts["customers.birth_date:expect_column_values_to_be_between"] == 1
+    docs = list((harbor / "gx").rglob("*"))
+    assert any(p.name == "index.html" for p in docs)
+    for path in docs:
+        if path.is_file():
+            text = path.read_bytes()
+            for secret in secrets + frame["customer_id"].head(20).to_list() + [frame["email"][5]]:
+                assert secret.encode() not in text, (path, secret)
+
+
+def test_rerun_with_unchanged_input_is_a_no_op(harbor: Path, small_spec) -> None:
+    first = prepare_party(small_spec.spec, "harbor", harbor)
+    stamp = (harbor / CATEGORY_MONTH_FILE).stat().st_mtime_ns
+    again = prepare_party(small_spec.spec, "harbor", harbor)
+    assert again.status == "unchanged" and again.aggregate_digest == first.aggregate_digest
+    assert (harbor / CATEGORY_MONTH_FILE).stat().st_mtime_ns == stamp
+    edit_csv(harbor / TX, first_rows(1, "7", "quantity"))
+    changed = prepare_party(small_spec.spec, "harbor", harbor)
+    assert changed.status == "ok" and changed.aggregate_digest != first.aggregate_digest
+
+
+def test_expired_prepared_files_are_deleted_then_rebuilt(harbor: Path, small_spec) -> None:
+    prepare_party(small_spec.spec, "harbor", harbor)
+    old = time.time() - 91 * 86400  # transactions are kept 90 days in the demo spec
+    os.utime(harbor / "prepared" / "transactions.parquet", (old, old))
+    summary = prepare_party(small_spec.spec, "harbor", harbor)
+    assert summary.status == "ok"  # not "unchanged": the expired file was deleted
+    report = json.loads((harbor / REPORT_FILE).read_text())
+    assert report["expired_files_deleted"] == ["prepared/transactions.parquet"]
+    assert (harbor / "prepared" / "transactions.parquet").stat().st_mtime > old
+
+
+def test_a_failed_run_leaves_the_previous_outputs_whole(harbor: Path, small_spec) -> None:
+    from cleanroom.errors import DataContractError
+
+    first = prepare_party(small_spec.spec, "harbor", harbor)
+    manifest = (harbor / MANIFEST_FILE).read_text()
+    edit_csv(harbor / TX, pl.lit("-1").alias("quantity"))
+    with pytest.raises(DataContractError):
+        prepare_party(small_spec.spec, "harbor", harbor)
+    assert (harbor / MANIFEST_FILE).read_text() == manifest
+    assert json.loads(manifest)["aggregate_digest"] == first.aggregate_digest
+    assert not (harbor / "prepared.staging").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from tests.conftest import write
 
 @pytest.fixture()
 def valid_raw(small_spec) -> dict:
-    return yaml.safe_load(small_spec.path.read_text())
+    # A JSON round trip unshares YAML anchors, so breaking one party's table leaves the others intact.
+    return json.loads(json.dumps(yaml.safe_load(small_spec.path.read_text()), default=str))
 
 
 def test_demo_spec_is_valid(small_spec) -> None:
@@ -45,12 +47,23 @@ def _break(raw: dict, how: str) -> None:
         raw["reporting"]["signing_public_key"] = "c2hvcnQ="
     elif how == "too few compute parties":
         raw["parties"][2]["role"] = "observer"
+        del raw["parties"][2]["data"]
     elif how == "missing field":
         del raw["privacy"]
     elif how == "unknown field":
         raw["parties"][0]["colour"] = "blue"
     elif how == "absolute data location":
-        raw["parties"][0]["data_location"] = "/etc"
+        raw["parties"][0]["data"]["tables"]["customers"]["location"] = "/etc/passwd"
+    elif how == "no lawful basis":
+        del raw["parties"][1]["data"]["tables"]["transactions"]["lawful_basis"]
+    elif how == "unknown lawful basis":
+        raw["parties"][1]["data"]["tables"]["transactions"]["lawful_basis"] = "because"
+    elif how == "missing table":
+        del raw["parties"][0]["data"]["tables"]["products"]
+    elif how == "bad time zone in mapping":
+        raw["parties"][2]["data"]["tables"]["transactions"]["columns"]["purchased_at"]["time_zone"] = "Mars/Base"
+    elif how == "data party without data":
+        del raw["parties"][0]["data"]
 
 
 CASES = {
@@ -62,7 +75,12 @@ CASES = {
     "too few compute parties": "secure_computation.protocol",
     "missing field": "privacy",
     "unknown field": "parties[0].colour",
-    "absolute data location": "parties[0].data_location",
+    "absolute data location": "parties[0].data.tables.customers.location",
+    "no lawful basis": "parties[1].data.tables.transactions.lawful_basis",
+    "unknown lawful basis": "parties[1].data.tables.transactions.lawful_basis",
+    "missing table": "parties[0].data",
+    "bad time zone in mapping": "parties[2].data.tables.transactions.columns.purchased_at",
+    "data party without data": "parties[0]",
 }
 
 

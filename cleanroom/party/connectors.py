@@ -1,0 +1,179 @@
+"""Connectors: find a table's export (local CSV/Parquet or S3), check it as a file, and scan it lazily
+into canonical column names. Every problem is a DataContractError naming party, file, column and fix.
+
+Runs inside the party's own process; S3 objects are fetched into the party's own `cache/`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cleanroom.errors import DataContractError
+from cleanroom.party.canonical import SCHEMAS, TableSchema
+from cleanroom.spec.models import Party
+from cleanroom.spec.sources import CanonicalTable, Encoding, SourceFormat, TableSource
+
+CACHE_DIR = Path("cache")
+READ_CHUNK = 16 << 20
+
+
+@dataclass(frozen=True)
+class LocatedExport:
+    """A table's export as a local file the party can scan, with the digest of its content."""
+
+    table: CanonicalTable
+    source: TableSource
+    path: Path
+    label: str  # "party alpine: raw/kunden.csv": what errors and reports call it
+    sha256: str
+
+    @property
+    def schema(self) -> TableSchema:
+        return SCHEMAS[self.table]
+
+    def error(self, message: str, fix: str, column: str | None = None) -> DataContractError:
+        where = f"{self.label}, column {column}" if column else self.label
+        return DataContractError(message, where=where, fix=fix)
+
+
+def locate_export(party: Party, table: CanonicalTable, workspace: Path) -> LocatedExport:
+    """Find the export, fetch it from S3 if needed, verify it is a non-empty file in the declared
+    encoding (transcoding to UTF-8 in the party's cache when it is not UTF-8), and hash its content."""
+    assert party.data is not None, "only data parties have exports"
+    source = party.data.tables[table]
+    label = f"party {party.name}: {source.location}"
+    if source.location.startswith("s3://"):
+        path = _fetch_from_s3(source, table, workspace, label)
+    else:
+        path = workspace / source.location
+    if not path.is_file():
+        raise DataContractError("file not found", where=label, fix=f"export the {table.value} table to that path")
+    if path.stat().st_size == 0:
+        raise DataContractError("file is empty", where=label, fix="re-export the table with its header row")
+    if source.resolved_format is SourceFormat.PARQUET:
+        return LocatedExport(table, source, path, label, _sha256(path))
+    if source.encoding is Encoding.UTF8:
+        return LocatedExport(table, source, path, label, _sha256_checking_utf8(path, label))
+    digest = _sha256(path)
+    return LocatedExport(table, source, _transcode(path, source.encoding, workspace, table), label, digest)
+
+
+def scan_export(export: LocatedExport) -> pl.LazyFrame:
+    """The export's mapped columns under canonical names, as exported (CSV cells stay text)."""
+    schema = export.schema
+    names = _export_columns(export)
+    mapping = {c: export.source.column(c).source for c in schema.names}
+    missing = [f"{canonical} (export column '{name}')" for canonical, name in mapping.items() if name not in names]
+    if missing:
+        raise export.error(
+            f"missing column(s): {', '.join(missing)}",
+            fix="export the column or map the canonical name to yours under data.tables.*.columns",
+        )
+    extra = sorted(set(names) - set(mapping.values()) - set(export.source.ignore_columns))
+    if extra:
+        raise export.error(
+            f"unexpected column(s) {', '.join(extra)}",
+            fix="map them, or list them under ignore_columns so a changed export is noticed on purpose",
+        )
+    if export.source.resolved_format is SourceFormat.PARQUET:
+        frame = pl.scan_parquet(export.path)
+    else:
+        frame = pl.scan_csv(export.path, infer_schema=False, encoding="utf8")
+    return frame.select(pl.col(source).alias(canonical) for canonical, source in mapping.items())
+
+
+def _export_columns(export: LocatedExport) -> list[str]:
+    try:
+        if export.source.resolved_format is SourceFormat.PARQUET:
+            return pl.scan_parquet(export.path).collect_schema().names()
+        return pl.scan_csv(export.path, n_rows=0, infer_schema=False).collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise export.error(
+            f"cannot be read as {export.source.resolved_format.value}",
+            fix="check the file's format (data.tables.*.format) and that it is complete",
+        ) from exc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sha256_checking_utf8(path: Path, label: str) -> str:
+    """One streaming pass: content digest plus a strict UTF-8 check that names the first bad line."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    lines_before = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK):
+            digest.update(chunk)
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines_before + chunk.count(b"\n", 0, exc.start) + 1
+                raise DataContractError(
+                    f"line {line} is not valid UTF-8 (mixed encodings in one file)",
+                    where=label,
+                    fix="re-export the whole file as UTF-8, or declare its encoding (data.tables.*.encoding)",
+                ) from None
+            lines_before += chunk.count(b"\n")
+    return digest.hexdigest()
+
+
+def _transcode(path: Path, encoding: Encoding, workspace: Path, table: CanonicalTable) -> Path:
+    """Latin-1 / CP1252 exports become UTF-8 in the party's cache, streamed in chunks."""
+    target = workspace / CACHE_DIR / f"{table.value}.utf8.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    decoder = codecs.getincrementaldecoder(encoding.value)("strict")
+    with path.open("rb") as source, temporary.open("w", encoding="utf-8", newline="") as out:
+        while chunk := source.read(READ_CHUNK):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+    temporary.replace(target)
+    return target
+
+
+def _fetch_from_s3(source: TableSource, table: CanonicalTable, workspace: Path, label: str) -> Path:
+    """Download the object into the party's cache (streamed, multipart); reuse it while its ETag holds."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = source.location.removeprefix("s3://").split("/", 1)
+    suffix = ".parquet" if source.resolved_format is SourceFormat.PARQUET else ".csv"
+    target = workspace / CACHE_DIR / f"{table.value}{suffix}"
+    etag_file = target.with_suffix(target.suffix + ".etag")
+    client = boto3.client("s3", endpoint_url=source.endpoint_url)
+    try:
+        etag = client.head_object(Bucket=bucket, Key=key)["ETag"]
+        if target.exists() and etag_file.exists() and etag_file.read_text() == etag:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".part")
+        client.download_file(bucket, key, str(temporary))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        if code in ("404", "NoSuchKey", "NoSuchBucket"):
+            raise DataContractError(
+                "object not found", where=label, fix=f"export the {table.value} table to that bucket and key"
+            ) from exc
+        raise DataContractError(
+            f"S3 refused the object ({code})",
+            where=label,
+            fix="check the bucket, key and this party's AWS credentials (AWS_* environment variables)",
+        ) from exc
+    except BotoCoreError as exc:
+        raise DataContractError(
+            "S3 is unreachable", where=label, fix="check data.tables.*.endpoint_url and the network"
+        ) from exc
+    temporary.replace(target)
+    etag_file.write_text(etag)
+    return target

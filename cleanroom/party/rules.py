@@ -1,0 +1,144 @@
+"""The expectation suites in `expectations/`, loaded in one place and evaluated as polars rules.
+
+Every row of every table is checked here (streaming, full table): a failing row goes to the party's
+quarantine with the expectation's label as its reason. Great Expectations validates the same suites
+for the Data Docs (`validation.py`). Two placeholders tie suites to the run: `"$now"` (the run's
+start, for "not in the future") and a value set `"$<table>.<column>"` (a foreign key).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from cleanroom.errors import ConfigurationError
+from cleanroom.party.canonical import SCHEMAS, Kind
+from cleanroom.spec.sources import CanonicalTable
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+Severity = Literal["block", "quarantine", "warn"]
+NOW = "$now"
+ROW_TYPES = {
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_unique",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_match_regex",
+}
+TABLE_TYPES = {"expect_table_row_count_to_be_between"}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    table: CanonicalTable
+    type: str
+    kwargs: dict[str, Any]
+    severity: Severity
+
+    @property
+    def column(self) -> str | None:
+        return self.kwargs.get("column")
+
+    @property
+    def label(self) -> str:
+        return f"{self.table.value}.{self.column or '*'}:{self.type}"
+
+    @property
+    def row_level(self) -> bool:
+        return self.type in ROW_TYPES
+
+    @property
+    def reference(self) -> tuple[CanonicalTable, str] | None:
+        """For a foreign key ("value_set": "$products.gtin"): the referenced table and column."""
+        value_set = self.kwargs.get("value_set")
+        if isinstance(value_set, str) and value_set.startswith("$"):
+            table, column = value_set[1:].split(".", 1)
+            return CanonicalTable(table), column
+        return None
+
+
+@dataclass(frozen=True)
+class Suite:
+    table: CanonicalTable
+    expectations: tuple[Expectation, ...]
+
+
+@dataclass
+class RuleContext:
+    """Run-time values the rules need: the run's start and the keys other tables contributed."""
+
+    now: datetime
+    keys: dict[tuple[CanonicalTable, str], pl.Series] = field(default_factory=dict)
+    duplicated: dict[str, pl.Series] = field(default_factory=dict)  # column -> keys seen twice or more
+
+
+@cache
+def load_suite(table: CanonicalTable, directory: Path = EXPECTATIONS_DIR) -> Suite:
+    """The suite for one canonical table from `expectations/<table>.json`, checked against the schema."""
+    path = directory / f"{table.value}.json"
+    raw = json.loads(path.read_text())
+    schema = SCHEMAS[table]
+    expectations = []
+    for i, item in enumerate(raw["expectations"]):
+        expectation = Expectation(table, item["type"], item["kwargs"], item["severity"])
+        where = f"{path}: expectations[{i}]"
+        if expectation.type not in ROW_TYPES | TABLE_TYPES:
+            raise ConfigurationError(
+                f"unsupported expectation type {expectation.type}",
+                where=where,
+                fix=f"use one of {', '.join(sorted(ROW_TYPES | TABLE_TYPES))}",
+            )
+        if expectation.column is not None and expectation.column not in schema.names:
+            raise ConfigurationError(
+                f"unknown column {expectation.column}", where=where, fix=f"use one of {schema.names}"
+            )
+        if expectation.severity not in ("block", "quarantine", "warn"):
+            raise ConfigurationError("bad severity", where=where, fix="use block, quarantine or warn")
+        expectations.append(expectation)
+    return Suite(table, tuple(expectations))
+
+
+def failure(expectation: Expectation, context: RuleContext) -> pl.Expr:
+    """True for the rows that break a row-level expectation (nulls only fail the not-null rule)."""
+    column = expectation.column
+    assert column is not None
+    value = pl.col(column)
+    kwargs = expectation.kwargs
+    kind = SCHEMAS[expectation.table].column(column).kind
+    if expectation.type == "expect_column_values_to_not_be_null":
+        return value.is_null()
+    if expectation.type == "expect_column_values_to_be_unique":
+        return value.is_in(context.duplicated.get(column, pl.Series([], dtype=pl.String)).implode())
+    if expectation.type == "expect_column_values_to_be_between":
+        ok = pl.lit(True)
+        if kwargs.get("min_value") is not None:
+            ok = ok & (value >= _bound(kwargs["min_value"], kind, context))
+        if kwargs.get("max_value") is not None:
+            ok = ok & (value <= _bound(kwargs["max_value"], kind, context))
+        return value.is_not_null() & ~ok
+    if expectation.type == "expect_column_values_to_be_in_set":
+        reference = expectation.reference
+        allowed = context.keys[reference] if reference else pl.Series(kwargs["value_set"])
+        return value.is_not_null() & ~value.is_in(allowed.implode())
+    return value.is_not_null() & ~value.str.contains(kwargs["regex"])
+
+
+def _bound(value: Any, kind: Kind, context: RuleContext) -> Any:
+    if kind is Kind.TIMESTAMP:
+        return pl.lit(context.now if value == NOW else datetime.fromisoformat(value)).dt.convert_time_zone("UTC")
+    if kind is Kind.DATE:
+        return context.now.date() if value == NOW else date.fromisoformat(value)
+    return value
+
+
+def table_check_passes(expectation: Expectation, rows: int) -> bool:
+    """Table-level expectations, evaluated on full-table counts."""
+    low = expectation.kwargs.get("min_value")
+    high = expectation.kwargs.get("max_value")
+    return (low is None or rows >= low) and (high is None or rows <= high)

@@ -1,0 +1,123 @@
+"""Where each party's exports are and how they map to the canonical retail schema, plus the compliance
+declarations (purpose, lawful basis, retention) every table carries. Only the party's own processes
+resolve these locations; the coordinator passes the spec on untouched."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from cleanroom.spec.base import Strict
+
+
+class CanonicalTable(str, Enum):
+    CUSTOMERS = "customers"
+    PRODUCTS = "products"
+    TRANSACTIONS = "transactions"
+
+
+class SourceFormat(str, Enum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class Encoding(str, Enum):
+    UTF8 = "utf-8"
+    LATIN1 = "latin-1"
+    CP1252 = "cp1252"
+
+
+class MoneyUnit(str, Enum):
+    CENTS = "cents"  # integer minor units: 1299
+    DECIMAL = "decimal"  # major units with a decimal point: 12.99
+
+
+class LawfulBasis(str, Enum):
+    GDPR_CONSENT = "gdpr-consent"
+    GDPR_CONTRACT = "gdpr-contract"
+    GDPR_LEGITIMATE_INTERESTS = "gdpr-legitimate-interests"
+    CCPA_BUSINESS_PURPOSE = "ccpa-business-purpose"
+    CCPA_OPT_IN = "ccpa-opt-in"
+
+
+class ColumnSource(Strict):
+    """How one canonical column is read from the retailer's export."""
+
+    source: str = Field(min_length=1, description="the column's name in the export")
+    unit: MoneyUnit | None = Field(default=None, description="money columns only")
+    format: str | None = Field(default=None, description="strftime format of dates and timestamps")
+    time_zone: str | None = Field(default=None, description="zone of timestamps written without an offset")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_time_zone(value)
+        return value
+
+
+class TableSource(Strict):
+    """One canonical table: its export, column mapping and compliance declaration."""
+
+    location: str = Field(description="path inside the party workspace, or s3://bucket/key")
+    format: SourceFormat | None = Field(default=None, description="default: from the file suffix")
+    encoding: Encoding = Encoding.UTF8
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto)")
+    columns: dict[str, str | ColumnSource] = Field(
+        default_factory=dict, description="canonical name -> export column; unlisted columns keep their name"
+    )
+    ignore_columns: list[str] = Field(default_factory=list, description="export columns deliberately unused")
+    purpose: str = Field(min_length=3, description="why this table is processed")
+    lawful_basis: LawfulBasis
+    retention_days: Annotated[int, Field(ge=1, le=3650)]
+
+    @field_validator("location")
+    @classmethod
+    def _inside_workspace(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            if len(value.removeprefix("s3://").split("/", 1)) != 2:
+                raise ValueError("an S3 location is s3://bucket/key")
+            return value
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError("must be a path inside the party's own workspace (relative, no '..') or s3://")
+        return value
+
+    @property
+    def resolved_format(self) -> SourceFormat:
+        if self.format is not None:
+            return self.format
+        return SourceFormat.PARQUET if self.location.endswith(".parquet") else SourceFormat.CSV
+
+    def column(self, canonical: str) -> ColumnSource:
+        mapped = self.columns.get(canonical, canonical)
+        return mapped if isinstance(mapped, ColumnSource) else ColumnSource(source=mapped)
+
+
+class PartyData(Strict):
+    """A data-holding party's exports (all three canonical tables) and its local secrets' locations."""
+
+    tables: dict[CanonicalTable, TableSource]
+    # Inside the party workspace; the key is shared by the parties and never leaves them.
+    pseudonym_key_file: str = "secrets/pseudonym.key"
+    phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = Field(
+        default="DE", description="ISO country of phone numbers written without a country code"
+    )
+
+    @model_validator(mode="after")
+    def _all_tables(self) -> PartyData:
+        missing = [t.value for t in CanonicalTable if t not in self.tables]
+        if missing:
+            raise ValueError(f"tables: missing {', '.join(missing)} (every data party exports all three)")
+        return self
+
+
+def check_time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone '{value}' (use an IANA name like Europe/Berlin)") from exc
+    return value

@@ -1,0 +1,107 @@
+"""Every kind of bad export stops that party with one line naming party, file, column and fix, never
+quoting a cell, and leaving nothing prepared behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cleanroom.errors import DataContractError
+from cleanroom.party.preparation import prepare_party
+from tests.unit.test_preparation import edit_csv, harbor  # noqa: F401 - fixture
+
+SECRET = "cell-value-7781"
+
+
+def _drop_column(home: Path) -> None:
+    pl.read_csv(home / "raw/transactions.csv", infer_schema=False).drop("quantity").write_csv(
+        home / "raw/transactions.csv"
+    )
+
+
+def _extra_column(home: Path) -> None:
+    edit_csv(home / "raw/customers.csv", pl.lit(SECRET).alias("loyalty_tier"))
+
+
+def _wrong_type(home: Path) -> None:
+    edit_csv(home / "raw/transactions.csv", (pl.lit("x-") + pl.col("quantity") + SECRET).alias("quantity"))
+
+
+def _unparseable_dates(home: Path) -> None:  # day-first dates where ISO was agreed
+    edit_csv(
+        home / "raw/customers.csv",
+        pl.col("birth_date").str.to_date().dt.strftime("%d/%m/%Y").alias("birth_date"),
+    )
+
+
+def _future_dates(home: Path) -> None:
+    later = (datetime.now(timezone.utc) + timedelta(days=400)).isoformat(timespec="seconds")
+    edit_csv(home / "raw/transactions.csv", pl.lit(later).alias("purchased_at"))
+
+
+def _negative_prices(home: Path) -> None:
+    edit_csv(home / "raw/transactions.csv", ("-" + pl.col("unit_price_cents")).alias("unit_price_cents"))
+
+
+def _negative_quantities(home: Path) -> None:
+    edit_csv(home / "raw/transactions.csv", ("-" + pl.col("quantity")).alias("quantity"))
+
+
+def _duplicated_keys(home: Path) -> None:
+    edit_csv(home / "raw/transactions.csv", pl.col("transaction_id").str.slice(0, 6).alias("transaction_id"))
+
+
+def _orphan_foreign_keys(home: Path) -> None:
+    edit_csv(home / "raw/products.csv", (pl.col("gtin").str.slice(0, 12) + "0").alias("gtin"))
+    # and make the renamed GTINs valid-looking but unknown to the transactions
+
+
+def _mixed_encodings(home: Path) -> None:
+    path = home / "raw/customers.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[5] = lines[5].replace(b",", " Jos\xe9,".encode("latin-1"), 1)  # one Latin-1 line in UTF-8
+    path.write_bytes(b"\n".join(lines))
+
+
+def _missing_file(home: Path) -> None:
+    (home / "raw/products.csv").unlink()
+
+
+def _empty_file(home: Path) -> None:
+    (home / "raw/products.csv").write_text("")
+
+
+CASES: dict[str, tuple[Callable[[Path], None], str, str | None, str]] = {
+    # name: (break it, file, column, words in the message)
+    "missing file": (_missing_file, "raw/products.csv", None, "file not found"),
+    "empty file": (_empty_file, "raw/products.csv", None, "file is empty"),
+    "missing column": (_drop_column, "raw/transactions.csv", None, "missing column(s): quantity"),
+    "extra column": (_extra_column, "raw/customers.csv", None, "unexpected column(s) loyalty_tier"),
+    "wrong type": (_wrong_type, "raw/transactions.csv", "quantity", "does not parse"),
+    "unparseable dates": (_unparseable_dates, "raw/customers.csv", "birth_date", "does not parse"),
+    "future dates": (_future_dates, "raw/transactions.csv", "purchased_at", "be_between"),
+    "negative prices": (_negative_prices, "raw/transactions.csv", "unit_price_cents", "be_between"),
+    "negative quantities": (_negative_quantities, "raw/transactions.csv", "quantity", "be_between"),
+    "duplicated primary keys": (_duplicated_keys, "raw/transactions.csv", "transaction_id", "be_unique"),
+    "orphan foreign keys": (_orphan_foreign_keys, "raw/transactions.csv", "gtin", "be_in_set"),
+    "mixed encodings": (_mixed_encodings, "raw/customers.csv", None, "line 6 is not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_export_fails_with_one_clear_line(harbor: Path, small_spec, case: str) -> None:  # noqa: F811
+    breaker, file, column, words = CASES[case]
+    breaker(harbor)
+    with pytest.raises(DataContractError) as caught:
+        prepare_party(small_spec.spec, "harbor", harbor)
+    message = caught.value.one_line()
+    assert f"party harbor: {file}" in message
+    if column:
+        assert f"column {column}" in message
+    assert words in message and "fix:" in message and "\n" not in message
+    assert SECRET not in message and "HA0" not in message  # no cell value, no customer number
+    assert not (harbor / "prepared").exists() and not (harbor / "prepared.staging").exists()
