@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 import cleanroom
+from cleanroom.errors import DataContractError
 from cleanroom.party import validation
 from cleanroom.party.anonymization import (
     e164_phone,
@@ -94,12 +95,18 @@ def prepare_party(
         with watch.step("great expectations"):
             sample, sampled = sample_for_docs(checked[table], validation.SAMPLE_ROWS)
             docs += validation.validate_for_data_docs(suite, sample, context, workspace, sampled=sampled)
-        _stop_if_unusable(checked[table], spec.privacy.max_quarantine_share)
+        try:
+            _stop_if_unusable(checked[table], spec.privacy.max_quarantine_share)
+        except DataContractError:
+            validation.build_data_docs(workspace)
+            raise
         clean = checked[table].clean()
         with watch.step("polars row checks"):
             for (referenced, column), _ in _references_to(table):
                 context.keys[referenced, column] = clean.select(column).collect(engine="streaming")[column]
 
+    with watch.step("great expectations"):
+        validation.build_data_docs(workspace)
     staging = workspace / "prepared.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -190,26 +197,30 @@ def _write_outputs(
     customers = checked[CanonicalTable.CUSTOMERS].clean().collect(engine="streaming")
     with watch.step("hmac pseudonyms"):
         pseudonym = pseudonyms(customers["customer_id"], key, "customer").alias("customer_pseudonym")
-    customers = customers.with_columns(pseudonym)
-    join_keys = customers.select("customer_pseudonym", normalized_email(), e164_phone(data.phone_region))
+    # customer_code: the customer's row in this party's prepared customers, a compact surrogate that
+    # transactions carry instead of the customer number (the pseudonym links across parties).
+    customers = customers.with_columns(pseudonym).with_row_index("customer_code")
+    linkage = ["customer_code", "customer_pseudonym"]
+    join_keys = customers.select(*linkage, normalized_email(), e164_phone(data.phone_region))
     join_keys.write_parquet(staging / "join_keys.parquet")
     quasi = [q.value for q in policy.quasi_identifiers]
-    dimension = customers.select("customer_pseudonym", *generalized(now.date(), policy.generalization))
-    dimension, k_outcome = enforce_k_anonymity(
-        dimension.select("customer_pseudonym", *quasi), quasi, policy.k_anonymity
-    )
+    dimension = customers.select(*linkage, *generalized(now.date(), policy.generalization))
+    dimension, k_outcome = enforce_k_anonymity(dimension.select(*linkage, *quasi), quasi, policy.k_anonymity)
     dimension.write_parquet(staging / "customers.parquet")
 
     categories = checked[CanonicalTable.PRODUCTS].clean().select("gtin", "category")
-    pseudonym_of = customers.lazy().select("customer_id", "customer_pseudonym")
+    # An Enum over the clean customer numbers maps each line to its code while streaming; a join with
+    # the customer table would hold far more memory. Foreign-key checks already removed unknown ones.
+    code = pl.col("customer_id").cast(pl.Enum(customers["customer_id"]), strict=False).to_physical()
     transactions = (
         checked[CanonicalTable.TRANSACTIONS]
         .clean()
         .select(columns_in_use(spec, CanonicalTable.TRANSACTIONS))
-        .join(pseudonym_of, on="customer_id", how="inner")
+        .with_columns(code.alias("customer_code"))
+        .filter(pl.col("customer_code").is_not_null())
         .join(categories, on="gtin", how="inner")
         .select(
-            "customer_pseudonym",
+            "customer_code",
             "gtin",
             "category",
             "quantity",
@@ -234,7 +245,10 @@ def _write_outputs(
                 "email": "email_key",
                 "phone": f"phone_key (E.164, {data.phone_region})",
             },
-            "pseudonymized": {"customer_id": "customer_pseudonym: HMAC-SHA256, collaboration key, 128 bits"},
+            "pseudonymized": {
+                "customer_id": "customer_pseudonym: HMAC-SHA256, collaboration key, 128 bits; transactions "
+                "carry customer_code, a row number in prepared/customers.parquet"
+            },
             "generalized": {
                 "birth_date": f"age_band ({policy.generalization.age_band_years}-year bands on {now.date()})",
                 "postcode": f"postcode_prefix (first {policy.generalization.postcode_prefix_length} characters)",
@@ -250,25 +264,32 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: Analysis) ->
     """Dense [2, categories x months] int64: sales in cents and distinct customers per cell.
 
     The grid comes from the spec, so every party's array has the same public shape and order.
+    Distinct customers are counted exactly with constant-size rows: (cell, customer code) packed in
+    one uint64, sorted in numpy; a string group-by over every line would need several GiB at 10 M rows.
     """
-    months = analysis.month_labels
+    months = [int(label.replace("-", "")) for label in analysis.month_labels]
     grid = pl.DataFrame(
         {
             "category": [c for c in analysis.categories for _ in months],
             "month": [m for _ in analysis.categories for m in months],
         }
-    )
-    cells = (
-        transactions.with_columns(
-            pl.col("purchased_at").dt.convert_time_zone(analysis.time_zone).dt.strftime("%Y-%m").alias("month")
-        )
-        .group_by("category", "month")
-        .agg(pl.col("sales_cents").sum(), pl.col("customer_pseudonym").n_unique().alias("customers"))
-    )
-    # maintain_order="left" keeps the spec's grid order: every party must send cells in the same order.
-    joined = grid.lazy().join(cells, on=["category", "month"], how="left", maintain_order="left")
-    frame = joined.fill_null(0).collect()
-    return np.stack([frame["sales_cents"].to_numpy(), frame["customers"].to_numpy()]).astype(np.int64)
+    ).with_row_index("cell")
+    local = pl.col("purchased_at").dt.convert_time_zone(analysis.time_zone)
+    lines = transactions.with_columns(
+        (local.dt.year() * 100 + local.dt.month()).cast(pl.Int64).alias("month")
+    ).join(grid.lazy(), on=["category", "month"], how="inner")
+    per_cell = lines.group_by("cell").agg(pl.col("sales_cents").sum()).collect(engine="streaming")
+    sales = np.zeros(grid.height, dtype=np.int64)
+    sales[per_cell["cell"].to_numpy()] = per_cell["sales_cents"].to_numpy()
+    code = pl.col("customer_code").cast(pl.UInt64)
+    packed = lines.select(pl.col("cell").cast(pl.UInt64) * (1 << 32) + code).collect(engine="streaming")
+    keys = packed.to_series()
+    keys.sort(in_place=True)
+    key = keys.to_numpy()  # a view of the sorted keys
+    distinct = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
+    customers = np.bincount((distinct >> np.uint64(32)).astype(np.int64), minlength=grid.height)
+    del packed, keys, key
+    return np.stack([sales, customers]).astype(np.int64)
 
 
 def _fingerprint(spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedExport], key: bytes) -> str:

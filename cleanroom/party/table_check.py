@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from cleanroom.party.connectors import LocatedExport, scan_export
@@ -86,18 +87,15 @@ def check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> Ch
 
 
 def duplicated_keys(frame: pl.LazyFrame, column: str) -> pl.Series:
-    """Keys that occur more than once. Hashing first keeps the big group-by to 8-byte values; the
-    few candidates are then confirmed on the real keys, so a hash collision never flags a row."""
+    """Keys that occur more than once. Only 8-byte hashes are held (80 MB for 10 M rows) and sorted
+    in numpy; the few candidates are then confirmed on the real keys, so a hash collision never
+    flags a row."""
     key = pl.col(column)
-    candidates = (
-        frame.select(key.hash().alias("h"), key.is_not_null().alias("present"))
-        .filter("present")
-        .group_by("h")
-        .len()
-        .filter(pl.col("len") > 1)
-        .select("h")
-        .collect(engine="streaming")["h"]
-    )
+    hashes = frame.filter(key.is_not_null()).select(key.hash()).collect(engine="streaming").to_series()
+    hashes.sort(in_place=True)
+    values = hashes.to_numpy()  # a view: no copy
+    candidates = pl.Series("h", np.unique(values[1:][values[1:] == values[:-1]]), dtype=pl.UInt64)
+    del values, hashes
     if candidates.is_empty():
         return pl.Series(column, [], dtype=pl.String)
     confirmed = (
@@ -112,19 +110,16 @@ def duplicated_keys(frame: pl.LazyFrame, column: str) -> pl.Series:
 
 
 def sample_for_docs(checked: CheckedTable, limit: int, seed: int = 20251) -> tuple[pl.DataFrame, bool]:
-    """The typed rows GE validates: all of them, or a uniform sample chosen by hashing each row's
-    position in the export (independent of the data's values). Returns (frame, sampled)."""
+    """The typed rows GE validates: all of them, or a uniform sample chosen by a seeded hash of the
+    exported primary key cell (streaming, and the same rows on every run). Returns (frame, sampled)."""
     columns = checked.export.schema.names
     typed = checked.typed.select(columns)
     if checked.rows <= limit:
         return typed.collect(engine="streaming"), False
     modulus = 1_000_000
     keep = int(modulus * limit / checked.rows)
-    chosen = (
-        typed.with_row_index("__position")
-        .filter(pl.col("__position").hash(seed) % modulus < keep)
-        .drop("__position")
-    )
+    key = pl.col(checked.export.schema.primary_key + RAW_SUFFIX)
+    chosen = checked.typed.filter(key.hash(seed) % modulus < keep).select(columns)
     return chosen.collect(engine="streaming"), True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ class DocsOutcome:
 def validate_for_data_docs(
     suite: Suite, frame: pl.DataFrame, context: RuleContext, workspace: Path, *, sampled: bool
 ) -> list[DocsOutcome]:
-    """Validate `frame` with GE, update the party's Data Docs, and return GE's verdicts."""
+    """Validate `frame` with GE (results stored in the party's GE project) and return GE's verdicts;
+    `build_data_docs` renders them."""
     import great_expectations as gx
 
     gx_context = _context(workspace)
@@ -63,7 +65,6 @@ def validate_for_data_docs(
         gx.Checkpoint(
             name=f"{table}-docs",
             validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data-docs")],
             result_format=RESULT_FORMAT,
         )
     )
@@ -81,6 +82,13 @@ def validate_for_data_docs(
     return outcomes
 
 
+def build_data_docs(workspace: Path) -> Path:
+    """Render the party's Data Docs from the stored validation results; return the index page."""
+    _context(workspace).build_data_docs()
+    return workspace / DATA_DOCS_INDEX
+
+
+@lru_cache(maxsize=4)
 def _context(workspace: Path):  # type: ignore[no-untyped-def]
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx

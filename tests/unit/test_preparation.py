@@ -36,7 +36,7 @@ def test_prepared_outputs_are_anonymized(prepared_workspace) -> None:
     home = prepared_workspace.parties_root / "harbor"
     raw = pl.read_csv(home / "raw" / "customers.csv")
     prepared = pl.read_parquet(home / "prepared" / "customers.parquet")
-    assert prepared.columns == ["customer_pseudonym", "age_band", "postcode_prefix"]
+    assert prepared.columns == ["customer_code", "customer_pseudonym", "age_band", "postcode_prefix"]
     counts = prepared.group_by("age_band", "postcode_prefix").len()["len"]
     assert counts.min() >= 5  # the demo spec's k
     transactions = pl.read_parquet(home / "prepared" / "transactions.parquet")
