@@ -194,7 +194,12 @@ def _write_outputs(
     data = spec.party(party).data
     assert data is not None
     policy = spec.privacy
-    customers = checked[CanonicalTable.CUSTOMERS].clean().collect(engine="streaming")
+    customers = (
+        checked[CanonicalTable.CUSTOMERS]
+        .clean()
+        .select(columns_in_use(spec, CanonicalTable.CUSTOMERS))
+        .collect(engine="streaming")
+    )
     with watch.step("hmac pseudonyms"):
         pseudonym = pseudonyms(customers["customer_id"], key, "customer").alias("customer_pseudonym")
     # customer_code: the customer's row in this party's prepared customers, a compact surrogate that
@@ -208,7 +213,7 @@ def _write_outputs(
     dimension, k_outcome = enforce_k_anonymity(dimension.select(*linkage, *quasi), quasi, policy.k_anonymity)
     dimension.write_parquet(staging / "customers.parquet")
 
-    categories = checked[CanonicalTable.PRODUCTS].clean().select("gtin", "category")
+    categories = checked[CanonicalTable.PRODUCTS].clean().select(columns_in_use(spec, CanonicalTable.PRODUCTS))
     # An Enum over the clean customer numbers maps each line to its code while streaming; a join with
     # the customer table would hold far more memory. Foreign-key checks already removed unknown ones.
     code = pl.col("customer_id").cast(pl.Enum(customers["customer_id"]), strict=False).to_physical()
