@@ -47,7 +47,7 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
     homes = {p.name: settings.parties_root / p.name for p in spec.data_parties}
     _share_pseudonym_key(spec, homes, settings.keys_root / "pseudonym.key")
     if not all((home / "raw").is_dir() for home in homes.values()):
-        analysis = spec.analyses[0]
+        analysis = spec.category_month_sales
         generate_consortium(homes, period_start=analysis.period_start, seed=seed, scale=scale)
     return spec_path
 

@@ -10,7 +10,11 @@ ensure_debian_packages() {
   local missing=()
   while read -r package command _; do
     case "$package" in ''|'#'*) continue ;; esac
-    command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+    if [ "$command" = "-" ]; then  # a library: ask the package manager
+      dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    else
+      command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+    fi
   done < infra/debian-packages.txt
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 
 from prefect import get_run_logger, task
 
+from cleanroom.psi.overlap import RevealedOverlap, party_overlap
 from cleanroom.secure import AggregateRequest, RevealedTotals
 from cleanroom.secure.engine import PlayerProcessEngine
 from cleanroom.secure.network import PlayerNetwork
@@ -32,3 +33,27 @@ def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: 
         revealed.protocol.value,
     )
     return revealed
+
+
+@task(name="private-customer-overlap", **PRIVATE)
+def customer_overlap(pinned: PinnedSpec, adapters: Adapters) -> RevealedOverlap | None:
+    """Count shared customers by private set intersection between the parties' own processes; only
+    counts at or above the minimum group size are revealed (None when the spec approves no overlap)."""
+    spec = pinned.spec
+    analysis = spec.customer_overlap
+    if analysis is None:
+        return None
+    keys = [k.value for k in analysis.join_keys]
+    overlap = party_overlap(
+        lambda party: adapters.party_host.start_session(party, "psi", pinned.path, "--keys", ",".join(keys)),
+        [p.name for p in spec.data_parties],
+        keys,
+        spec.privacy.min_group_size,
+    )
+    get_run_logger().info(
+        "customer overlap: %d groups, %d suppressed, %.1f s",
+        len(overlap.counts),
+        sum(c is None for c in overlap.counts),
+        overlap.seconds,
+    )
+    return overlap

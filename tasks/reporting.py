@@ -3,6 +3,7 @@
 from prefect import get_run_logger, task
 
 from cleanroom.crypto.keys import load_signing_key
+from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.report.content import build_report
 from cleanroom.report.publish import MANIFEST, archive, seal_report, upload, verify_delivery
 from cleanroom.secure import RevealedTotals
@@ -14,13 +15,18 @@ from tasks import PRIVATE
 
 @task(name="publish-report", **PRIVATE)
 def publish_report(
-    pinned: PinnedSpec, revealed: RevealedTotals, verification: dict[str, bool], adapters: Adapters, run_id: str
+    pinned: PinnedSpec,
+    revealed: RevealedTotals,
+    overlap: RevealedOverlap | None,
+    verification: dict[str, bool],
+    adapters: Adapters,
+    run_id: str,
 ) -> dict[str, str]:
     """Seal the report for every approver (age) with an Ed25519-signed manifest, upload it with
     server-side encryption, fetch it back through a presigned URL, verify it and archive that copy."""
     spec, settings = pinned.spec, adapters.settings
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    report = build_report(spec, analysis, pinned.sha256, run_id, revealed, verification)
+    report = build_report(spec, analysis, pinned.sha256, run_id, revealed, verification, overlap=overlap)
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(
         settings.s3_endpoint_url,

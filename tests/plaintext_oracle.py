@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from cleanroom.spec.models import Analysis
+from cleanroom.spec.models import CategoryMonthSales
 
 
 def export_lines(raw: Path) -> Iterator[tuple[str, str, datetime, int]]:
@@ -39,7 +39,7 @@ def product_categories(raw: Path) -> dict[str, str]:
         return {row["ean"]: row["warengruppe"] for row in csv.DictReader(handle)}
 
 
-def plaintext_grid(raw_dirs: list[Path], analysis: Analysis) -> tuple[list[int], list[int]]:
+def plaintext_grid(raw_dirs: list[Path], analysis: CategoryMonthSales) -> tuple[list[int], list[int]]:
     """Market sales (cents) and customer-retailer counts per cell, category-major like the spec grid."""
     zone = ZoneInfo(analysis.time_zone)
     months = analysis.month_labels

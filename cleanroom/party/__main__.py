@@ -23,9 +23,10 @@ log = logging.getLogger("cleanroom.party")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cleanroom.party")
-    parser.add_argument("command", choices=["prepare", "verify"])
+    parser.add_argument("command", choices=["prepare", "verify", "psi"])
     parser.add_argument("--party", required=True)
     parser.add_argument("--spec", required=True, type=Path)
+    parser.add_argument("--keys", default="email,phone", help="psi: join keys to match on")
     args = parser.parse_args(argv)
     workspace = Path.cwd()
     log_dir = workspace / "logs"
@@ -36,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     spec = load_spec(args.spec)
     try:
+        if args.command == "psi":
+            # stdout carries the binary PSI session; only blinded points are ever written to it.
+            from cleanroom.party import psi_session
+
+            served = psi_session.run(workspace, args.party, tuple(args.keys.split(",")))
+            log.info("psi: session ended after %d requests", served)
+            return 0
         if args.command == "prepare":
             summary = prepare_party(spec, args.party, workspace)
             log.info("prepare: %s", summary.to_json())

@@ -100,6 +100,7 @@ ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
         CanonicalTable.PRODUCTS: ("gtin", "category"),
         CanonicalTable.CUSTOMERS: ("customer_id",),
     },
+    AnalysisKind.CUSTOMER_OVERLAP: {CanonicalTable.CUSTOMERS: ("customer_id", "email", "phone")},
 }
 # What the privacy policy itself derives from: join keys for overlap counting and generalized
 # quasi-identifiers for segment dimensions, both kept inside the party.

@@ -66,6 +66,31 @@ class LocalPartyHost:
             fix=f"see that party's logs/{command}.stderr",
         )
 
+    def start_session(self, party: str, command: str, spec_path: Path, *extra: str) -> subprocess.Popen:
+        """Start a worker that converses over binary stdin/stdout pipes (the PSI session)."""
+        log_dir = self.workspace(party) / "logs"
+        log_dir.mkdir(exist_ok=True)
+        log = open(log_dir / f"{command}.stderr", "ab")  # noqa: SIM115 - handed to the child
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cleanroom.party",
+                command,
+                "--party",
+                party,
+                "--spec",
+                str(spec_path.resolve()),
+                *extra,
+            ],
+            cwd=self.workspace(party),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=self.command_env(),
+            start_new_session=True,
+        )
+
     def start_process(self, party: str, args: list[str], log_name: str) -> subprocess.Popen:
         """Start a long-running process (a secure-computation player) for one party."""
         log_dir = self.workspace(party) / "logs"

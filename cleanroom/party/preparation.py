@@ -35,7 +35,7 @@ from cleanroom.party.connectors import LocatedExport, locate_export
 from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
 from cleanroom.spec.loader import canonical_hash
-from cleanroom.spec.models import Analysis, AnalysisKind, CollaborationSpec
+from cleanroom.spec.models import AnalysisKind, CategoryMonthSales, CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 from cleanroom.stopwatch import Stopwatch
 
@@ -265,7 +265,7 @@ def _write_outputs(
     }
 
 
-def category_month_aggregates(transactions: pl.LazyFrame, analysis: Analysis) -> np.ndarray:
+def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMonthSales) -> np.ndarray:
     """Dense [2, categories x months] int64: sales in cents and distinct customers per cell.
 
     The grid comes from the spec, so every party's array has the same public shape and order.

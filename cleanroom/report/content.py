@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel
 
+from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.secure.requests import RevealedTotals
-from cleanroom.spec.models import Analysis, CollaborationSpec
+from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec
 
 INSECURE_NOTICE = (
     "WARNING: this run used insecure randomness (development flag); its shares were predictable. "
@@ -25,6 +26,11 @@ class CategoryMonthTable(BaseModel):
 
     def category_totals(self) -> list[int]:
         return [sum(v or 0 for v in row) for row in self.sales_cents]
+
+
+class OverlapRow(BaseModel):
+    parties: list[str]  # display names; the count is customers of the first who shop at all the others
+    customers: int | None  # None = suppressed (below the minimum group size)
 
 
 class Headline(BaseModel):
@@ -49,6 +55,8 @@ class Report(BaseModel):
     headline: Headline
     category_month: CategoryMonthTable
     verification: dict[str, bool]
+    overlap: list[OverlapRow] = []
+    overlap_keys: list[str] = []
 
     def headline_lines(self) -> list[str]:
         h = self.headline
@@ -56,16 +64,23 @@ class Report(BaseModel):
             f"Market sales (revealed cells): EUR {h.market_sales_cents / 100:,.2f}",
             f"Cells shown: {h.cells_shown}, suppressed (< {self.min_group_size} customers): {h.cells_suppressed}",
             f"Top category: {h.top_category}; peak month: {h.peak_month}",
+            *[f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}" for row in self.overlap],
         ]
+
+
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "suppressed (below the minimum group size)"
 
 
 def build_report(
     spec: CollaborationSpec,
-    analysis: Analysis,
+    analysis: CategoryMonthSales,
     spec_sha256: str,
     run_id: str,
     revealed: RevealedTotals,
     verification: dict[str, bool],
+    *,
+    overlap: RevealedOverlap | None = None,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -96,4 +111,11 @@ def build_report(
         ),
         category_month=table,
         verification=verification,
+        overlap=[
+            OverlapRow(parties=[spec.party(p).display_name for p in group], customers=count)
+            for group, count in zip(overlap.groups, overlap.counts)
+        ]
+        if overlap
+        else [],
+        overlap_keys=overlap.join_keys if overlap else [],
     )

@@ -39,6 +39,7 @@ def render_html(report: Report) -> bytes:
         f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
     )
     headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
+    overlap = _overlap_section(report)
     notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
     page = f"""<!-- {escape(report.notice or report.title)} -->
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
@@ -53,6 +54,23 @@ def render_html(report: Report) -> bytes:
 <p class="meta">Cells with fewer than {report.min_group_size} contributing customers were suppressed inside the
 secure computation and never revealed (&#8212;).</p>
 <table><tr><th></th>{header}</tr>{"".join(rows)}</table>
+{overlap}
 <h2>Cross-verification</h2><ul>{verification}</ul>
 </body></html>"""
     return page.encode()
+
+
+def _overlap_section(report: Report) -> str:
+    if not report.overlap:
+        return ""
+    rows = "".join(
+        f"<tr><th>{escape(' & '.join(row.parties))}</th>"
+        + (f"<td>{row.customers:,}</td>" if row.customers is not None else '<td class="suppressed">&#8212;</td>')
+        + "</tr>"
+        for row in report.overlap
+    )
+    return f"""<h2>Shared customers (private set intersection)</h2>
+<p class="meta">Matched on {escape(", ".join(report.overlap_keys))} by ECDH-PSI: no retailer learned who is
+shared, only these counts. Each count is of the first-named retailer's customers who also shop at the
+others, each customer once; counts below {report.min_group_size} are suppressed (&#8212;).</p>
+<table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>"""

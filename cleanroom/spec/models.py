@@ -6,7 +6,7 @@ import base64
 import re
 from datetime import date
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,7 +30,13 @@ class Protocol(str, Enum):
 
 
 class AnalysisKind(str, Enum):
-    CATEGORY_MONTH_SALES = "category_month_sales"
+    CATEGORY_MONTH_SALES = "category_month_sales"  # secure totals per category and month
+    CUSTOMER_OVERLAP = "customer_overlap"  # private set intersection, counts only
+
+
+class JoinKey(str, Enum):
+    EMAIL = "email"  # trimmed, lower-cased
+    PHONE = "phone"  # E.164
 
 
 def _check_age_recipient(value: str) -> str:
@@ -75,9 +81,9 @@ class Objective(Strict):
     description: str
 
 
-class Analysis(Strict):
+class CategoryMonthSales(Strict):
     id: Name
-    kind: AnalysisKind
+    kind: Literal[AnalysisKind.CATEGORY_MONTH_SALES]
     objective: Name
     categories: list[str] = Field(min_length=1)
     period_start: date
@@ -108,6 +114,26 @@ class Analysis(Strict):
             labels.append(f"{year:04d}-{month:02d}")
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return labels
+
+
+class CustomerOverlap(Strict):
+    """How many customers the retailers share, pairwise and all together, by private set intersection;
+    a customer matches on any of the join keys and is counted once."""
+
+    id: Name
+    kind: Literal[AnalysisKind.CUSTOMER_OVERLAP]
+    objective: Name
+    join_keys: list[JoinKey] = Field(min_length=1)
+
+    @field_validator("join_keys")
+    @classmethod
+    def _unique_keys(cls, value: list[JoinKey]) -> list[JoinKey]:
+        if len(set(value)) != len(value):
+            raise ValueError("join keys must be unique")
+        return value
+
+
+Analysis = Annotated[CategoryMonthSales | CustomerOverlap, Field(discriminator="kind")]
 
 
 class SecureComputation(Strict):
@@ -180,6 +206,12 @@ class CollaborationSpec(Strict):
                     f"approvers[{i}].party: '{approver.party}' is not a declared party "
                     f"(declared: {', '.join(sorted(party_names))})"
                 )
+        kinds = [a.kind for a in self.analyses]
+        for i, kind in enumerate(kinds):
+            if kind in kinds[:i]:
+                raise ValueError(f"analyses[{i}].kind: a second {kind.value} analysis (one per kind)")
+        if AnalysisKind.CATEGORY_MONTH_SALES not in kinds:
+            raise ValueError("analyses: the lifecycle needs one category_month_sales analysis")
         objective_ids = {o.id for o in self.objectives}
         for i, analysis in enumerate(self.analyses):
             if analysis.objective not in objective_ids:
@@ -212,6 +244,16 @@ class CollaborationSpec(Strict):
             if analysis.kind is kind:
                 return analysis
         raise KeyError(kind.value)
+
+    @property
+    def category_month_sales(self) -> CategoryMonthSales:
+        analysis = self.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+        assert isinstance(analysis, CategoryMonthSales)
+        return analysis
+
+    @property
+    def customer_overlap(self) -> CustomerOverlap | None:
+        return next((a for a in self.analyses if isinstance(a, CustomerOverlap)), None)
 
 
 def _no_duplicates(field: str, names: list[str]) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +18,7 @@ from cleanroom.report.publish import open_report, read_archive
 from cleanroom.spec import AnalysisKind
 from flows.cli import app
 from tests.plaintext_oracle import plaintext_grid
+from tests.unit.test_psi import plaintext_overlap
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -85,6 +87,15 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
     assert report.spec_sha256 == small_spec.sha256 == outcome.spec_sha256
     assert all(report.verification.values()) and len(report.verification) == 6
     assert outcome.report_uris["report.html.age"].startswith("s3://cleanroom-reports/nordic-retail-demo/")
+
+    # Customer overlap by PSI between the parties' processes equals the plaintext overlap of their keys.
+    names = [p.name for p in small_spec.spec.data_parties]
+    keys = {n: pl.read_parquet(settings.parties_root / n / "prepared" / "join_keys.parquet") for n in names}
+    display = {small_spec.spec.party(n).display_name: n for n in names}
+    assert len(report.overlap) == 4 and report.overlap_keys == ["email", "phone"]
+    for row in report.overlap:
+        expected = plaintext_overlap(keys, tuple(display[p] for p in row.parties))
+        assert row.customers == (expected if expected >= k else None), row
 
     # Stakeholders can open it with the standard age tool too; a non-approver's key is refused.
     html = subprocess.run(

@@ -62,6 +62,10 @@ def _break(raw: dict, how: str) -> None:
         del raw["parties"][0]["data"]["tables"]["products"]
     elif how == "bad time zone in mapping":
         raw["parties"][2]["data"]["tables"]["transactions"]["columns"]["purchased_at"]["time_zone"] = "Mars/Base"
+    elif how == "unknown join key":
+        raw["analyses"][1]["join_keys"] = ["email", "loyalty_card"]
+    elif how == "two overlap analyses":
+        raw["analyses"].append(dict(raw["analyses"][1], id="overlap-again"))
     elif how == "data party without data":
         del raw["parties"][0]["data"]
 
@@ -81,6 +85,8 @@ CASES = {
     "missing table": "parties[0].data",
     "bad time zone in mapping": "parties[2].data.tables.transactions.columns.purchased_at",
     "data party without data": "parties[0]",
+    "unknown join key": "analyses[1].customer_overlap.join_keys[1]",
+    "two overlap analyses": "analyses[2].kind",
 }
 
 
