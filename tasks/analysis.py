@@ -13,8 +13,8 @@ from tasks import PRIVATE
 
 @task(name="secure-category-month-totals", **PRIVATE)
 def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals:
-    """Secret-share each party's grid on its own player, sum, apply the minimum group size inside MPC
-    and reveal only the cells that pass."""
+    """Secret-share each party's grid on its own player, sum, apply disclosure control inside MPC
+    (minimum group size, competitor dominance) and reveal only the cells that pass."""
     spec = pinned.spec
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     request = AggregateRequest(
@@ -22,6 +22,8 @@ def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: 
         players=[p.name for p in spec.compute_parties],
         cells=len(analysis.categories) * analysis.months,
         min_group_size=spec.privacy.min_group_size,
+        min_contributors=spec.privacy.dominance.min_contributors,
+        max_share_percent=spec.privacy.dominance.max_share_percent,
         allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
     )
     revealed = PlayerProcessEngine(network).category_month_totals(request)

@@ -56,3 +56,27 @@ def plaintext_grid(raw_dirs: list[Path], analysis: CategoryMonthSales) -> tuple[
             customers[category, month].add((str(raw), customer))
     keys = [(c, m) for c in analysis.categories for m in months]
     return [sales[k] for k in keys], [len(customers[k]) for k in keys]
+
+
+def plaintext_disclosure(
+    raw_dirs: list[Path], analysis: CategoryMonthSales, k: int, min_contributors: int, max_share_percent: float
+) -> tuple[list[int], list[bool]]:
+    """Market sales and which cells pass disclosure control: >= k customers, >= n retailers with sales,
+    no retailer above p% of the cell (checked exactly, in integers: 100 * s_i <= p * total)."""
+    per_party = [plaintext_grid([raw], analysis) for raw in raw_dirs]
+    sales = [sum(column) for column in zip(*(s for s, _ in per_party))]
+    customers = [sum(column) for column in zip(*(c for _, c in per_party))]
+    shown = []
+    for cell, total in enumerate(sales):
+        own = [s[cell] for s, _ in per_party]
+        shown.append(
+            customers[cell] >= k
+            and sum(v > 0 for v in own) >= min_contributors
+            and all(100 * v <= max_share_percent * total for v in own)
+        )
+    return sales, shown
+
+
+def max_share_percent_per_cell(raw_dirs: list[Path], analysis: CategoryMonthSales) -> list[float]:
+    per_party = [plaintext_grid([raw], analysis)[0] for raw in raw_dirs]
+    return [100 * max(own) / sum(own) if sum(own) else 0.0 for own in zip(*per_party)]

@@ -15,8 +15,8 @@ from pathlib import Path
 from cleanroom.errors import CleanroomError
 from cleanroom.party.host import RESULT_PREFIX
 from cleanroom.party.preparation import PreparationSummary, prepare_party
-from cleanroom.party.verification import check_contribution, load_own_aggregates
-from cleanroom.spec import AnalysisKind, load_spec
+from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
+from cleanroom.spec import load_spec
 
 log = logging.getLogger("cleanroom.party")
 
@@ -49,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             log.info("prepare: %s", summary.to_json())
             emit(json.loads(summary.to_json()))
             return 0
-        analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+        analysis = spec.category_month_sales
         cells = len(analysis.categories) * analysis.months
         revealed = json.loads(sys.stdin.read())
         own = load_own_aggregates(workspace, cells)
         check = check_contribution(args.party, own, revealed["sales_cents"], revealed["shown"])
+        # The party's own share of each revealed cell: computed and kept here, never sent anywhere.
+        write_market_share(workspace, analysis, own, revealed["sales_cents"])
         log.info("verify: %s", check.to_dict())
         emit(check.to_dict())
         return 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cleanroom.party.preparation import CATEGORY_MONTH_FILE
+from cleanroom.spec.models import CategoryMonthSales
+
+MARKET_SHARE_FILE = Path("reports") / "market_share.json"
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,27 @@ def check_contribution(
         if total is not None and total < sales[cell]:
             problems.append(f"cell {cell}: market total is below this party's own sales")
     return ContributionCheck(party, not problems, len(revealed_sales), problems)
+
+
+def market_share(own_sales: np.ndarray, revealed_sales: list[int | None]) -> list[float | None]:
+    """This party's share of each revealed market total (None where the cell was suppressed)."""
+    return [
+        None if total is None else (float(own) / total if total else 0.0)
+        for own, total in zip(own_sales.tolist(), revealed_sales)
+    ]
+
+
+def write_market_share(
+    workspace: Path, analysis: CategoryMonthSales, own: np.ndarray, revealed_sales: list[int | None]
+) -> Path:
+    """The party's market share per category and month, written only into its own workspace."""
+    shares = market_share(own[0], revealed_sales)
+    months = analysis.month_labels
+    table = {
+        category: dict(zip(months, shares[i * len(months) : (i + 1) * len(months)]))
+        for i, category in enumerate(analysis.categories)
+    }
+    path = workspace / MARKET_SHARE_FILE
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"analysis": analysis.id, "share_of_market_sales": table}, indent=2))
+    return path

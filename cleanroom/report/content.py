@@ -52,17 +52,26 @@ class Report(BaseModel):
     secure_randomness: bool
     parties: list[str]
     min_group_size: int
+    min_contributors: int = 1
+    max_share_percent: float = 100.0
     headline: Headline
     category_month: CategoryMonthTable
     verification: dict[str, bool]
     overlap: list[OverlapRow] = []
     overlap_keys: list[str] = []
 
+    @property
+    def disclosure_rule(self) -> str:
+        return (
+            f"a cell needs >= {self.min_group_size} customers and >= {self.min_contributors} retailers, "
+            f"none above {self.max_share_percent:g}% of it"
+        )
+
     def headline_lines(self) -> list[str]:
         h = self.headline
         return [
             f"Market sales (revealed cells): EUR {h.market_sales_cents / 100:,.2f}",
-            f"Cells shown: {h.cells_shown}, suppressed (< {self.min_group_size} customers): {h.cells_suppressed}",
+            f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
             f"Top category: {h.top_category}; peak month: {h.peak_month}",
             *[f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}" for row in self.overlap],
         ]
@@ -102,6 +111,8 @@ def build_report(
         secure_randomness=revealed.secure_randomness,
         parties=[p.display_name for p in spec.data_parties],
         min_group_size=spec.privacy.min_group_size,
+        min_contributors=spec.privacy.dominance.min_contributors,
+        max_share_percent=spec.privacy.dominance.max_share_percent,
         headline=Headline(
             market_sales_cents=sum(monthly),
             cells_shown=shown,

@@ -51,8 +51,8 @@ def render_html(report: Report) -> bytes:
 <h2>Headline</h2><ul>{headline}</ul>
 {chart}
 <h2>Sales by category and month (EUR)</h2>
-<p class="meta">Cells with fewer than {report.min_group_size} contributing customers were suppressed inside the
-secure computation and never revealed (&#8212;).</p>
+<p class="meta">Disclosure control, evaluated inside the secure computation: {escape(report.disclosure_rule)}.
+Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.</p>
 <table><tr><th></th>{header}</tr>{"".join(rows)}</table>
 {overlap}
 <h2>Cross-verification</h2><ul>{verification}</ul>

@@ -1,5 +1,9 @@
 """Secure category x month totals: each party's grid enters as shares on its own player; only the
-cells that pass the minimum-group-size rule (checked inside MPC) are revealed."""
+cells that pass disclosure control, checked inside MPC, are revealed:
+- at least k distinct customers (customer-retailer pairs) contributed;
+- at least n retailers have sales in the cell;
+- no retailer has more than p% of the cell's sales (100 * s_i <= p * total for every i).
+Which rule suppressed a cell is not revealed (that would say, e.g., that one retailer dominates it)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
-from cleanroom.secure.runtime import greater_than, import_tfe
+from cleanroom.secure.runtime import all_true, greater_than, import_tfe
+
+# Dominance terms are compared in fixed point, in euros (cents / 100), so p * sales stays far inside
+# the ring's integer range; exact sums use the unscaled integer cents.
+DOMINANCE_UNIT = 100.0
+TIE_TOLERANCE = 1e-4  # a retailer at exactly p% passes; fixed-point encoding error is ~1e-6 here
 
 
 def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
@@ -37,7 +46,13 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
         def customers() -> Any:  # fixed point: compared with k - 0.5 below
             return tf.cast(read_own_grid(path)[1], tf.float64)
 
-        return sales(), customers()
+        @tfe.local_computation(party)
+        def dominance_terms() -> Any:  # [contributes, p * sales, 100 * sales] computed on the party's player
+            own = tf.cast(read_own_grid(path)[0], tf.float64) / DOMINANCE_UNIT
+            contributes = tf.cast(own > 0, tf.float64)
+            return tf.stack([contributes, request.max_share_percent * own, 100.0 * own])
+
+        return sales(), customers(), dominance_terms()
 
     def reconstructs_to_own_input(party: str, sales_shared: Any) -> Any:
         path = request.input_path(party)
@@ -52,10 +67,18 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
     @tf.function
     def totals() -> tuple[Any, Any, list[Any]]:
         inputs = {party: party_inputs(party) for party in request.players}
-        sales_shared = reduce(operator.add, [sales for sales, _ in inputs.values()])
-        customers_shared = reduce(operator.add, [customers for _, customers in inputs.values()])
+        sales_shared = reduce(operator.add, [sales for sales, _, _ in inputs.values()])
+        customers_shared = reduce(operator.add, [customers for _, customers, _ in inputs.values()])
+        terms = {party: inputs[party][2] for party in request.players}
+        contributors_shared = reduce(operator.add, [t[0] for t in terms.values()])
+        share_limit_shared = reduce(operator.add, [t[1] for t in terms.values()])  # p * total
         # Integer counts: "count >= k" is "count > k - 0.5", which avoids the equality edge in fixed point.
-        shown_shared = greater_than(prot, customers_shared, request.min_group_size - 0.5)
+        rules = [
+            greater_than(prot, customers_shared, request.min_group_size - 0.5),
+            greater_than(prot, contributors_shared, request.min_contributors - 0.5),
+            *[greater_than(prot, share_limit_shared - t[2], -TIE_TOLERANCE) for t in terms.values()],
+        ]
+        shown_shared = all_true(prot, rules)
         masked_shared = tfe.select(shown_shared, sales_shared - sales_shared, sales_shared)
         checks = [
             reconstructs_to_own_input(party, inputs[party][0]).reveal().to_native() for party in request.players

@@ -11,7 +11,8 @@ PLAYER_INPUT_PATH = "prepared/category_month.i64"
 
 
 class AggregateRequest(BaseModel):
-    """Secure sum of every party's [sales, customers] grid with the minimum-group-size rule."""
+    """Secure sum of every party's [sales, customers] grid with disclosure control: the minimum group
+    size and the competitor-dominance rule, both evaluated inside MPC."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -19,6 +20,8 @@ class AggregateRequest(BaseModel):
     players: list[str]  # compute parties, in protocol order (for Pond the third is the dealer)
     cells: int
     min_group_size: int
+    min_contributors: int = 1  # dominance rule: retailers with sales in the cell
+    max_share_percent: float = 100.0  # dominance rule: no retailer above this share of the cell
     allow_insecure_randomness: bool = False
     # Where each player reads its own input. Player processes use the relative PLAYER_INPUT_PATH;
     # only the in-process engine (tests) maps names to absolute paths.

@@ -59,6 +59,14 @@ def greater_than(prot: Any, x: Any, threshold: float) -> Any:
     return prot.greater(x, threshold)
 
 
+def all_true(prot: Any, bits: list[Any]) -> Any:
+    """The AND of private bits: boolean shares in ABY3, 0/1 arithmetic shares in Pond/SecureNN."""
+    result = bits[0]
+    for bit in bits[1:]:
+        result = prot.and_(result, bit) if hasattr(prot, "and_") else result * bit
+    return result
+
+
 @contextmanager
 def protocol_scope(protocol: Protocol, config: Any, players: list[str]) -> Iterator[Any]:
     """Set TF Encrypted's config and protocol for the block, then restore what was there."""

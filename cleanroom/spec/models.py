@@ -150,8 +150,16 @@ class Generalization(Strict):
     postcode_prefix_length: int = Field(default=2, ge=0, le=5)
 
 
+class DominanceRule(Strict):
+    """Competitor disclosure control, evaluated inside MPC before any cell is revealed."""
+
+    min_contributors: int = Field(default=2, ge=1, description="retailers with sales in the cell, at least")
+    max_share_percent: float = Field(default=80, gt=0, le=100, description="no retailer above this share")
+
+
 class PrivacyPolicy(Strict):
     min_group_size: int = Field(ge=2, description="cells with fewer contributing customers are suppressed")
+    dominance: DominanceRule = DominanceRule()
     k_anonymity: int = Field(default=10, ge=2, description="minimum size of a quasi-identifier class")
     quasi_identifiers: list[QuasiIdentifier] = Field(
         default_factory=lambda: [QuasiIdentifier.AGE_BAND, QuasiIdentifier.POSTCODE_PREFIX]

@@ -17,7 +17,7 @@ from cleanroom.crypto.keys import load_age_identity
 from cleanroom.report.publish import open_report, read_archive
 from cleanroom.spec import AnalysisKind
 from flows.cli import app
-from tests.plaintext_oracle import plaintext_grid
+from tests.plaintext_oracle import plaintext_disclosure, plaintext_grid
 from tests.unit.test_psi import plaintext_overlap
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -77,16 +77,24 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
     identity = load_age_identity(settings.keys_root / "approvers" / "bo-jensen.age")
     report = open_report(read_archive(Path(outcome.archive_dir)), small_spec.spec, small_spec.sha256, identity)
     analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    sales, customers = plaintext_grid(
-        [settings.parties_root / p.name / "raw" for p in small_spec.spec.data_parties], analysis
-    )
     revealed = [v for row in report.category_month.sales_cents for v in row]
-    k = small_spec.spec.privacy.min_group_size
-    assert revealed == [s if c >= k else None for s, c in zip(sales, customers)]
-    assert report.headline.cells_suppressed == sum(c < k for c in customers) > 0
+    privacy = small_spec.spec.privacy
+    k = privacy.min_group_size
+    rule = privacy.dominance
+    raw_dirs = [settings.parties_root / p.name / "raw" for p in small_spec.spec.data_parties]
+    sales, shown = plaintext_disclosure(raw_dirs, analysis, k, rule.min_contributors, rule.max_share_percent)
+    assert revealed == [s if ok else None for s, ok in zip(sales, shown)]
+    assert report.headline.cells_suppressed == sum(not ok for ok in shown) > 0
     assert report.spec_sha256 == small_spec.sha256 == outcome.spec_sha256
     assert all(report.verification.values()) and len(report.verification) == 6
     assert outcome.report_uris["report.html.age"].startswith("s3://cleanroom-reports/nordic-retail-demo/")
+
+    # Each retailer's market share per revealed cell exists only in its own workspace, and is right.
+    for party in small_spec.spec.data_parties:
+        own, _ = plaintext_grid([settings.parties_root / party.name / "raw"], analysis)
+        table = json.loads((settings.parties_root / party.name / "reports" / "market_share.json").read_text())
+        shares = [v for row in table["share_of_market_sales"].values() for v in row.values()]
+        assert shares == [None if t is None else pytest.approx(o / t) for o, t in zip(own, revealed)]
 
     # Customer overlap by PSI between the parties' processes equals the plaintext overlap of their keys.
     names = [p.name for p in small_spec.spec.data_parties]

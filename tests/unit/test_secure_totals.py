@@ -8,7 +8,7 @@ from cleanroom.party.preparation import CATEGORY_MONTH_FILE
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import AnalysisKind, Protocol
-from tests.plaintext_oracle import plaintext_grid
+from tests.plaintext_oracle import max_share_percent_per_cell, plaintext_disclosure, plaintext_grid
 
 
 @pytest.mark.parametrize("protocol", list(Protocol))
@@ -54,3 +54,31 @@ def test_boundary_group_size_is_shown(prepared_workspace, small_spec) -> None:
     revealed = InProcessEngine().category_month_totals(request)
     assert revealed.shown == [c >= k for c in customers]
     assert any(c == k for c in customers)
+
+
+@pytest.mark.parametrize("protocol", list(Protocol))
+def test_dominance_rule_inside_mpc_matches_plaintext(prepared_workspace, small_spec, protocol: Protocol) -> None:
+    """With p set between the cells' largest shares, some cells that have enough customers are still
+    suppressed because one retailer dominates them; n = 3 suppresses cells a retailer does not sell in."""
+    spec = small_spec.spec
+    analysis = spec.category_month_sales
+    players = [p.name for p in spec.compute_parties]
+    raw = [prepared_workspace.parties_root / p / "raw" for p in players]
+    shares = sorted(s for s in max_share_percent_per_cell(raw, analysis) if s > 0)
+    p = round(shares[len(shares) // 2], 1) + 0.05  # about half the cells have a retailer above p%
+    k = 2
+    request = AggregateRequest(
+        protocol=protocol,
+        players=players,
+        cells=len(analysis.categories) * analysis.months,
+        min_group_size=k,
+        min_contributors=3,
+        max_share_percent=p,
+        input_paths={q: str(prepared_workspace.parties_root / q / CATEGORY_MONTH_FILE) for q in players},
+    )
+    revealed = InProcessEngine().category_month_totals(request)
+    sales, shown = plaintext_disclosure(raw, analysis, k, 3, p)
+    _, by_customers = plaintext_disclosure(raw, analysis, k, 1, 100)
+    assert revealed.shown == shown
+    assert sum(a and not b for a, b in zip(by_customers, shown)) > 5, "dominance must suppress cells k does not"
+    assert revealed.sales_cents == [s if ok else None for s, ok in zip(sales, shown)]
