@@ -72,13 +72,18 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
         terms = {party: inputs[party][2] for party in request.players}
         contributors_shared = reduce(operator.add, [t[0] for t in terms.values()])
         share_limit_shared = reduce(operator.add, [t[1] for t in terms.values()])  # p * total
-        # Integer counts: "count >= k" is "count > k - 0.5", which avoids the equality edge in fixed point.
-        rules = [
-            greater_than(prot, customers_shared, request.min_group_size - 0.5),
-            greater_than(prot, contributors_shared, request.min_contributors - 0.5),
-            *[greater_than(prot, share_limit_shared - t[2], -TIE_TOLERANCE) for t in terms.values()],
-        ]
-        shown_shared = all_true(prot, rules)
+        # Every rule as "margin > 0", stacked so one secure comparison covers them all (each comparison
+        # is a large bit-decomposition subgraph). Integer counts: "count >= k" is "count > k - 0.5".
+        margins = tfe.concat(
+            [
+                customers_shared - (request.min_group_size - 0.5),
+                contributors_shared - (request.min_contributors - 0.5),
+                *[share_limit_shared - t[2] + TIE_TOLERANCE for t in terms.values()],
+            ],
+            axis=0,
+        )
+        passed = greater_than(prot, margins, 0.0)
+        shown_shared = all_true(prot, [passed[i * cells : (i + 1) * cells] for i in range(2 + len(terms))])
         masked_shared = tfe.select(shown_shared, sales_shared - sales_shared, sales_shared)
         checks = [
             reconstructs_to_own_input(party, inputs[party][0]).reveal().to_native() for party in request.players
