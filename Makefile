@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Prefect's database (ephemeral mode and `make server`) lives in the workspace unless you point elsewhere.
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: setup demo test lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates
+.PHONY: setup demo test lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender
 
 setup:
 	@infra/bootstrap.sh
@@ -21,13 +21,16 @@ test: setup
 	@$(BIN)/pytest -q
 
 # Benchmarks write their ratios into BENCHMARKS.md (see that file for what each one measures).
-bench: bench-prepare bench-psi bench-aggregates
+bench: bench-prepare bench-psi bench-aggregates bench-recommender
 
 bench-prepare: setup
 	@$(BIN)/python -m bench.prepare_party
 
 bench-aggregates: setup
 	@$(BIN)/python -m bench.secure_aggregates
+
+bench-recommender: setup
+	@$(BIN)/python -m bench.recommender
 
 bench-psi: setup
 	@$(BIN)/python -m bench.psi_overlap

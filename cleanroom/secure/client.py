@@ -1,6 +1,6 @@
 """The coordinator's secure-computation client, run as its own process so TensorFlow's process-wide
-cluster connection never outlives one computation: reads an AggregateRequest plus the hostmap as JSON
-on stdin, prints RevealedTotals as JSON on stdout."""
+cluster connection never outlives one computation: reads a request (aggregate totals or matrix
+factorization) plus the hostmap as JSON on stdin, prints the revealed result as JSON on stdout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import json
 import sys
 from collections import OrderedDict
 
+from pydantic import BaseModel
+
 from cleanroom.errors import CleanroomError
 from cleanroom.secure.aggregates import run_totals
+from cleanroom.secure.factorization import FactorizationRequest, run_training
 from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 
@@ -18,14 +21,23 @@ RESULT_PREFIX = "CLEANROOM-SECURE "
 
 def main() -> int:
     message = json.loads(sys.stdin.read())
-    request = AggregateRequest.model_validate(message["request"])
+    kind = message.get("kind", "totals")
+    request: AggregateRequest | FactorizationRequest = (
+        FactorizationRequest.model_validate(message["request"])
+        if kind == "factorization"
+        else AggregateRequest.model_validate(message["request"])
+    )
     try:
         secure = require_secure_randomness(request.allow_insecure_randomness)
         tfe = import_tfe()
         config = tfe.RemoteConfig(OrderedDict(message["hostmap"]))
         config.connect_servers()
         with protocol_scope(request.protocol, config, request.players) as prot:
-            revealed = run_totals(request, prot, secure)
+            revealed: BaseModel = (
+                run_training(request)
+                if isinstance(request, FactorizationRequest)
+                else run_totals(request, prot, secure)
+            )
     except CleanroomError as exc:
         print(RESULT_PREFIX + json.dumps({"error": exc.one_line()}), flush=True)
         return 3

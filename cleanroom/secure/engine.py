@@ -11,12 +11,14 @@ from typing import Protocol as TypingProtocol
 
 from cleanroom.errors import SecureComputationError
 from cleanroom.secure.client import RESULT_PREFIX
+from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
 from cleanroom.secure.network import PlayerNetwork
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 
 
 class SecureEngine(TypingProtocol):
     def category_month_totals(self, request: AggregateRequest) -> RevealedTotals: ...
+    def train_factorization(self, request: FactorizationRequest) -> TrainedFactors: ...
 
 
 @dataclass
@@ -32,6 +34,15 @@ class InProcessEngine:
         with protocol_scope(request.protocol, config, request.players) as prot:
             return run_totals(request, prot, secure)
 
+    def train_factorization(self, request: FactorizationRequest) -> TrainedFactors:
+        from cleanroom.secure.factorization import run_training
+        from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
+
+        require_secure_randomness(request.allow_insecure_randomness)
+        config = import_tfe().LocalConfig(request.players)
+        with protocol_scope(request.protocol, config, request.players):
+            return run_training(request)
+
 
 @dataclass
 class PlayerProcessEngine:
@@ -41,7 +52,13 @@ class PlayerProcessEngine:
     timeout: float = 600.0
 
     def category_month_totals(self, request: AggregateRequest) -> RevealedTotals:
-        message = json.dumps({"request": request.model_dump(mode="json"), "hostmap": self.network.hostmap})
+        return RevealedTotals.model_validate(self._run_client("totals", request.model_dump(mode="json")))
+
+    def train_factorization(self, request: FactorizationRequest) -> TrainedFactors:
+        return TrainedFactors.model_validate(self._run_client("factorization", request.model_dump(mode="json")))
+
+    def _run_client(self, kind: str, request: dict) -> dict:
+        message = json.dumps({"kind": kind, "request": request, "hostmap": self.network.hostmap})
         process = subprocess.run(
             [sys.executable, "-m", "cleanroom.secure.client"],
             input=message,
@@ -57,7 +74,7 @@ class PlayerProcessEngine:
                 payload = json.loads(line.removeprefix(RESULT_PREFIX))
                 if "error" in payload:
                     raise SecureComputationError(payload["error"], where="secure engine client")
-                return RevealedTotals.model_validate(payload)
+                return payload
         (self.network.run_dir / "client.stderr").write_text(process.stderr)
         down = [name for name, up in self.network.alive().items() if not up]
         raise SecureComputationError(
