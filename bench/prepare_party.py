@@ -10,7 +10,6 @@ Great Expectations and HMAC hashing; writes the result into BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -23,12 +22,9 @@ import polars as pl
 from rich.console import Console
 
 from bench.memory import PeakMemory, run_sampled
-from bench.report import replace_section
+from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
 from cleanroom.demo_data import EMAIL_DOMAINS, product_catalogue
-from cleanroom.demo_setup import ensure_demo_workspace
-from cleanroom.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 PARTY = "harbor"
 console = Console()
 
@@ -82,16 +78,12 @@ def measure(args: list[str], cwd: Path) -> tuple[float, PeakMemory]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "prepare")
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--customers", type=int, default=500_000)
-    parser.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench" / "prepare")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
 
-    shutil.rmtree(args.workspace, ignore_errors=True)
-    settings = Settings(workspace=args.workspace)
-    spec_path = ensure_demo_workspace(settings, scale=0.02)
+    settings, spec_path = fresh_workspace(args.workspace)
     home = settings.parties_root / PARTY
     with console.status(f"generating {args.rows:,} transaction lines for {PARTY}"):
         shutil.rmtree(home / "raw")

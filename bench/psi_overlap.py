@@ -10,10 +10,8 @@ emails and intersect them (fast, but any party can test a guessed email against 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
-import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -21,13 +19,10 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 
-from bench.report import replace_section
-from cleanroom.demo_setup import ensure_demo_workspace
+from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
 from cleanroom.party.host import LocalPartyHost
 from cleanroom.psi.overlap import ProcessPeer, fully_blinded_sets, overlap_counts
-from cleanroom.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 PARTIES = ("northwind", "harbor")
 console = Console()
 
@@ -57,16 +52,12 @@ def salted_hash_baseline(homes: dict[str, Path]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "psi")
     parser.add_argument("--ids", type=int, default=1_000_000)
-    parser.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench" / "psi")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
     shared = args.ids // 4
 
-    shutil.rmtree(args.workspace, ignore_errors=True)
-    settings = Settings(workspace=args.workspace)
-    spec_path = ensure_demo_workspace(settings, scale=0.02)
+    settings, spec_path = fresh_workspace(args.workspace)
     host = LocalPartyHost(settings.parties_root)
     homes = {name: host.workspace(name) for name in PARTIES}
     write_join_keys(homes, args.ids, shared)

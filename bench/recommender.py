@@ -12,8 +12,6 @@ Per-epoch times are the difference between two run lengths, so graph tracing is 
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import time
 from dataclasses import replace
 from datetime import date
@@ -22,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bench.report import replace_section
-from cleanroom.demo_setup import ensure_demo_workspace
+from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
 from cleanroom.party.host import LocalPartyHost
 from cleanroom.recommend import factorization as mf
 from cleanroom.recommend.movielens import PartyRatings, load_interactions, split_parties
@@ -36,10 +33,8 @@ from cleanroom.secure.factorization import (
     write_party_ratings,
 )
 from cleanroom.secure.network import PlayerNetwork
-from cleanroom.settings import Settings
 from cleanroom.spec import Protocol
 
-ROOT = Path(__file__).resolve().parents[1]
 console = Console()
 
 
@@ -89,16 +84,12 @@ def padded(parties: list[PartyRatings], rows: int) -> tuple[np.ndarray, np.ndarr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "recommender")
     parser.add_argument("--epochs", type=int, default=60, help="training length for the accuracy comparison")
-    parser.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench" / "recommender")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
     config = mf.MFConfig(epochs=args.epochs, learning_rate=0.005)
 
-    shutil.rmtree(args.workspace, ignore_errors=True)
-    settings = Settings(workspace=args.workspace)
-    ensure_demo_workspace(settings, scale=0.02)
+    settings, _ = fresh_workspace(args.workspace)
     host = LocalPartyHost(settings.parties_root)
     players = ["northwind", "harbor", "alpine"]
     homes = {p: host.workspace(p) for p in players}

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import shutil
 from pathlib import Path
+
+from cleanroom.demo_setup import ensure_demo_workspace
+from cleanroom.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEADER = "# Benchmarks\n\nEvery figure below was written by the command shown with it, on the machine named.\n"
 
@@ -17,3 +24,18 @@ def replace_section(path: Path, key: str, title: str, lines: list[str], *, comma
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
     path.write_text(text)
+
+
+def bench_arguments(doc: str, name: str) -> argparse.ArgumentParser:
+    """The options every benchmark has: its workspace under var/bench/ and --no-write."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench" / name)
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    return parser
+
+
+def fresh_workspace(path: Path) -> tuple[Settings, Path]:
+    """An empty demo workspace (keys, spec, tiny exports) for a benchmark to fill; returns the spec path."""
+    shutil.rmtree(path, ignore_errors=True)
+    settings = Settings(workspace=path)
+    return settings, ensure_demo_workspace(settings, scale=0.02)

@@ -11,8 +11,6 @@ rules in the clear.
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import subprocess
 import sys
 import time
@@ -23,17 +21,14 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
-from bench.report import replace_section
-from cleanroom.demo_setup import ensure_demo_workspace
+from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
 from cleanroom.party.host import LocalPartyHost
 from cleanroom.party.preparation import category_month_aggregates
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import PlayerProcessEngine
 from cleanroom.secure.network import PlayerNetwork
-from cleanroom.settings import Settings
 from cleanroom.spec import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
 console = Console()
 PRE_AGGREGATE = """
 import sys, polars as pl
@@ -65,15 +60,11 @@ def write_prepared_transactions(path: Path, rows: int, categories: list[str], se
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "aggregates")
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench" / "aggregates")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
 
-    shutil.rmtree(args.workspace, ignore_errors=True)
-    settings = Settings(workspace=args.workspace)
-    spec_path = ensure_demo_workspace(settings, scale=0.02)
+    settings, spec_path = fresh_workspace(args.workspace)
     spec = load_spec(spec_path)
     analysis = spec.category_month_sales
     players = [p.name for p in spec.compute_parties]

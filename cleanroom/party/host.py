@@ -35,16 +35,7 @@ class LocalPartyHost:
     def run_worker(self, party: str, command: str, spec_path: Path, stdin: str = "", timeout: float = 600) -> dict:
         """Run `python -m cleanroom.party COMMAND` for one party; return its one JSON result line."""
         process = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cleanroom.party",
-                command,
-                "--party",
-                party,
-                "--spec",
-                str(spec_path.resolve()),
-            ],
+            self._worker_command(party, command, spec_path),
             cwd=self.workspace(party),
             input=stdin,
             capture_output=True,
@@ -72,17 +63,7 @@ class LocalPartyHost:
         log_dir.mkdir(exist_ok=True)
         log = open(log_dir / f"{command}.stderr", "ab")  # noqa: SIM115 - handed to the child
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cleanroom.party",
-                command,
-                "--party",
-                party,
-                "--spec",
-                str(spec_path.resolve()),
-                *extra,
-            ],
+            self._worker_command(party, command, spec_path, *extra),
             cwd=self.workspace(party),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -90,6 +71,20 @@ class LocalPartyHost:
             env=self.command_env(),
             start_new_session=True,
         )
+
+    @staticmethod
+    def _worker_command(party: str, command: str, spec_path: Path, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "cleanroom.party",
+            command,
+            "--party",
+            party,
+            "--spec",
+            str(spec_path.resolve()),
+            *extra,
+        ]
 
     def start_process(self, party: str, args: list[str], log_name: str) -> subprocess.Popen:
         """Start a long-running process (a secure-computation player) for one party."""
