@@ -106,7 +106,7 @@ def main() -> None:
         network = PlayerNetwork(players, host, args.workspace / "runs" / "bench").start()
         try:
             serving = time.perf_counter()
-            revealed = PlayerProcessEngine(network).category_month_totals(
+            revealed = PlayerProcessEngine(network).secure_totals(
                 AggregateRequest(
                     protocol=spec.secure_computation.protocol,
                     players=players,

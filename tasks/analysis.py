@@ -1,4 +1,4 @@
-"""Phase 4: joint analysis under MPC — market sales by category and month."""
+"""Phase 4: joint analysis: customer overlap (PSI), market totals and customer segments under MPC."""
 
 from prefect import get_run_logger, task
 
@@ -6,27 +6,36 @@ from cleanroom.psi.overlap import RevealedOverlap, party_overlap
 from cleanroom.secure import AggregateRequest, RevealedTotals
 from cleanroom.secure.engine import PlayerProcessEngine
 from cleanroom.secure.network import PlayerNetwork
+from cleanroom.secure.requests import PLAYER_INPUT_PATH, SEGMENTS_INPUT_PATH
 from cleanroom.settings import Adapters
-from cleanroom.spec import AnalysisKind, PinnedSpec
+from cleanroom.spec import PinnedSpec
 from tasks import PRIVATE
+
+
+def _disclosure_controlled_request(
+    pinned: PinnedSpec, adapters: Adapters, cells: int, input_file: str
+) -> AggregateRequest:
+    spec = pinned.spec
+    return AggregateRequest(
+        protocol=spec.secure_computation.protocol,
+        players=[p.name for p in spec.compute_parties],
+        cells=cells,
+        input_file=input_file,
+        min_group_size=spec.privacy.min_group_size,
+        min_contributors=spec.privacy.dominance.min_contributors,
+        max_share_percent=spec.privacy.dominance.max_share_percent,
+        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+    )
 
 
 @task(name="secure-category-month-totals", **PRIVATE)
 def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals:
     """Secret-share each party's grid on its own player, sum, apply disclosure control inside MPC
     (minimum group size, competitor dominance) and reveal only the cells that pass."""
-    spec = pinned.spec
-    analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    request = AggregateRequest(
-        protocol=spec.secure_computation.protocol,
-        players=[p.name for p in spec.compute_parties],
-        cells=len(analysis.categories) * analysis.months,
-        min_group_size=spec.privacy.min_group_size,
-        min_contributors=spec.privacy.dominance.min_contributors,
-        max_share_percent=spec.privacy.dominance.max_share_percent,
-        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
-    )
-    revealed = PlayerProcessEngine(network).category_month_totals(request)
+    analysis = pinned.spec.category_month_sales
+    cells = len(analysis.categories) * analysis.months
+    request = _disclosure_controlled_request(pinned, adapters, cells, PLAYER_INPUT_PATH)
+    revealed = PlayerProcessEngine(network).secure_totals(request)
     get_run_logger().info(
         "secure totals: %d cells shown, %d suppressed, %.1f s under %s",
         sum(revealed.shown),
@@ -59,3 +68,18 @@ def customer_overlap(pinned: PinnedSpec, adapters: Adapters) -> RevealedOverlap 
         overlap.seconds,
     )
     return overlap
+
+
+@task(name="secure-customer-segments", **PRIVATE)
+def customer_segment_counts(
+    pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters
+) -> RevealedTotals | None:
+    """Customers per RFM segment summed under MPC with the same disclosure control (None when the spec
+    approves no segments analysis); the revealed values are customer counts."""
+    analysis = pinned.spec.customer_segments
+    if analysis is None:
+        return None
+    request = _disclosure_controlled_request(pinned, adapters, analysis.cells, SEGMENTS_INPUT_PATH)
+    revealed = PlayerProcessEngine(network).secure_totals(request)
+    get_run_logger().info("customer segments: %d of %d shown", sum(revealed.shown), len(revealed.shown))
+    return revealed

@@ -18,6 +18,7 @@ def publish_report(
     pinned: PinnedSpec,
     revealed: RevealedTotals,
     overlap: RevealedOverlap | None,
+    segments: RevealedTotals | None,
     verification: dict[str, bool],
     adapters: Adapters,
     run_id: str,
@@ -26,7 +27,9 @@ def publish_report(
     server-side encryption, fetch it back through a presigned URL, verify it and archive that copy."""
     spec, settings = pinned.spec, adapters.settings
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    report = build_report(spec, analysis, pinned.sha256, run_id, revealed, verification, overlap=overlap)
+    report = build_report(
+        spec, analysis, pinned.sha256, run_id, revealed, verification, overlap=overlap, segments=segments
+    )
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(
         settings.s3_endpoint_url,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from cleanroom.spec.models import CategoryMonthSales
+from cleanroom.spec.models import CategoryMonthSales, CustomerSegments
 
 
 def export_lines(raw: Path) -> Iterator[tuple[str, str, datetime, int]]:
@@ -80,3 +80,45 @@ def plaintext_disclosure(
 def max_share_percent_per_cell(raw_dirs: list[Path], analysis: CategoryMonthSales) -> list[float]:
     per_party = [plaintext_grid([raw], analysis)[0] for raw in raw_dirs]
     return [100 * max(own) / sum(own) if sum(own) else 0.0 for own in zip(*per_party)]
+
+
+def plaintext_segments(raw: Path, analysis: CustomerSegments) -> list[int]:
+    """One party's customers per RFM cell, from its raw export (lines after `as_of` ignored)."""
+    import bisect
+    from datetime import timezone
+
+    last: dict[str, datetime] = {}
+    baskets: dict[str, set[float]] = defaultdict(set)
+    spend: dict[str, int] = defaultdict(int)
+    for customer, _gtin, moment, amount in export_lines(raw):
+        if moment.astimezone(timezone.utc).date() > analysis.as_of:
+            continue
+        last[customer] = max(last.get(customer, moment), moment)
+        baskets[customer].add(moment.timestamp())  # a checkout: one moment, all its lines
+        spend[customer] += amount
+    f, m = len(analysis.frequency_baskets) + 1, len(analysis.monetary_cents) + 1
+    counts = [0] * analysis.cells
+    for customer, moment in last.items():
+        r = bisect.bisect_left(
+            analysis.recency_days, (analysis.as_of - moment.astimezone(timezone.utc).date()).days
+        )
+        fi = bisect.bisect_left(analysis.frequency_baskets, len(baskets[customer]))
+        mi = bisect.bisect_left(analysis.monetary_cents, spend[customer])
+        counts[(r * f + fi) * m + mi] += 1
+    return counts
+
+
+def disclosed(
+    per_party: list[list[int]], k: int, min_contributors: int, max_share_percent: float
+) -> list[int | None]:
+    """Sum per cell across parties and apply the disclosure rules to counts that are their own group size."""
+    out: list[int | None] = []
+    for own in zip(*per_party):
+        total = sum(own)
+        ok = (
+            total >= k
+            and sum(v > 0 for v in own) >= min_contributors
+            and all(100 * v <= max_share_percent * total for v in own)
+        )
+        out.append(total if ok else None)
+    return out

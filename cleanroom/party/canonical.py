@@ -101,6 +101,10 @@ ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
         CanonicalTable.CUSTOMERS: ("customer_id",),
     },
     AnalysisKind.CUSTOMER_OVERLAP: {CanonicalTable.CUSTOMERS: ("customer_id", "email", "phone")},
+    AnalysisKind.CUSTOMER_SEGMENTS: {
+        CanonicalTable.TRANSACTIONS: ("customer_id", "quantity", "unit_price_cents", "purchased_at"),
+        CanonicalTable.CUSTOMERS: ("customer_id",),
+    },
 }
 # What the privacy policy itself derives from: join keys for overlap counting and generalized
 # quasi-identifiers for segment dimensions, both kept inside the party.

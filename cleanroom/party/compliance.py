@@ -24,6 +24,7 @@ DERIVED_FILES: dict[CanonicalTable, tuple[Path, ...]] = {
     CanonicalTable.TRANSACTIONS: (
         PREPARED_DIR / "transactions.parquet",
         PREPARED_DIR / "category_month.i64",
+        PREPARED_DIR / "customer_segments.i64",
         QUARANTINE_DIR / "transactions.parquet",
     ),
 }

@@ -33,6 +33,7 @@ from cleanroom.party.canonical import SCHEMAS, columns_in_use
 from cleanroom.party.compliance import PREPARED_DIR, QUARANTINE_DIR, delete_expired
 from cleanroom.party.connectors import LocatedExport, locate_export
 from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
+from cleanroom.party.segments import SEGMENTS_FILE, segment_grid
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
 from cleanroom.spec.loader import canonical_hash
 from cleanroom.spec.models import AnalysisKind, CategoryMonthSales, CollaborationSpec
@@ -239,9 +240,14 @@ def _write_outputs(
     grid = category_month_aggregates(pl.scan_parquet(staging / "transactions.parquet"), analysis)
     payload = grid.astype("<i8").tobytes()
     (staging / CATEGORY_MONTH_FILE.name).write_bytes(payload)
+    files = ["customers.parquet", "join_keys.parquet", "transactions.parquet", CATEGORY_MONTH_FILE.name]
+    if spec.customer_segments is not None:
+        segments = segment_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.customer_segments)
+        (staging / SEGMENTS_FILE.name).write_bytes(segments.astype("<i8").tobytes())
+        files.append(SEGMENTS_FILE.name)
     dropped = [c.name for c in SCHEMAS[CanonicalTable.CUSTOMERS].columns if c.privacy.value == "direct identifier"]
     return {
-        "files": ["customers.parquet", "join_keys.parquet", "transactions.parquet", CATEGORY_MONTH_FILE.name],
+        "files": files,
         "aggregate_digest": hashlib.sha256(payload).hexdigest(),
         "k_anonymity": asdict(k_outcome) | {"satisfied": k_outcome.satisfied},
         "anonymization": {

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.secure.requests import RevealedTotals
-from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec
+from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CustomerSegments
 
 INSECURE_NOTICE = (
     "WARNING: this run used insecure randomness (development flag); its shares were predictable. "
@@ -31,6 +31,15 @@ class CategoryMonthTable(BaseModel):
 class OverlapRow(BaseModel):
     parties: list[str]  # display names; the count is customers of the first who shop at all the others
     customers: int | None  # None = suppressed (below the minimum group size)
+
+
+class SegmentTable(BaseModel):
+    """Customers per RFM segment across all retailers; None = suppressed by disclosure control."""
+
+    recency: list[str]
+    frequency: list[str]
+    monetary: list[str]
+    customers: list[list[list[int | None]]]  # [recency][frequency][monetary]
 
 
 class Headline(BaseModel):
@@ -59,6 +68,7 @@ class Report(BaseModel):
     verification: dict[str, bool]
     overlap: list[OverlapRow] = []
     overlap_keys: list[str] = []
+    segments: SegmentTable | None = None
 
     @property
     def disclosure_rule(self) -> str:
@@ -90,6 +100,7 @@ def build_report(
     verification: dict[str, bool],
     *,
     overlap: RevealedOverlap | None = None,
+    segments: RevealedTotals | None = None,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -129,4 +140,23 @@ def build_report(
         if overlap
         else [],
         overlap_keys=overlap.join_keys if overlap else [],
+        segments=_segment_table(spec.customer_segments, segments) if segments and spec.customer_segments else None,
     )
+
+
+def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals) -> SegmentTable:
+    f, m = len(analysis.frequency_baskets) + 1, len(analysis.monetary_cents) + 1
+    values = revealed.sales_cents  # for segments the revealed values are customer counts
+    return SegmentTable(
+        recency=analysis.labels(analysis.recency_days, "days"),
+        frequency=analysis.labels(analysis.frequency_baskets, "baskets"),
+        monetary=[label.replace(" cents", "") for label in _euro_labels(analysis.monetary_cents)],
+        customers=[
+            [[values[(r * f + fi) * m + mi] for mi in range(m)] for fi in range(f)]
+            for r in range(len(analysis.recency_days) + 1)
+        ],
+    )
+
+
+def _euro_labels(bounds: list[int]) -> list[str]:
+    return [*(f"<= EUR {b / 100:,.0f}" for b in bounds), f"> EUR {bounds[-1] / 100:,.0f}"]

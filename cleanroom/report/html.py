@@ -39,7 +39,7 @@ def render_html(report: Report) -> bytes:
         f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
     )
     headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
-    overlap = _overlap_section(report)
+    overlap = _overlap_section(report) + _segments_section(report)
     notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
     page = f"""<!-- {escape(report.notice or report.title)} -->
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
@@ -74,3 +74,21 @@ def _overlap_section(report: Report) -> str:
 shared, only these counts. Each count is of the first-named retailer's customers who also shop at the
 others, each customer once; counts below {report.min_group_size} are suppressed (&#8212;).</p>
 <table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>"""
+
+
+def _segments_section(report: Report) -> str:
+    table = report.segments
+    if table is None:
+        return ""
+    header = "".join(f"<th>{escape(label)}</th>" for label in table.monetary)
+    rows = []
+    for r_label, by_frequency in zip(table.recency, table.customers):
+        for f_label, counts in zip(table.frequency, by_frequency):
+            cells = "".join(
+                f"<td>{c:,}</td>" if c is not None else '<td class="suppressed">&#8212;</td>' for c in counts
+            )
+            rows.append(f"<tr><th>{escape(r_label)}</th><th>{escape(f_label)}</th>{cells}</tr>")
+    return f"""<h2>Customer segments (recency, frequency, spend)</h2>
+<p class="meta">Customers per segment across all retailers, counted under MPC with the same disclosure
+control as the totals (&#8212; = suppressed). Recency is days since the last purchase.</p>
+<table><tr><th>recency</th><th>frequency</th>{header}</tr>{"".join(rows)}</table>"""

@@ -17,7 +17,7 @@ from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 
 
 class SecureEngine(TypingProtocol):
-    def category_month_totals(self, request: AggregateRequest) -> RevealedTotals: ...
+    def secure_totals(self, request: AggregateRequest) -> RevealedTotals: ...
     def train_factorization(self, request: FactorizationRequest) -> TrainedFactors: ...
 
 
@@ -25,7 +25,7 @@ class SecureEngine(TypingProtocol):
 class InProcessEngine:
     """All players in this process (TF Encrypted LocalConfig): fast, for tests and benchmarks."""
 
-    def category_month_totals(self, request: AggregateRequest) -> RevealedTotals:
+    def secure_totals(self, request: AggregateRequest) -> RevealedTotals:
         from cleanroom.secure.aggregates import run_totals
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 
@@ -51,7 +51,7 @@ class PlayerProcessEngine:
     network: PlayerNetwork
     timeout: float = 600.0
 
-    def category_month_totals(self, request: AggregateRequest) -> RevealedTotals:
+    def secure_totals(self, request: AggregateRequest) -> RevealedTotals:
         return RevealedTotals.model_validate(self._run_client("totals", request.model_dump(mode="json")))
 
     def train_factorization(self, request: FactorizationRequest) -> TrainedFactors:

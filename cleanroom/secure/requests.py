@@ -8,6 +8,7 @@ from cleanroom.spec.models import Protocol
 
 # Relative to each player's working directory, which is its party's workspace.
 PLAYER_INPUT_PATH = "prepared/category_month.i64"
+SEGMENTS_INPUT_PATH = "prepared/customer_segments.i64"
 
 
 class AggregateRequest(BaseModel):
@@ -26,9 +27,10 @@ class AggregateRequest(BaseModel):
     # Where each player reads its own input. Player processes use the relative PLAYER_INPUT_PATH;
     # only the in-process engine (tests) maps names to absolute paths.
     input_paths: dict[str, str] = {}
+    input_file: str = PLAYER_INPUT_PATH  # which pre-aggregated grid the players read
 
     def input_path(self, party: str) -> str:
-        return self.input_paths.get(party, PLAYER_INPUT_PATH)
+        return self.input_paths.get(party, self.input_file)
 
 
 class RevealedTotals(BaseModel):

@@ -6,6 +6,7 @@ import base64
 import re
 from datetime import date
 from enum import Enum
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -32,6 +33,7 @@ class Protocol(str, Enum):
 class AnalysisKind(str, Enum):
     CATEGORY_MONTH_SALES = "category_month_sales"  # secure totals per category and month
     CUSTOMER_OVERLAP = "customer_overlap"  # private set intersection, counts only
+    CUSTOMER_SEGMENTS = "customer_segments"  # RFM bands, customers counted securely
 
 
 class JoinKey(str, Enum):
@@ -133,7 +135,36 @@ class CustomerOverlap(Strict):
         return value
 
 
-Analysis = Annotated[CategoryMonthSales | CustomerOverlap, Field(discriminator="kind")]
+class CustomerSegments(Strict):
+    """Customers per recency x frequency x monetary band (RFM), summed across retailers under MPC with
+    the same disclosure control as the market totals. Bands are upper bounds, ascending; a last open
+    band catches the rest."""
+
+    id: Name
+    kind: Literal[AnalysisKind.CUSTOMER_SEGMENTS]
+    objective: Name
+    as_of: date = Field(description="recency is days from the last purchase to this date")
+    recency_days: list[int] = Field(default=[30, 90], min_length=1)
+    frequency_baskets: list[int] = Field(default=[2, 5], min_length=1)
+    monetary_cents: list[int] = Field(default=[5_000, 20_000], min_length=1)
+
+    @field_validator("recency_days", "frequency_baskets", "monetary_cents")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if any(b <= a for a, b in pairwise(value)) or value[0] < 0:
+            raise ValueError("band bounds must be non-negative and strictly ascending")
+        return value
+
+    def labels(self, bounds: list[int], unit: str) -> list[str]:
+        edges = [f"<= {b} {unit}" for b in bounds]
+        return [*edges, f"> {bounds[-1]} {unit}"]
+
+    @property
+    def cells(self) -> int:
+        return (len(self.recency_days) + 1) * (len(self.frequency_baskets) + 1) * (len(self.monetary_cents) + 1)
+
+
+Analysis = Annotated[CategoryMonthSales | CustomerOverlap | CustomerSegments, Field(discriminator="kind")]
 
 
 class SecureComputation(Strict):
@@ -258,6 +289,10 @@ class CollaborationSpec(Strict):
         analysis = self.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
         assert isinstance(analysis, CategoryMonthSales)
         return analysis
+
+    @property
+    def customer_segments(self) -> CustomerSegments | None:
+        return next((a for a in self.analyses if isinstance(a, CustomerSegments)), None)
 
     @property
     def customer_overlap(self) -> CustomerOverlap | None:

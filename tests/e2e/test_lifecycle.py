@@ -17,7 +17,7 @@ from cleanroom.crypto.keys import load_age_identity
 from cleanroom.report.publish import open_report, read_archive
 from cleanroom.spec import AnalysisKind
 from flows.cli import app
-from tests.plaintext_oracle import plaintext_disclosure, plaintext_grid
+from tests.plaintext_oracle import disclosed, plaintext_disclosure, plaintext_grid, plaintext_segments
 from tests.unit.test_psi import plaintext_overlap
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -96,6 +96,13 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
         shares = [v for row in table["share_of_market_sales"].values() for v in row.values()]
         assert shares == [None if t is None else pytest.approx(o / t) for o, t in zip(own, revealed)]
 
+    # RFM segments: customers per segment, summed under MPC with the same disclosure control.
+    segments = small_spec.spec.customer_segments
+    per_party = [plaintext_segments(raw, segments) for raw in raw_dirs]
+    expected_segments = disclosed(per_party, k, rule.min_contributors, rule.max_share_percent)
+    assert report.segments is not None
+    assert [c for by_f in report.segments.customers for by_m in by_f for c in by_m] == expected_segments
+
     # Customer overlap by PSI between the parties' processes equals the plaintext overlap of their keys.
     names = [p.name for p in small_spec.spec.data_parties]
     keys = {n: pl.read_parquet(settings.parties_root / n / "prepared" / "join_keys.parquet") for n in names}
@@ -170,7 +177,7 @@ def test_players_stopped_when_a_phase_fails(prefect_harness, workspace_env, smal
         assert len(_players_running(str(self.network.run_dir))) == 3
         raise SecureComputationError("injected failure", where="test")
 
-    monkeypatch.setattr(analysis.PlayerProcessEngine, "category_month_totals", failing_totals)
+    monkeypatch.setattr(analysis.PlayerProcessEngine, "secure_totals", failing_totals)
     with pytest.raises(SecureComputationError, match="injected failure"):
         collaboration_lifecycle(spec_path=small_spec.path)
     assert len(started) == 3

@@ -24,7 +24,7 @@ def test_secure_totals_equal_plaintext(prepared_workspace, small_spec, protocol:
         min_group_size=k,
         input_paths={p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in players},
     )
-    revealed = InProcessEngine().category_month_totals(request)
+    revealed = InProcessEngine().secure_totals(request)
 
     sales, customers = plaintext_grid([prepared_workspace.parties_root / p / "raw" for p in players], analysis)
     expected_shown = [c >= k for c in customers]
@@ -51,7 +51,7 @@ def test_boundary_group_size_is_shown(prepared_workspace, small_spec) -> None:
         min_group_size=k,
         input_paths={p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in players},
     )
-    revealed = InProcessEngine().category_month_totals(request)
+    revealed = InProcessEngine().secure_totals(request)
     assert revealed.shown == [c >= k for c in customers]
     assert any(c == k for c in customers)
 
@@ -76,7 +76,7 @@ def test_dominance_rule_inside_mpc_matches_plaintext(prepared_workspace, small_s
         max_share_percent=p,
         input_paths={q: str(prepared_workspace.parties_root / q / CATEGORY_MONTH_FILE) for q in players},
     )
-    revealed = InProcessEngine().category_month_totals(request)
+    revealed = InProcessEngine().secure_totals(request)
     sales, shown = plaintext_disclosure(raw, analysis, k, 3, p)
     _, by_customers = plaintext_disclosure(raw, analysis, k, 1, 100)
     assert revealed.shown == shown
