@@ -42,8 +42,10 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
     with secure_setup.player_network(pinned, adapters, run_id) as network:
         revealed = analysis.category_month_totals(pinned, network, adapters)
         segments = analysis.customer_segment_counts(pinned, network, adapters)
+        copurchase = analysis.copurchase_counts(pinned, network, adapters)
     verification = review.cross_verify(pinned, revealed, adapters.party_host)
-    uris = reporting.publish_report(pinned, revealed, overlap, segments, verification, adapters, run_id)
+    insights = reporting.Insights(overlap=overlap, segments=segments, copurchase=copurchase)
+    uris = reporting.publish_report(pinned, revealed, insights, verification, adapters, run_id)
     changes = improvement.record_kpis(pinned, revealed, verification, adapters, run_id, time.monotonic() - started)
 
     return LifecycleOutcome(

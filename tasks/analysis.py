@@ -6,7 +6,7 @@ from cleanroom.psi.overlap import RevealedOverlap, party_overlap
 from cleanroom.secure import AggregateRequest, RevealedTotals
 from cleanroom.secure.engine import PlayerProcessEngine
 from cleanroom.secure.network import PlayerNetwork
-from cleanroom.secure.requests import PLAYER_INPUT_PATH, SEGMENTS_INPUT_PATH
+from cleanroom.secure.requests import COPURCHASE_INPUT_PATH, PLAYER_INPUT_PATH, SEGMENTS_INPUT_PATH
 from cleanroom.settings import Adapters
 from cleanroom.spec import PinnedSpec
 from tasks import PRIVATE
@@ -82,4 +82,17 @@ def customer_segment_counts(
     request = _disclosure_controlled_request(pinned, adapters, analysis.cells, SEGMENTS_INPUT_PATH)
     revealed = PlayerProcessEngine(network).secure_totals(request)
     get_run_logger().info("customer segments: %d of %d shown", sum(revealed.shown), len(revealed.shown))
+    return revealed
+
+
+@task(name="secure-copurchase-counts", **PRIVATE)
+def copurchase_counts(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals | None:
+    """Basket counts per category and category pair summed under MPC with disclosure control (the
+    lift is computed from the revealed counts); None when the spec approves no co-purchase analysis."""
+    analysis = pinned.spec.copurchase_lift
+    if analysis is None:
+        return None
+    request = _disclosure_controlled_request(pinned, adapters, analysis.cells, COPURCHASE_INPUT_PATH)
+    revealed = PlayerProcessEngine(network).secure_totals(request)
+    get_run_logger().info("co-purchase counts: %d of %d shown", sum(revealed.shown), len(revealed.shown))
     return revealed

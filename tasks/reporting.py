@@ -1,5 +1,7 @@
 """Phase 6: reporting — HTML + JSON report, encrypted to the approvers, signed, pushed to S3."""
 
+from dataclasses import dataclass
+
 from prefect import get_run_logger, task
 
 from cleanroom.crypto.keys import load_signing_key
@@ -13,12 +15,20 @@ from cleanroom.storage.s3 import object_store
 from tasks import PRIVATE
 
 
+@dataclass(frozen=True)
+class Insights:
+    """The approved outputs besides the market totals (each None when the spec does not approve it)."""
+
+    overlap: RevealedOverlap | None
+    segments: RevealedTotals | None
+    copurchase: RevealedTotals | None
+
+
 @task(name="publish-report", **PRIVATE)
 def publish_report(
     pinned: PinnedSpec,
     revealed: RevealedTotals,
-    overlap: RevealedOverlap | None,
-    segments: RevealedTotals | None,
+    insights: Insights,
     verification: dict[str, bool],
     adapters: Adapters,
     run_id: str,
@@ -28,7 +38,15 @@ def publish_report(
     spec, settings = pinned.spec, adapters.settings
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     report = build_report(
-        spec, analysis, pinned.sha256, run_id, revealed, verification, overlap=overlap, segments=segments
+        spec,
+        analysis,
+        pinned.sha256,
+        run_id,
+        revealed,
+        verification,
+        overlap=insights.overlap,
+        segments=insights.segments,
+        copurchase=insights.copurchase,
     )
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(

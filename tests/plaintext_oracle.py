@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from cleanroom.spec.models import CategoryMonthSales, CustomerSegments
+from cleanroom.spec.models import CategoryMonthSales, CopurchaseLift, CustomerSegments
 
 
 def export_lines(raw: Path) -> Iterator[tuple[str, str, datetime, int]]:
@@ -122,3 +122,23 @@ def disclosed(
         )
         out.append(total if ok else None)
     return out
+
+
+def plaintext_copurchase(raw: Path, analysis: CopurchaseLift) -> tuple[list[int], list[int]]:
+    """One party's basket counts (categories, pairs, all baskets) and distinct customers per count;
+    a basket is one customer's purchase moment."""
+    category_of = product_categories(raw)
+    baskets: dict[tuple[str, float], set[str]] = defaultdict(set)
+    for customer, gtin, moment, _amount in export_lines(raw):
+        category = category_of.get(gtin)
+        if category in analysis.categories:
+            baskets[customer, moment.timestamp()].add(category)
+    wanted = [{c} for c in analysis.categories] + [{a, b} for a, b in analysis.pairs]
+    counts, people = [], []
+    for need in wanted:
+        hits = [key for key, cats in baskets.items() if need <= cats]
+        counts.append(len(hits))
+        people.append(len({customer for customer, _ in hits}))
+    counts.append(len(baskets))
+    people.append(len({customer for customer, _ in baskets}))
+    return counts, people

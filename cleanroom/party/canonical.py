@@ -101,6 +101,11 @@ ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
         CanonicalTable.CUSTOMERS: ("customer_id",),
     },
     AnalysisKind.CUSTOMER_OVERLAP: {CanonicalTable.CUSTOMERS: ("customer_id", "email", "phone")},
+    AnalysisKind.COPURCHASE_LIFT: {
+        CanonicalTable.TRANSACTIONS: ("customer_id", "gtin", "purchased_at"),
+        CanonicalTable.PRODUCTS: ("gtin", "category"),
+        CanonicalTable.CUSTOMERS: ("customer_id",),
+    },
     AnalysisKind.CUSTOMER_SEGMENTS: {
         CanonicalTable.TRANSACTIONS: ("customer_id", "quantity", "unit_price_cents", "purchased_at"),
         CanonicalTable.CUSTOMERS: ("customer_id",),

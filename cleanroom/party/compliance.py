@@ -25,6 +25,7 @@ DERIVED_FILES: dict[CanonicalTable, tuple[Path, ...]] = {
         PREPARED_DIR / "transactions.parquet",
         PREPARED_DIR / "category_month.i64",
         PREPARED_DIR / "customer_segments.i64",
+        PREPARED_DIR / "copurchase.i64",
         QUARANTINE_DIR / "transactions.parquet",
     ),
 }

@@ -32,6 +32,7 @@ from cleanroom.party.anonymization import (
 from cleanroom.party.canonical import SCHEMAS, columns_in_use
 from cleanroom.party.compliance import PREPARED_DIR, QUARANTINE_DIR, delete_expired
 from cleanroom.party.connectors import LocatedExport, locate_export
+from cleanroom.party.copurchase import COPURCHASE_FILE, copurchase_grid
 from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
 from cleanroom.party.segments import SEGMENTS_FILE, segment_grid
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
@@ -245,6 +246,10 @@ def _write_outputs(
         segments = segment_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.customer_segments)
         (staging / SEGMENTS_FILE.name).write_bytes(segments.astype("<i8").tobytes())
         files.append(SEGMENTS_FILE.name)
+    if spec.copurchase_lift is not None:
+        pairs = copurchase_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.copurchase_lift)
+        (staging / COPURCHASE_FILE.name).write_bytes(pairs.astype("<i8").tobytes())
+        files.append(COPURCHASE_FILE.name)
     dropped = [c.name for c in SCHEMAS[CanonicalTable.CUSTOMERS].columns if c.privacy.value == "direct identifier"]
     return {
         "files": files,

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.secure.requests import RevealedTotals
-from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CustomerSegments
+from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
 
 INSECURE_NOTICE = (
     "WARNING: this run used insecure randomness (development flag); its shares were predictable. "
@@ -42,6 +42,12 @@ class SegmentTable(BaseModel):
     customers: list[list[list[int | None]]]  # [recency][frequency][monetary]
 
 
+class LiftRow(BaseModel):
+    categories: tuple[str, str]
+    baskets_together: int | None
+    lift: float | None  # None when any count it needs was suppressed
+
+
 class Headline(BaseModel):
     market_sales_cents: int  # over the revealed cells
     cells_shown: int
@@ -69,6 +75,7 @@ class Report(BaseModel):
     overlap: list[OverlapRow] = []
     overlap_keys: list[str] = []
     segments: SegmentTable | None = None
+    copurchase: list[LiftRow] = []
 
     @property
     def disclosure_rule(self) -> str:
@@ -101,6 +108,7 @@ def build_report(
     *,
     overlap: RevealedOverlap | None = None,
     segments: RevealedTotals | None = None,
+    copurchase: RevealedTotals | None = None,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -141,7 +149,23 @@ def build_report(
         else [],
         overlap_keys=overlap.join_keys if overlap else [],
         segments=_segment_table(spec.customer_segments, segments) if segments and spec.customer_segments else None,
+        copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
     )
+
+
+def _lift_rows(analysis: CopurchaseLift, revealed: RevealedTotals) -> list[LiftRow]:
+    """lift(A, B) = n(A and B) * n / (n(A) * n(B)) from revealed basket counts, highest first."""
+    counts = revealed.sales_cents  # for co-purchase the revealed values are basket counts
+    single = dict(zip(analysis.categories, counts))
+    total = counts[-1]
+    rows = []
+    for i, (a, b) in enumerate(analysis.pairs):
+        together = counts[len(analysis.categories) + i]
+        parts = (together, single[a], single[b], total)
+        known = all(v is not None for v in parts) and single[a] and single[b]
+        lift = together * total / (single[a] * single[b]) if known else None  # type: ignore[operator]
+        rows.append(LiftRow(categories=(a, b), baskets_together=together, lift=lift))
+    return sorted(rows, key=lambda r: -(r.lift or 0.0))
 
 
 def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals) -> SegmentTable:

@@ -39,7 +39,7 @@ def render_html(report: Report) -> bytes:
         f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
     )
     headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
-    overlap = _overlap_section(report) + _segments_section(report)
+    overlap = _overlap_section(report) + _segments_section(report) + _lift_section(report)
     notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
     page = f"""<!-- {escape(report.notice or report.title)} -->
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
@@ -92,3 +92,20 @@ def _segments_section(report: Report) -> str:
 <p class="meta">Customers per segment across all retailers, counted under MPC with the same disclosure
 control as the totals (&#8212; = suppressed). Recency is days since the last purchase.</p>
 <table><tr><th>recency</th><th>frequency</th>{header}</tr>{"".join(rows)}</table>"""
+
+
+def _lift_section(report: Report) -> str:
+    if not report.copurchase:
+        return ""
+    rows = "".join(
+        f"<tr><th>{escape(row.categories[0])} &amp; {escape(row.categories[1])}</th>"
+        + (f"<td>{row.baskets_together:,}</td>" if row.baskets_together is not None else "<td>&#8212;</td>")
+        + (f"<td>{row.lift:.2f}</td>" if row.lift is not None else '<td class="suppressed">&#8212;</td>')
+        + "</tr>"
+        for row in report.copurchase
+    )
+    return f"""<h2>Categories bought together (co-purchase lift)</h2>
+<p class="meta">Baskets across all retailers containing both categories, and the lift: how many times
+more often than if the categories were chosen independently (1.0). Counts under MPC with the same
+disclosure control; a lift needs all four of its counts revealed.</p>
+<table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""

@@ -9,6 +9,7 @@ from cleanroom.spec.models import Protocol
 # Relative to each player's working directory, which is its party's workspace.
 PLAYER_INPUT_PATH = "prepared/category_month.i64"
 SEGMENTS_INPUT_PATH = "prepared/customer_segments.i64"
+COPURCHASE_INPUT_PATH = "prepared/copurchase.i64"
 
 
 class AggregateRequest(BaseModel):

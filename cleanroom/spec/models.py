@@ -34,6 +34,7 @@ class AnalysisKind(str, Enum):
     CATEGORY_MONTH_SALES = "category_month_sales"  # secure totals per category and month
     CUSTOMER_OVERLAP = "customer_overlap"  # private set intersection, counts only
     CUSTOMER_SEGMENTS = "customer_segments"  # RFM bands, customers counted securely
+    COPURCHASE_LIFT = "copurchase_lift"  # baskets with both categories, for the lift between them
 
 
 class JoinKey(str, Enum):
@@ -164,7 +165,28 @@ class CustomerSegments(Strict):
         return (len(self.recency_days) + 1) * (len(self.frequency_baskets) + 1) * (len(self.monetary_cents) + 1)
 
 
-Analysis = Annotated[CategoryMonthSales | CustomerOverlap | CustomerSegments, Field(discriminator="kind")]
+class CopurchaseLift(Strict):
+    """How much more often two categories share a basket than chance across the market:
+    lift(A, B) = baskets(A and B) * baskets / (baskets(A) * baskets(B)). The basket counts are summed
+    under MPC with disclosure control; a lift is shown only when all four of its counts are."""
+
+    id: Name
+    kind: Literal[AnalysisKind.COPURCHASE_LIFT]
+    objective: Name
+    categories: list[str] = Field(min_length=2, max_length=16)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(a, b) for i, a in enumerate(self.categories) for b in self.categories[i + 1 :]]
+
+    @property
+    def cells(self) -> int:  # one per category, one per pair, one for all baskets
+        return len(self.categories) + len(self.pairs) + 1
+
+
+Analysis = Annotated[
+    CategoryMonthSales | CustomerOverlap | CustomerSegments | CopurchaseLift, Field(discriminator="kind")
+]
 
 
 class SecureComputation(Strict):
@@ -293,6 +315,10 @@ class CollaborationSpec(Strict):
     @property
     def customer_segments(self) -> CustomerSegments | None:
         return next((a for a in self.analyses if isinstance(a, CustomerSegments)), None)
+
+    @property
+    def copurchase_lift(self) -> CopurchaseLift | None:
+        return next((a for a in self.analyses if isinstance(a, CopurchaseLift)), None)
 
     @property
     def customer_overlap(self) -> CustomerOverlap | None:

@@ -103,6 +103,11 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
     assert report.segments is not None
     assert [c for by_f in report.segments.customers for by_m in by_f for c in by_m] == expected_segments
 
+    # Co-purchase: every lift in the report comes from the secure basket counts, ordered highest first.
+    assert len(report.copurchase) == len(small_spec.spec.copurchase_lift.pairs)
+    lifts = [row.lift for row in report.copurchase if row.lift is not None]
+    assert lifts and lifts == sorted(lifts, reverse=True)
+
     # Customer overlap by PSI between the parties' processes equals the plaintext overlap of their keys.
     names = [p.name for p in small_spec.spec.data_parties]
     keys = {n: pl.read_parquet(settings.parties_root / n / "prepared" / "join_keys.parquet") for n in names}

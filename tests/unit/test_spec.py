@@ -63,9 +63,9 @@ def _break(raw: dict, how: str) -> None:
     elif how == "bad time zone in mapping":
         raw["parties"][2]["data"]["tables"]["transactions"]["columns"]["purchased_at"]["time_zone"] = "Mars/Base"
     elif how == "unknown join key":
-        raw["analyses"][2]["join_keys"] = ["email", "loyalty_card"]
+        raw["analyses"][3]["join_keys"] = ["email", "loyalty_card"]
     elif how == "two overlap analyses":
-        raw["analyses"].append(dict(raw["analyses"][2], id="overlap-again"))
+        raw["analyses"].append(dict(raw["analyses"][3], id="overlap-again"))
     elif how == "data party without data":
         del raw["parties"][0]["data"]
 
@@ -85,8 +85,8 @@ CASES = {
     "missing table": "parties[0].data",
     "bad time zone in mapping": "parties[2].data.tables.transactions.columns.purchased_at",
     "data party without data": "parties[0]",
-    "unknown join key": "analyses[2].customer_overlap.join_keys[1]",
-    "two overlap analyses": "analyses[3].kind",
+    "unknown join key": "analyses[3].customer_overlap.join_keys[1]",
+    "two overlap analyses": "analyses[4].kind",
 }
 
 
