@@ -237,19 +237,20 @@ def _write_outputs(
     )
     with watch.step("anonymize and write transactions"):
         sink(transactions, staging / "transactions.parquet")
-    analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    grid = category_month_aggregates(pl.scan_parquet(staging / "transactions.parquet"), analysis)
-    payload = grid.astype("<i8").tobytes()
-    (staging / CATEGORY_MONTH_FILE.name).write_bytes(payload)
-    files = ["customers.parquet", "join_keys.parquet", "transactions.parquet", CATEGORY_MONTH_FILE.name]
-    if spec.customer_segments is not None:
-        segments = segment_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.customer_segments)
-        (staging / SEGMENTS_FILE.name).write_bytes(segments.astype("<i8").tobytes())
-        files.append(SEGMENTS_FILE.name)
-    if spec.copurchase_lift is not None:
-        pairs = copurchase_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.copurchase_lift)
-        (staging / COPURCHASE_FILE.name).write_bytes(pairs.astype("<i8").tobytes())
-        files.append(COPURCHASE_FILE.name)
+    with watch.step("pre-aggregate for the analyses"):
+        analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+        grid = category_month_aggregates(pl.scan_parquet(staging / "transactions.parquet"), analysis)
+        payload = grid.astype("<i8").tobytes()
+        (staging / CATEGORY_MONTH_FILE.name).write_bytes(payload)
+        files = ["customers.parquet", "join_keys.parquet", "transactions.parquet", CATEGORY_MONTH_FILE.name]
+        if spec.customer_segments is not None:
+            segments = segment_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.customer_segments)
+            (staging / SEGMENTS_FILE.name).write_bytes(segments.astype("<i8").tobytes())
+            files.append(SEGMENTS_FILE.name)
+        if spec.copurchase_lift is not None:
+            pairs = copurchase_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.copurchase_lift)
+            (staging / COPURCHASE_FILE.name).write_bytes(pairs.astype("<i8").tobytes())
+            files.append(COPURCHASE_FILE.name)
     dropped = [c.name for c in SCHEMAS[CanonicalTable.CUSTOMERS].columns if c.privacy.value == "direct identifier"]
     return {
         "files": files,
