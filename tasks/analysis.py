@@ -9,6 +9,7 @@ from cleanroom.secure.network import PlayerNetwork
 from cleanroom.secure.requests import COPURCHASE_INPUT_PATH, PLAYER_INPUT_PATH, SEGMENTS_INPUT_PATH
 from cleanroom.settings import Adapters
 from cleanroom.spec import PinnedSpec
+from cleanroom.spec.models import CopurchaseLift, CustomerSegments
 from tasks import PRIVATE
 
 
@@ -76,23 +77,26 @@ def customer_segment_counts(
 ) -> RevealedTotals | None:
     """Customers per RFM segment summed under MPC with the same disclosure control (None when the spec
     approves no segments analysis); the revealed values are customer counts."""
-    analysis = pinned.spec.customer_segments
-    if analysis is None:
-        return None
-    request = _disclosure_controlled_request(pinned, adapters, analysis.cells, SEGMENTS_INPUT_PATH)
-    revealed = PlayerProcessEngine(network).secure_totals(request)
-    get_run_logger().info("customer segments: %d of %d shown", sum(revealed.shown), len(revealed.shown))
-    return revealed
+    return _insight_totals(pinned, network, adapters, pinned.spec.customer_segments, SEGMENTS_INPUT_PATH)
 
 
 @task(name="secure-copurchase-counts", **PRIVATE)
 def copurchase_counts(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals | None:
     """Basket counts per category and category pair summed under MPC with disclosure control (the
     lift is computed from the revealed counts); None when the spec approves no co-purchase analysis."""
-    analysis = pinned.spec.copurchase_lift
+    return _insight_totals(pinned, network, adapters, pinned.spec.copurchase_lift, COPURCHASE_INPUT_PATH)
+
+
+def _insight_totals(
+    pinned: PinnedSpec,
+    network: PlayerNetwork,
+    adapters: Adapters,
+    analysis: CustomerSegments | CopurchaseLift | None,
+    input_file: str,
+) -> RevealedTotals | None:
     if analysis is None:
         return None
-    request = _disclosure_controlled_request(pinned, adapters, analysis.cells, COPURCHASE_INPUT_PATH)
+    request = _disclosure_controlled_request(pinned, adapters, analysis.cells, input_file)
     revealed = PlayerProcessEngine(network).secure_totals(request)
-    get_run_logger().info("co-purchase counts: %d of %d shown", sum(revealed.shown), len(revealed.shown))
+    get_run_logger().info("%s: %d of %d cells shown", analysis.id, sum(revealed.shown), len(revealed.shown))
     return revealed

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 import cleanroom
@@ -30,6 +29,7 @@ from cleanroom.party.anonymization import (
     pseudonyms,
 )
 from cleanroom.party.canonical import SCHEMAS, columns_in_use
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
 from cleanroom.party.compliance import PREPARED_DIR, QUARANTINE_DIR, delete_expired
 from cleanroom.party.connectors import LocatedExport, locate_export
 from cleanroom.party.copurchase import COPURCHASE_FILE, copurchase_grid
@@ -37,12 +37,10 @@ from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
 from cleanroom.party.segments import SEGMENTS_FILE, segment_grid
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
 from cleanroom.spec.loader import canonical_hash
-from cleanroom.spec.models import AnalysisKind, CategoryMonthSales, CollaborationSpec
+from cleanroom.spec.models import AnalysisKind, CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 from cleanroom.stopwatch import Stopwatch
 
-# The secure engine's players read this file, relative to their own working directory.
-CATEGORY_MONTH_FILE = PREPARED_DIR / "category_month.i64"
 MANIFEST_FILE = PREPARED_DIR / "manifest.json"
 REPORT_FILE = Path("reports") / "preparation.json"
 # Referenced tables first, so foreign keys check against clean keys.
@@ -275,38 +273,6 @@ def _write_outputs(
             },
         },
     }
-
-
-def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMonthSales) -> np.ndarray:
-    """Dense [2, categories x months] int64: sales in cents and distinct customers per cell.
-
-    The grid comes from the spec, so every party's array has the same public shape and order.
-    Distinct customers are counted exactly with constant-size rows: (cell, customer code) packed in
-    one uint64, sorted in numpy; a string group-by over every line would need several GiB at 10 M rows.
-    """
-    months = [int(label.replace("-", "")) for label in analysis.month_labels]
-    grid = pl.DataFrame(
-        {
-            "category": [c for c in analysis.categories for _ in months],
-            "month": [m for _ in analysis.categories for m in months],
-        }
-    ).with_row_index("cell")
-    local = pl.col("purchased_at").dt.convert_time_zone(analysis.time_zone)
-    lines = transactions.with_columns(
-        (local.dt.year() * 100 + local.dt.month()).cast(pl.Int64).alias("month")
-    ).join(grid.lazy(), on=["category", "month"], how="inner")
-    per_cell = lines.group_by("cell").agg(pl.col("sales_cents").sum()).collect(engine="streaming")
-    sales = np.zeros(grid.height, dtype=np.int64)
-    sales[per_cell["cell"].to_numpy()] = per_cell["sales_cents"].to_numpy()
-    code = pl.col("customer_code").cast(pl.UInt64)
-    packed = lines.select(pl.col("cell").cast(pl.UInt64) * (1 << 32) + code).collect(engine="streaming")
-    keys = packed.to_series()
-    keys.sort(in_place=True)
-    key = keys.to_numpy()  # a view of the sorted keys
-    distinct = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
-    customers = np.bincount((distinct >> np.uint64(32)).astype(np.int64), minlength=grid.height)
-    del packed, keys, key
-    return np.stack([sales, customers]).astype(np.int64)
 
 
 def _fingerprint(spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedExport], key: bytes) -> str:
