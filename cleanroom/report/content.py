@@ -91,7 +91,19 @@ class Report(BaseModel):
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
             f"Top category: {h.top_category}; peak month: {h.peak_month}",
             *[f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}" for row in self.overlap],
+            *self._insight_lines(),
         ]
+
+    def _insight_lines(self) -> list[str]:
+        lines = []
+        strongest = next((row for row in self.copurchase if row.lift is not None), None)
+        if strongest is not None:
+            a, b = strongest.categories
+            lines.append(f"Strongest category pair: {a} & {b} (lift {strongest.lift:.2f})")
+        if self.segments is not None:
+            counted = [c for by_f in self.segments.customers for by_m in by_f for c in by_m if c is not None]
+            lines.append(f"Customer segments shown: {len(counted)}, customers in them: {sum(counted):,}")
+        return lines
 
 
 def _count(value: int | None) -> str:
