@@ -22,7 +22,7 @@ import polars as pl
 from rich.console import Console
 
 from bench.memory import PeakMemory, run_sampled
-from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
+from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.demo_data import EMAIL_DOMAINS, product_catalogue
 
 PARTY = "harbor"
@@ -126,15 +126,9 @@ def main() -> None:
         "path would need several GiB for 10 M rows); every row of every table is checked by the same",
         "suites translated to streaming polars rules, which also feed the quarantine.",
     ]
-    console.print("\n".join(lines))
-    if not args.no_write:
-        replace_section(
-            ROOT / "BENCHMARKS.md",
-            "prepare-party",
-            "Party preparation, 10 M rows",
-            lines,
-            command="make bench-prepare",
-        )
+    publish(
+        lines, "prepare-party", "Party preparation, 10 M rows", command="make bench-prepare", dry_run=args.no_write
+    )
 
 
 def gib(size: int) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 
-from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
+from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.party.host import LocalPartyHost
 from cleanroom.psi.overlap import ProcessPeer, fully_blinded_sets, overlap_counts
 
@@ -94,11 +94,7 @@ def main() -> None:
         f"| baseline: salted SHA-256 matching (no privacy against the other party) | {base_seconds:.1f} s |",
         f"| ratio PSI / baseline | {seconds / base_seconds:.0f}x |",
     ]
-    console.print("\n".join(lines))
-    if not args.no_write:
-        replace_section(
-            ROOT / "BENCHMARKS.md", "psi", "Customer overlap (PSI), 1 M x 1 M", lines, command="make bench-psi"
-        )
+    publish(lines, "psi", "Customer overlap (PSI), 1 M x 1 M", command="make bench-psi", dry_run=args.no_write)
 
 
 if __name__ == "__main__":

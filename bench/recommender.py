@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
+from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.party.host import LocalPartyHost
 from cleanroom.recommend import factorization as mf
 from cleanroom.recommend.movielens import PartyRatings, load_interactions, split_parties
@@ -184,15 +184,13 @@ def main() -> None:
             for n, s, p, a, rs, ra in table
         ],
     ]
-    console.print("\n".join(lines))
-    if not args.no_write:
-        replace_section(
-            ROOT / "BENCHMARKS.md",
-            "recommender",
-            "Secure joint recommender (matrix factorization under MPC)",
-            lines,
-            command="make bench-recommender",
-        )
+    publish(
+        lines,
+        "recommender",
+        "Secure joint recommender (matrix factorization under MPC)",
+        command="make bench-recommender",
+        dry_run=args.no_write,
+    )
 
 
 def synthetic_parties(users: int, items: int, parties: int, density: float = 0.045) -> list[PartyRatings]:

@@ -39,3 +39,12 @@ def fresh_workspace(path: Path) -> tuple[Settings, Path]:
     shutil.rmtree(path, ignore_errors=True)
     settings = Settings(workspace=path)
     return settings, ensure_demo_workspace(settings, scale=0.02)
+
+
+def publish(lines: list[str], key: str, title: str, *, command: str, dry_run: bool) -> None:
+    """Print a benchmark's result and, unless it is a dry run, replace its section of BENCHMARKS.md."""
+    from rich.console import Console
+
+    Console().print("\n".join(lines))
+    if not dry_run:
+        replace_section(ROOT / "BENCHMARKS.md", key, title, lines, command=command)

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
-from bench.report import ROOT, bench_arguments, fresh_workspace, replace_section
+from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.party.host import LocalPartyHost
 from cleanroom.party.preparation import category_month_aggregates
 from cleanroom.secure import AggregateRequest
@@ -138,15 +138,13 @@ def main() -> None:
         f"| baseline: plaintext pre-aggregation + sum + rules, one process | {baseline:.1f} s |",
         f"| ratio secure / plaintext | {secure / baseline:.1f}x |",
     ]
-    console.print("\n".join(lines))
-    if not args.no_write:
-        replace_section(
-            ROOT / "BENCHMARKS.md",
-            "aggregates",
-            "Secure aggregates with disclosure control, 3 x 10 M rows",
-            lines,
-            command="make bench-aggregates",
-        )
+    publish(
+        lines,
+        "aggregates",
+        "Secure aggregates with disclosure control, 3 x 10 M rows",
+        command="make bench-aggregates",
+        dry_run=args.no_write,
+    )
 
 
 if __name__ == "__main__":

@@ -64,9 +64,7 @@ def _overlap_section(report: Report) -> str:
     if not report.overlap:
         return ""
     rows = "".join(
-        f"<tr><th>{escape(' & '.join(row.parties))}</th>"
-        + (f"<td>{row.customers:,}</td>" if row.customers is not None else '<td class="suppressed">&#8212;</td>')
-        + "</tr>"
+        f"<tr><th>{escape(' & '.join(row.parties))}</th>" + _cell(row.customers) + "</tr>"
         for row in report.overlap
     )
     return f"""<h2>Shared customers (private set intersection)</h2>
@@ -84,9 +82,7 @@ def _segments_section(report: Report) -> str:
     rows = []
     for r_label, by_frequency in zip(table.recency, table.customers):
         for f_label, counts in zip(table.frequency, by_frequency):
-            cells = "".join(
-                f"<td>{c:,}</td>" if c is not None else '<td class="suppressed">&#8212;</td>' for c in counts
-            )
+            cells = "".join(_cell(c) for c in counts)
             rows.append(f"<tr><th>{escape(r_label)}</th><th>{escape(f_label)}</th>{cells}</tr>")
     return f"""<h2>Customer segments (recency, frequency, spend)</h2>
 <p class="meta">Customers per segment across all retailers, counted under MPC with the same disclosure
@@ -99,8 +95,8 @@ def _lift_section(report: Report) -> str:
         return ""
     rows = "".join(
         f"<tr><th>{escape(row.categories[0])} &amp; {escape(row.categories[1])}</th>"
-        + (f"<td>{row.baskets_together:,}</td>" if row.baskets_together is not None else "<td>&#8212;</td>")
-        + (f"<td>{row.lift:.2f}</td>" if row.lift is not None else '<td class="suppressed">&#8212;</td>')
+        + _cell(row.baskets_together)
+        + _cell(row.lift, "{:.2f}")
         + "</tr>"
         for row in report.copurchase
     )
@@ -109,3 +105,8 @@ def _lift_section(report: Report) -> str:
 more often than if the categories were chosen independently (1.0). Counts under MPC with the same
 disclosure control; a lift needs all four of its counts revealed.</p>
 <table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""
+
+
+def _cell(value: float | None, form: str = "{:,}") -> str:
+    """A revealed figure, or the mark of a value that disclosure control suppressed."""
+    return f"<td>{form.format(value)}</td>" if value is not None else '<td class="suppressed">&#8212;</td>'
