@@ -8,7 +8,7 @@ are drawn from one population, so some shop at two or three retailers (same pers
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -135,19 +135,49 @@ MONTH_TRAFFIC = np.array([0.9, 0.8, 0.95, 1.0, 1.0, 0.95, 0.9, 0.9, 1.0, 1.05, 1
 
 
 @dataclass(frozen=True)
+class Tastes:
+    """Latent preferences: within a category a person picks products that match their taste, the
+    same way at every retailer. This is the structure a joint recommender can learn."""
+
+    people: np.ndarray  # [people, dims]
+    products: np.ndarray  # [catalogue rows, dims]
+    strength: float = 2.0
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, people: int, products: int, dims: int = 4) -> Tastes:
+        return cls(rng.normal(size=(people, dims)) / np.sqrt(dims), rng.normal(size=(products, dims)))
+
+    def choose(self, rng: np.random.Generator, persons: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """For each purchase line (by person), the index into `rows` of the product bought: a softmax
+        over taste match, sampled with the Gumbel-max trick."""
+        logits = self.strength * self.people[persons] @ self.products[rows].T
+        return np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
+
+
+@dataclass(frozen=True)
 class RetailerProfile:
     name: str
     customers: int
     baskets_per_customer: float
     phone_style: str  # each retailer formats phone numbers its own way
+    # Each retailer is strong in some categories and thin in others: where one sees few purchases the
+    # others see many, which is what a joint model can add.
+    focus: dict[str, float] = field(default_factory=dict)
+
+
+FOCUS = {
+    "northwind": {"Apparel": 3.0, "Personal Care": 2.0, "Grocery": 0.3, "Garden": 0.3},
+    "harbor": {"Grocery": 1.5, "Beverages": 2.0, "Apparel": 0.3, "Electronics": 0.3},
+    "alpine": {"Garden": 3.0, "Electronics": 2.0, "Beverages": 0.3, "Personal Care": 0.3},
+}
 
 
 def demo_retailers(scale: float = 1.0) -> list[RetailerProfile]:
     """The three demo retailers; scale multiplies customer counts (tests use small scales)."""
     return [
-        RetailerProfile("northwind", max(20, int(1500 * scale)), 8.0, "e164"),
-        RetailerProfile("harbor", max(20, int(1800 * scale)), 6.5, "spaced"),
-        RetailerProfile("alpine", max(20, int(1200 * scale)), 9.5, "national"),
+        RetailerProfile("northwind", max(20, int(1500 * scale)), 8.0, "e164", FOCUS["northwind"]),
+        RetailerProfile("harbor", max(20, int(1800 * scale)), 6.5, "spaced", FOCUS["harbor"]),
+        RetailerProfile("alpine", max(20, int(1200 * scale)), 9.5, "national", FOCUS["alpine"]),
     ]
 
 
@@ -175,6 +205,12 @@ def product_catalogue(rng: np.random.Generator, per_category: int = 40) -> pl.Da
                 }
             )
     return pl.DataFrame(rows)
+
+
+def shared_catalogue(seed: int) -> pl.DataFrame:
+    """The public product list the consortium agrees to model (the recommender's items): the same
+    catalogue `generate_consortium` draws from, without prices."""
+    return product_catalogue(np.random.default_rng(seed)).select("gtin", "product_name", "category", "brand")
 
 
 def population(rng: np.random.Generator, size: int) -> pl.DataFrame:
@@ -207,12 +243,14 @@ def format_phone(number: int, style: str) -> str:
 
 
 def retailer_customers(rng: np.random.Generator, people: pl.DataFrame, profile: RetailerProfile) -> pl.DataFrame:
+    """The retailer's loyalty customers; `person` links to the population (dropped before export)."""
     chosen = np.sort(rng.choice(people.height, profile.customers, replace=False))
     picked = people[chosen]
     signup = np.datetime64("2022-01-01") + rng.integers(0, 1000, picked.height).astype("timedelta64[D]")
     return pl.DataFrame(
         {
             "customer_id": [f"{profile.name[:2].upper()}{i:07d}" for i in range(1, picked.height + 1)],
+            "person": picked["person"],
             "full_name": picked["full_name"],
             # Retailers store emails with their own casing and stray spaces; PSI normalizes them later.
             "email": [e.upper() if i % 7 == 0 else e for i, e in enumerate(picked["email"].to_list())],
@@ -230,6 +268,7 @@ def retailer_transactions(
     catalogue: pl.DataFrame,
     profile: RetailerProfile,
     period_start: date,
+    tastes: Tastes,
 ) -> pl.DataFrame:
     n_customers = customers.height
     # Shopping frequency differs a lot between customers (gamma-Poisson).
@@ -242,14 +281,27 @@ def retailer_transactions(
     line_basket = np.repeat(np.arange(n_baskets), items_per_basket)
     line_month = month[line_basket]
 
-    weights = np.array([[c.popularity * c.season[m] for c in CATEGORIES] for m in range(12)])
+    weights = np.array(
+        [[c.popularity * c.season[m] * profile.focus.get(c.name, 1.0) for c in CATEGORIES] for m in range(12)]
+    )
     weights /= weights.sum(axis=1, keepdims=True)
     cumulative = weights.cumsum(axis=1)[line_month]
     line_category = (rng.random(line_basket.size)[:, None] > cumulative).sum(axis=1)
 
     categories = catalogue["category"].to_numpy()
     by_category = [np.flatnonzero(categories == c.name) for c in CATEGORIES]
-    product_index = np.array([by_category[c][rng.integers(len(by_category[c]))] for c in line_category])
+    line_customer = basket_customer[line_basket]
+    product_index = np.empty(line_basket.size, dtype=np.int64)
+    for c, products in enumerate(by_category):
+        lines = np.flatnonzero(line_category == c)
+        if lines.size:
+            product_index[lines] = products[
+                tastes.choose(
+                    rng,
+                    customers["person"].to_numpy()[line_customer[lines]],
+                    catalogue["row"].to_numpy()[products],
+                )
+            ]
     quantity = 1 + rng.poisson(0.35, line_basket.size)
     list_price = catalogue["list_price_cents"].to_numpy()[product_index]
     # Occasional promotions: 10-30% off.
@@ -271,7 +323,7 @@ def retailer_transactions(
         {
             "transaction_id": [f"{profile.name[:2].upper()}T{i:09d}" for i in range(line_basket.size)],
             "basket_id": [basket_ids[b] for b in line_basket],
-            "customer_id": customer_ids[basket_customer[line_basket]],
+            "customer_id": customer_ids[line_customer],
             "gtin": catalogue["gtin"].to_numpy()[product_index],
             "quantity": quantity,
             "unit_price_cents": unit_price,
@@ -342,16 +394,18 @@ def generate_consortium(
 ) -> dict[str, int]:
     """Write each retailer's exports into its own `raw/` directory; returns transaction rows per party."""
     rng = np.random.default_rng(seed)
-    catalogue = product_catalogue(rng)
+    catalogue = product_catalogue(rng).with_row_index("row")
     profiles = {p.name: p for p in demo_retailers(scale)}
     people = population(rng, 4 * max(p.customers for p in profiles.values()))
+    tastes = Tastes.draw(np.random.default_rng([seed, 1]), people.height, catalogue.height)
     rows = {}
     for name, home in party_homes.items():
         profile = profiles[name]
         party_rng = np.random.default_rng([seed, len(name), sum(map(ord, name))])
         customers = retailer_customers(party_rng, people, profile)
         carried = catalogue.sample(fraction=0.85, seed=int(party_rng.integers(1 << 31)), shuffle=False)
-        transactions = retailer_transactions(party_rng, customers, carried, profile, period_start)
+        transactions = retailer_transactions(party_rng, customers, carried, profile, period_start, tastes)
+        customers, carried = customers.drop("person"), carried.drop("row")
         # Write beside, then rename: an interrupted run leaves no half-written exports.
         partial = home / "raw.partial"
         shutil.rmtree(partial, ignore_errors=True)

@@ -1,24 +1,33 @@
-"""Phase 4: joint analysis: customer overlap (PSI), market totals and customer segments under MPC."""
+"""Phase 4: joint analysis: customer overlap (PSI), market totals, insights and the joint recommender."""
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from prefect import get_run_logger, task
 
+from cleanroom.errors import SecureComputationError
 from cleanroom.psi.overlap import RevealedOverlap, party_overlap
+from cleanroom.recommend.factorization import initial_factors
+from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, training_config
 from cleanroom.secure import AggregateRequest, RevealedTotals
 from cleanroom.secure.engine import PlayerProcessEngine
+from cleanroom.secure.factorization import FactorizationRequest
 from cleanroom.secure.network import PlayerNetwork
 from cleanroom.secure.requests import COPURCHASE_INPUT_PATH, PLAYER_INPUT_PATH, SEGMENTS_INPUT_PATH
 from cleanroom.settings import Adapters
-from cleanroom.spec import PinnedSpec
+from cleanroom.spec import Analysis, PinnedSpec
+from cleanroom.spec.catalogue import load_catalogue
 from cleanroom.spec.models import CopurchaseLift, CustomerSegments
 from tasks import PRIVATE
 
 
 def _disclosure_controlled_request(
-    pinned: PinnedSpec, adapters: Adapters, cells: int, input_file: str
+    pinned: PinnedSpec, adapters: Adapters, analysis: Analysis, cells: int, input_file: str
 ) -> AggregateRequest:
     spec = pinned.spec
     return AggregateRequest(
-        protocol=spec.secure_computation.protocol,
+        protocol=spec.protocol_for(analysis),
         players=[p.name for p in spec.compute_parties],
         cells=cells,
         input_file=input_file,
@@ -35,7 +44,7 @@ def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: 
     (minimum group size, competitor dominance) and reveal only the cells that pass."""
     analysis = pinned.spec.category_month_sales
     cells = len(analysis.categories) * analysis.months
-    request = _disclosure_controlled_request(pinned, adapters, cells, PLAYER_INPUT_PATH)
+    request = _disclosure_controlled_request(pinned, adapters, analysis, cells, PLAYER_INPUT_PATH)
     revealed = PlayerProcessEngine(network).secure_totals(request)
     get_run_logger().info(
         "secure totals: %d cells shown, %d suppressed, %.1f s under %s",
@@ -96,7 +105,62 @@ def _insight_totals(
 ) -> RevealedTotals | None:
     if analysis is None:
         return None
-    request = _disclosure_controlled_request(pinned, adapters, analysis.cells, input_file)
+    request = _disclosure_controlled_request(pinned, adapters, analysis, analysis.cells, input_file)
     revealed = PlayerProcessEngine(network).secure_totals(request)
     get_run_logger().info("%s: %d of %d cells shown", analysis.id, sum(revealed.shown), len(revealed.shown))
     return revealed
+
+
+@task(name="secure-joint-recommender", **PRIVATE)
+def joint_recommender(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RecommenderOutcome | None:
+    """Each party turns its purchases into its player's input; matrix factorization trains under MPC;
+    item factors are revealed, each party's user factors go to its own player only; each party ranks
+    and evaluates in its own process. None when the spec approves no recommender."""
+    spec, host = pinned.spec, adapters.party_host
+    analysis = spec.joint_recommender
+    if analysis is None:
+        return None
+    parties = [p.name for p in spec.compute_parties]
+    items = len(load_catalogue(pinned.path, spec))
+    _each_party(parties, lambda party: host.run_worker(party, "recommender-input", pinned.path))
+    config = training_config(analysis)
+    users, item_start = initial_factors(analysis.users_per_party * len(parties), items, config)
+    request = FactorizationRequest(
+        protocol=spec.protocol_for(analysis),
+        players=parties,
+        rows_per_party=analysis.users_per_party,
+        items=items,
+        factors=config.factors,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        regularization=config.regularization,
+        initial_users=users.tolist(),
+        initial_items=item_start.tolist(),
+        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+    )
+    trained = PlayerProcessEngine(network).train_factorization(request)
+    message = json.dumps({"item_factors": trained.item_factors})
+    results = _each_party(parties, lambda party: host.run_worker(party, "recommend", pinned.path, stdin=message))
+    get_run_logger().info(
+        "joint recommender: %d epochs in %.1f s under %s", config.epochs, trained.seconds, request.protocol.value
+    )
+    return RecommenderOutcome(
+        protocol=request.protocol,
+        items=items,
+        users_per_party=analysis.users_per_party,
+        epochs=config.epochs,
+        top_n=analysis.top_n,
+        seconds=trained.seconds,
+        delivered={p: trained.user_factors_delivered.get(p, False) and r["delivered"] for p, r in results.items()},
+        recall={p: PartyRecall.model_validate(r["recall"]) for p, r in results.items() if r["recall"]},
+    )
+
+
+def _each_party(parties: list[str], step: Callable[[str], dict]) -> dict[str, dict]:
+    """Run one worker step in every party's process at once; stop on the first party that failed."""
+    with ThreadPoolExecutor(max_workers=len(parties)) as pool:
+        results = dict(zip(parties, pool.map(step, parties)))
+    for party, result in results.items():
+        if "error" in result and result.get("status") == "failed":
+            raise SecureComputationError(result["error"], where=f"party {party}")
+    return results

@@ -6,6 +6,7 @@ from prefect import get_run_logger, task
 
 from cleanroom.crypto.keys import load_signing_key
 from cleanroom.psi.overlap import RevealedOverlap
+from cleanroom.recommend.retail import RecommenderOutcome
 from cleanroom.report.content import build_report
 from cleanroom.report.publish import MANIFEST, archive, seal_report, upload, verify_delivery
 from cleanroom.secure import RevealedTotals
@@ -22,6 +23,7 @@ class Insights:
     overlap: RevealedOverlap | None
     segments: RevealedTotals | None
     copurchase: RevealedTotals | None
+    recommender: RecommenderOutcome | None = None
 
 
 @task(name="publish-report", **PRIVATE)
@@ -47,6 +49,7 @@ def publish_report(
         overlap=insights.overlap,
         segments=insights.segments,
         copurchase=insights.copurchase,
+        recommender=insights.recommender,
     )
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(

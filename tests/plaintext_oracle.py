@@ -142,3 +142,16 @@ def plaintext_copurchase(raw: Path, analysis: CopurchaseLift) -> tuple[list[int]
     counts.append(len(baskets))
     people.append(len({customer for customer, _ in baskets}))
     return counts, people
+
+
+def plaintext_interactions(raw: Path, gtins: list[str], cutoff: datetime) -> tuple[list[int], int]:
+    """From one party's raw export: distinct catalogue items each customer bought before the cutoff
+    (sorted, largest first), and the (customer, item) pairs first bought on or after it."""
+    catalogue = set(gtins)
+    before: dict[str, set[str]] = defaultdict(set)
+    after: dict[str, set[str]] = defaultdict(set)
+    for customer, gtin, moment, _ in export_lines(raw):
+        if gtin in catalogue:
+            (before if moment < cutoff else after)[customer].add(gtin)
+    new = sum(len(items - before[c]) for c, items in after.items() if c in before)
+    return sorted((len(items) for items in before.values()), reverse=True), new

@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from cleanroom.errors import CleanroomError
 from cleanroom.party.host import RESULT_PREFIX
 from cleanroom.party.preparation import PreparationSummary, prepare_party
@@ -23,7 +25,7 @@ log = logging.getLogger("cleanroom.party")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cleanroom.party")
-    parser.add_argument("command", choices=["prepare", "verify", "psi"])
+    parser.add_argument("command", choices=["prepare", "verify", "psi", "recommender-input", "recommend"])
     parser.add_argument("--party", required=True)
     parser.add_argument("--spec", required=True, type=Path)
     parser.add_argument("--keys", default="email,phone", help="psi: join keys to match on")
@@ -43,6 +45,24 @@ def main(argv: list[str] | None = None) -> int:
 
             served = psi_session.run(workspace, args.party, tuple(args.keys.split(",")))
             log.info("psi: session ended after %d requests", served)
+            return 0
+        if args.command == "recommender-input":
+            from cleanroom.party.recommendations import prepare_recommender_input
+
+            modelled = prepare_recommender_input(spec, args.spec, workspace)
+            log.info("recommender-input: %d customers modelled", modelled)
+            emit({"ready": True})  # the count stays here: it is this party's own figure
+            return 0
+        if args.command == "recommend":
+            from cleanroom.party.recommendations import deliver_recommendations
+
+            item_factors = np.asarray(json.loads(sys.stdin.read())["item_factors"], dtype=np.float64)
+            recall = deliver_recommendations(spec, args.spec, workspace, item_factors)
+            log.info("recommend: %s", recall.model_dump_json())
+            shared = (
+                recall.model_dump() if spec.joint_recommender and spec.joint_recommender.share_evaluation else {}
+            )
+            emit({"delivered": True, "recall": shared})
             return 0
         if args.command == "prepare":
             summary = prepare_party(spec, args.party, workspace)

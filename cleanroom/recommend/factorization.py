@@ -63,16 +63,55 @@ def rmse(u: np.ndarray, v: np.ndarray, test: np.ndarray, config: MFConfig) -> fl
 
 def recall_at(u: np.ndarray, v: np.ndarray, party: PartyRatings, k: int = 10) -> float:
     """Share of each user's held-out items rated >= 4 that appear in their top-k unseen items."""
-    scores = u @ v.T
-    scores[party.train_mask > 0] = -np.inf
-    top = np.argsort(-scores, axis=1)[:, :k]
     liked = party.test[party.test[:, 2] >= 4]
-    hits, total = 0, 0
-    for row in np.unique(liked[:, 0]).astype(int):
-        relevant = set(liked[liked[:, 0] == row][:, 1].astype(int).tolist())
-        hits += len(relevant & set(top[row].tolist()))
-        total += min(len(relevant), k)
-    return hits / total if total else 0.0
+    return recall(u @ v.T, party.train_mask > 0, liked[:, :2].astype(np.int64), k)
+
+
+def top_unseen(scores: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
+    """[rows, k] item indices, best first, among the items each row has not seen."""
+    masked = np.where(seen, -np.inf, scores)
+    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(masked, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def recall(scores: np.ndarray, seen: np.ndarray, relevant: np.ndarray, k: int = 10) -> float:
+    """Recall@k: hits of each row's top-k unseen items among its relevant (row, item) pairs, divided
+    by the sum over rows of min(relevant items, k)."""
+    return recall_of(recall_parts(scores, seen, relevant, k))
+
+
+def recall_of(parts: tuple[np.ndarray, np.ndarray]) -> float:
+    hits, possible = parts
+    return float(hits.sum() / possible.sum()) if possible.sum() else 0.0
+
+
+def recall_parts(
+    scores: np.ndarray, seen: np.ndarray, relevant: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row with relevant items: (hits in its top-k, min(relevant items, k)), rows in ascending order."""
+    if relevant.size == 0:
+        return np.zeros(0), np.zeros(0)
+    rows = np.unique(relevant[:, 0])
+    top = top_unseen(scores[rows], seen[rows], k)
+    hit = np.zeros(scores.shape, dtype=bool)
+    hit[rows[:, None], top] = True
+    hits = np.bincount(relevant[:, 0], weights=hit[relevant[:, 0], relevant[:, 1]], minlength=scores.shape[0])
+    per_row = np.bincount(relevant[:, 0], minlength=scores.shape[0])
+    return hits[rows], np.minimum(per_row[rows], k).astype(np.float64)
+
+
+def lift_interval(
+    joint: tuple[np.ndarray, np.ndarray], alone: tuple[np.ndarray, np.ndarray], draws: int = 1000, seed: int = 3
+) -> tuple[float, float]:
+    """95% paired bootstrap interval (over customers) of recall(joint) - recall(alone)."""
+    (joint_hits, possible), (alone_hits, _) = joint, alone
+    if possible.size == 0:
+        return 0.0, 0.0
+    picks = np.random.default_rng(seed).integers(0, possible.size, (draws, possible.size))
+    lifts = (joint_hits[picks].sum(1) - alone_hits[picks].sum(1)) / possible[picks].sum(1)
+    low, high = np.percentile(lifts, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def pooled(parties: list[PartyRatings]) -> tuple[np.ndarray, np.ndarray]:

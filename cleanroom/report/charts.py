@@ -7,11 +7,16 @@ from html import escape
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 
 
-def stacked_bars(labels: list[str], series: dict[str, list[float]], title: str, unit: str) -> str:
-    """Stacked bar chart: one bar per label, one colour per series, with a legend."""
+def bar_chart(
+    labels: list[str], series: dict[str, list[float]], title: str, unit: str, *, stacked: bool = True
+) -> str:
+    """Bar chart, one group per label and one colour per series (stacked or side by side), with a legend."""
     width, height, left, bottom, top = 760, 320, 70, 40, 30
-    totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
-    peak = max(totals) or 1
+    if stacked:
+        peak = max(sum(values[i] for values in series.values()) for i in range(len(labels))) if labels else 1
+    else:
+        peak = max((max(values) for values in series.values() if values), default=1)
+    peak = peak or 1
     slot = (width - left - 160) / max(len(labels), 1)
     scale = (height - bottom - top) / peak
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
@@ -25,12 +30,12 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], title: str, 
     for i, label in enumerate(labels):
         x = left + i * slot + slot * 0.15
         y = height - bottom
-        for colour, values in zip(PALETTE, series.values()):
+        bar = slot * 0.7 if stacked else slot * 0.7 / max(len(series), 1)
+        for j, (colour, values) in enumerate(zip(PALETTE, series.values())):
             h = values[i] * scale
-            y -= h
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{colour}"/>'
-            )
+            y = y - h if stacked else height - bottom - h
+            bx = x if stacked else x + j * bar
+            parts.append(f'<rect x="{bx:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour}"/>')
         parts.append(
             f'<text x="{x + slot * 0.35:.1f}" y="{height - bottom + 14}" font-size="10" '
             f'text-anchor="middle">{escape(label)}</text>'

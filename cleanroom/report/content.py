@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 
 from cleanroom.psi.overlap import RevealedOverlap
+from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.secure.requests import RevealedTotals
 from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
 
@@ -48,6 +49,16 @@ class LiftRow(BaseModel):
     lift: float | None  # None when any count it needs was suppressed
 
 
+class RecommenderSection(BaseModel):
+    protocol: str
+    items: int
+    factors: int
+    epochs: int
+    top_n: int
+    delivered: dict[str, bool]  # by display name
+    recall: dict[str, PartyRecall]  # by display name; empty when the spec keeps evaluations private
+
+
 class Headline(BaseModel):
     market_sales_cents: int  # over the revealed cells
     cells_shown: int
@@ -76,6 +87,7 @@ class Report(BaseModel):
     overlap_keys: list[str] = []
     segments: SegmentTable | None = None
     copurchase: list[LiftRow] = []
+    recommender: RecommenderSection | None = None
 
     @property
     def disclosure_rule(self) -> str:
@@ -100,6 +112,9 @@ class Report(BaseModel):
         if strongest is not None:
             a, b = strongest.categories
             lines.append(f"Strongest category pair: {a} & {b} (lift {strongest.lift:.2f})")
+        if self.recommender is not None and self.recommender.recall:
+            lifts = ", ".join(f"{n} {r.lift:+.3f}" for n, r in self.recommender.recall.items())
+            lines.append(f"Joint recommender, Recall@{self.recommender.top_n} lift over each alone: {lifts}")
         if self.segments is not None:
             counted = [c for by_f in self.segments.customers for by_m in by_f for c in by_m if c is not None]
             lines.append(f"Customer segments shown: {len(counted)}, customers in them: {sum(counted):,}")
@@ -121,6 +136,7 @@ def build_report(
     overlap: RevealedOverlap | None = None,
     segments: RevealedTotals | None = None,
     copurchase: RevealedTotals | None = None,
+    recommender: RecommenderOutcome | None = None,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -162,6 +178,20 @@ def build_report(
         overlap_keys=overlap.join_keys if overlap else [],
         segments=_segment_table(spec.customer_segments, segments) if segments and spec.customer_segments else None,
         copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
+        recommender=_recommender_section(spec, recommender) if recommender else None,
+    )
+
+
+def _recommender_section(spec: CollaborationSpec, outcome: RecommenderOutcome) -> RecommenderSection:
+    shown = spec.party
+    return RecommenderSection(
+        protocol=outcome.protocol.value,
+        items=outcome.items,
+        factors=spec.joint_recommender.factors if spec.joint_recommender else 0,
+        epochs=outcome.epochs,
+        top_n=outcome.top_n,
+        delivered={shown(p).display_name: ok for p, ok in outcome.delivered.items()},
+        recall={shown(p).display_name: r for p, r in outcome.recall.items()},
     )
 
 

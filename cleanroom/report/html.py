@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from cleanroom.report.charts import stacked_bars
+from cleanroom.report.charts import bar_chart
 from cleanroom.report.content import Report
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px;color:#222}
@@ -24,7 +24,7 @@ def render_html(report: Report) -> bytes:
     series = {
         category: [(v or 0) / 100 for v in row] for category, row in zip(table.categories, table.sales_cents)
     }
-    chart = stacked_bars(table.months, series, "Market sales by month and category", "EUR")
+    chart = bar_chart(table.months, series, "Market sales by month and category", "EUR")
     header = "".join(f"<th>{escape(m)}</th>" for m in table.months)
     rows = []
     for category, row in zip(table.categories, table.sales_cents):
@@ -39,7 +39,9 @@ def render_html(report: Report) -> bytes:
         f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
     )
     headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
-    overlap = _overlap_section(report) + _segments_section(report) + _lift_section(report)
+    overlap = (
+        _overlap_section(report) + _segments_section(report) + _lift_section(report) + _recommender_section(report)
+    )
     notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
     page = f"""<!-- {escape(report.notice or report.title)} -->
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
@@ -105,6 +107,43 @@ def _lift_section(report: Report) -> str:
 more often than if the categories were chosen independently (1.0). Counts under MPC with the same
 disclosure control; a lift needs all four of its counts revealed.</p>
 <table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""
+
+
+def _recommender_section(report: Report) -> str:
+    rec = report.recommender
+    if rec is None:
+        return ""
+    names = list(rec.recall)
+    chart = bar_chart(
+        names,
+        {
+            "joint model (MPC)": [rec.recall[n].joint for n in names],
+            "same model, own data alone": [rec.recall[n].alone for n in names],
+            "own best sellers": [rec.recall[n].popularity for n in names],
+        },
+        f"Recall@{rec.top_n} on each retailer's held-out purchases",
+        f"Recall@{rec.top_n}",
+        stacked=False,
+    )
+    rows = "".join(
+        f"<tr><th>{escape(n)}</th><td>{r.joint:.3f}</td><td>{r.alone:.3f}</td><td>{r.popularity:.3f}</td>"
+        f"<td>{r.lift:+.3f} ({r.lift_interval[0]:+.3f} to {r.lift_interval[1]:+.3f})</td></tr>"
+        for n, r in rec.recall.items()
+    )
+    delivered = ", ".join(escape(n) for n, ok in rec.delivered.items() if ok)
+    evaluation = (
+        f"""{chart}<table><tr><th>retailer</th><th>joint</th><th>alone</th><th>best sellers</th>
+<th>lift: joint - alone (95% interval)</th></tr>{rows}</table>"""
+        if rows
+        else "<p>The spec keeps each retailer's evaluation with that retailer.</p>"
+    )
+    return f"""<h2>Joint recommendation model</h2>
+<p class="meta">Matrix factorization (k = {rec.factors}, {rec.epochs} epochs, {escape(rec.protocol)}) trained
+under MPC on all retailers' purchases over a shared catalogue of {rec.items} products; the mask of who
+bought what stayed secret-shared. Item factors were revealed; each retailer received only its own
+customers' factors and top-{rec.top_n} lists ({delivered}). Recall@{rec.top_n}: share of the products a
+customer bought for the first time after the training period that were in their top {rec.top_n}.</p>
+{evaluation}"""
 
 
 def _cell(value: float | None, form: str = "{:,}") -> str:

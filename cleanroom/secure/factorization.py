@@ -20,7 +20,7 @@ from cleanroom.spec.models import Protocol
 
 # Relative to each player's working directory (its party's workspace).
 RATINGS_INPUT_PATH = "prepared/ratings.f64"  # [2, rows, items] float64: centred ratings, mask
-USER_FACTORS_OUTPUT_PATH = "prepared/user_factors.f64"
+USER_FACTORS_OUTPUT_PATH = "prepared/user_factors.csv"  # text, so the party reads it without TF
 MASK_SCALED = False
 
 
@@ -81,7 +81,9 @@ def build_training(request: FactorizationRequest) -> Any:
 
         @tfe.local_computation(party)
         def receive(own_factors: Any) -> Any:  # revealed on the party's own player only
-            written = tf.io.write_file(path, tf.io.serialize_tensor(tf.cast(own_factors, tf.float64)))
+            cells = tf.strings.as_string(tf.cast(own_factors, tf.float64), precision=17, scientific=True)
+            rows = tf.strings.reduce_join(cells, axis=1, separator=",")
+            written = tf.io.write_file(path, tf.strings.reduce_join(rows, separator="\n"))
             with tf.control_dependencies([written]):
                 return tf.ones((1,), dtype=tf.float64)
 
@@ -129,9 +131,7 @@ def run_training(request: FactorizationRequest) -> TrainedFactors:
 
 def read_user_factors(path: str) -> np.ndarray:
     """In the party's process: the user factors its player received."""
-    import tensorflow as tf
-
-    return tf.io.parse_tensor(tf.io.read_file(path), tf.float64).numpy()
+    return np.loadtxt(path, delimiter=",", ndmin=2)
 
 
 def seconds_per_epoch(request: FactorizationRequest, epochs: int) -> tuple[float, float]:

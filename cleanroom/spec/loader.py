@@ -78,4 +78,8 @@ class PinnedSpec:
 
 def pin_spec(path: Path) -> PinnedSpec:
     spec = load_spec(path)
+    if spec.joint_recommender is not None:
+        from cleanroom.spec.catalogue import load_catalogue  # the files a spec pins are checked with it
+
+        load_catalogue(Path(path), spec)
     return PinnedSpec(Path(path).resolve(), spec, canonical_hash(spec))

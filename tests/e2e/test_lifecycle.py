@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -117,6 +118,23 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
         expected = plaintext_overlap(keys, tuple(display[p] for p in row.parties))
         assert row.customers == (expected if expected >= k else None), row
 
+    # Joint recommender: the joint model's Recall@10 at each party equals that of the same model trained
+    # in plaintext on the pooled inputs; top-N lists and user factors exist only in each party's folder.
+    recommender = small_spec.spec.joint_recommender
+    assert report.recommender is not None and set(report.recommender.recall) == set(display)
+    assert all(report.recommender.delivered.values())
+    pooled = _pooled_recall(settings.parties_root, names, small_spec)
+    for shown_name, recall in report.recommender.recall.items():
+        assert recall.joint == pytest.approx(pooled[display[shown_name]], abs=0.01)
+        assert recall.joint > recall.popularity  # the model learned the customers' tastes
+    for n in names:
+        home = settings.parties_root / n
+        lists = pl.read_parquet(home / "reports" / "recommendations.parquet")
+        own = set(pl.read_parquet(home / "prepared" / "customers.parquet")["customer_pseudonym"])
+        assert set(lists["customer_pseudonym"]) <= own and lists["rank"].max() == recommender.top_n
+        assert (home / "prepared" / "user_factors.csv").exists()
+    assert not list(settings.runs_root.rglob("user_factors*"))
+
     # Stakeholders can open it with the standard age tool too; a non-approver's key is refused.
     html = subprocess.run(
         [
@@ -158,6 +176,27 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
     text = "\n".join(logs)
     assert not [i for i in identifiers if i in text]
     assert not [f for f in figures if f in text]
+
+
+def _pooled_recall(parties_root: Path, names: list[str], pinned) -> dict[str, float]:
+    from cleanroom.party.interactions import read_interactions
+    from cleanroom.recommend import factorization as mf
+    from cleanroom.recommend.retail import training_config
+    from cleanroom.spec.catalogue import load_catalogue
+
+    analysis = pinned.spec.joint_recommender
+    items, rows = len(load_catalogue(pinned.path, pinned.spec)), analysis.users_per_party
+    data = [read_interactions(parties_root / n, items) for n in names]
+    bought = np.zeros((rows * len(names), items))
+    weights = np.zeros_like(bought)
+    for i, d in enumerate(data):
+        bought[i * rows : i * rows + len(d.bought)] = d.bought
+        weights[i * rows : (i + 1) * rows] = d.weights(analysis.purchase_weight, rows)[1]
+    u, v = mf.train(bought, weights, training_config(analysis))
+    return {
+        n: mf.recall(u[i * rows : i * rows + len(d.bought)] @ v.T, d.bought, d.held_out, analysis.top_n)
+        for i, (n, d) in enumerate(zip(names, data))
+    }
 
 
 async def _all_log_messages() -> list[str]:

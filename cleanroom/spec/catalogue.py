@@ -1,0 +1,48 @@
+"""The shared catalogue a recommender models: a public CSV file that the spec pins by its hash."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+
+from cleanroom.errors import ConfigurationError
+from cleanroom.spec.models import CollaborationSpec
+
+
+def load_catalogue(spec_path: Path, spec: CollaborationSpec) -> list[str]:
+    """The catalogue's GTINs in file order, after checking the file against the hash the spec pins."""
+    analysis = spec.joint_recommender
+    assert analysis is not None
+    field = f"{spec_path}: analyses[{spec.analyses.index(analysis)}].catalogue"
+    path = Path(spec_path).parent / analysis.catalogue.location
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"catalogue file {path} cannot be read",
+            where=f"{field}.location",
+            fix="give the path of the agreed catalogue CSV, relative to the spec file",
+        ) from exc
+    if hashlib.sha256(payload).hexdigest() != analysis.catalogue.sha256:
+        raise ConfigurationError(
+            "the catalogue file differs from the one the spec pins",
+            where=f"{field}.sha256",
+            fix=f"agree on the catalogue again and pin its hash (sha256sum {path.name})",
+        )
+    try:
+        gtins = pl.read_csv(payload, columns=["gtin"], schema_overrides={"gtin": pl.String})["gtin"]
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise ConfigurationError(
+            "the catalogue is not a CSV with a gtin column",
+            where=f"{field}.location",
+            fix="export it with a header row and one GTIN per line",
+        ) from exc
+    if gtins.null_count() or gtins.n_unique() != gtins.len() or gtins.len() < 2:
+        raise ConfigurationError(
+            "the catalogue needs at least two distinct GTINs and no empty line",
+            where=f"{field}.location",
+            fix="remove duplicates and empty lines",
+        )
+    return gtins.to_list()
