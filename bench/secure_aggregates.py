@@ -22,8 +22,8 @@ import polars as pl
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
+from cleanroom.party.category_month import category_month_aggregates
 from cleanroom.party.host import LocalPartyHost
-from cleanroom.party.preparation import category_month_aggregates
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import PlayerProcessEngine
 from cleanroom.secure.network import PlayerNetwork
@@ -32,7 +32,7 @@ from cleanroom.spec import load_spec
 console = Console()
 PRE_AGGREGATE = """
 import sys, polars as pl
-from cleanroom.party.preparation import CATEGORY_MONTH_FILE, category_month_aggregates
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
 from cleanroom.spec import load_spec
 grid = category_month_aggregates(pl.scan_parquet("prepared/transactions.parquet"),
                                  load_spec(sys.argv[1]).category_month_sales)
@@ -110,7 +110,7 @@ def main() -> None:
                 AggregateRequest(
                     protocol=spec.secure_computation.protocol,
                     players=players,
-                    cells=len(analysis.categories) * analysis.months,
+                    cells=analysis.cells,
                     min_group_size=spec.privacy.min_group_size,
                     min_contributors=rule.min_contributors,
                     max_share_percent=rule.max_share_percent,

@@ -43,9 +43,10 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
         revealed = analysis.category_month_totals(pinned, network, adapters)
         segments = analysis.customer_segment_counts(pinned, network, adapters)
         copurchase = analysis.copurchase_counts(pinned, network, adapters)
+        baskets = analysis.basket_statistics(pinned, network, adapters)
         recommender = analysis.joint_recommender(pinned, network, adapters)
     verification = review.cross_verify(pinned, revealed, adapters.party_host)
-    insights = reporting.Insights(overlap, segments, copurchase, recommender)
+    insights = reporting.Insights(overlap, segments, copurchase, recommender, baskets)
     uris = reporting.publish_report(pinned, revealed, insights, verification, adapters, run_id)
     changes = improvement.record_kpis(pinned, revealed, verification, adapters, run_id, time.monotonic() - started)
 

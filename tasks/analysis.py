@@ -14,23 +14,32 @@ from cleanroom.secure import AggregateRequest, RevealedTotals
 from cleanroom.secure.engine import PlayerProcessEngine
 from cleanroom.secure.factorization import FactorizationRequest
 from cleanroom.secure.network import PlayerNetwork
-from cleanroom.secure.requests import COPURCHASE_INPUT_PATH, PLAYER_INPUT_PATH, SEGMENTS_INPUT_PATH
+from cleanroom.secure.requests import (
+    BASKET_STATISTICS_INPUT_PATH,
+    COPURCHASE_INPUT_PATH,
+    PLAYER_INPUT_PATH,
+    SEGMENTS_INPUT_PATH,
+)
 from cleanroom.settings import Adapters
-from cleanroom.spec import Analysis, PinnedSpec
+from cleanroom.spec import PinnedSpec
 from cleanroom.spec.catalogue import load_catalogue
-from cleanroom.spec.models import CopurchaseLift, CustomerSegments
+from cleanroom.spec.models import BasketStatistics, CategoryMonthSales, CopurchaseLift, CustomerSegments
 from tasks import PRIVATE
+
+# Analyses computed as a secure sum of per-party grids with disclosure control.
+SummedAnalysis = CategoryMonthSales | CustomerSegments | CopurchaseLift | BasketStatistics
 
 
 def _disclosure_controlled_request(
-    pinned: PinnedSpec, adapters: Adapters, analysis: Analysis, cells: int, input_file: str
+    pinned: PinnedSpec, adapters: Adapters, analysis: SummedAnalysis, input_file: str
 ) -> AggregateRequest:
     spec = pinned.spec
     return AggregateRequest(
         protocol=spec.protocol_for(analysis),
         players=[p.name for p in spec.compute_parties],
-        cells=cells,
+        cells=analysis.cells,
         input_file=input_file,
+        value_units=analysis.value_units,
         min_group_size=spec.privacy.min_group_size,
         min_contributors=spec.privacy.dominance.min_contributors,
         max_share_percent=spec.privacy.dominance.max_share_percent,
@@ -43,8 +52,7 @@ def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: 
     """Secret-share each party's grid on its own player, sum, apply disclosure control inside MPC
     (minimum group size, competitor dominance) and reveal only the cells that pass."""
     analysis = pinned.spec.category_month_sales
-    cells = len(analysis.categories) * analysis.months
-    request = _disclosure_controlled_request(pinned, adapters, analysis, cells, PLAYER_INPUT_PATH)
+    request = _disclosure_controlled_request(pinned, adapters, analysis, PLAYER_INPUT_PATH)
     revealed = PlayerProcessEngine(network).secure_totals(request)
     get_run_logger().info(
         "secure totals: %d cells shown, %d suppressed, %.1f s under %s",
@@ -96,16 +104,23 @@ def copurchase_counts(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adap
     return _insight_totals(pinned, network, adapters, pinned.spec.copurchase_lift, COPURCHASE_INPUT_PATH)
 
 
+@task(name="secure-basket-statistics", **PRIVATE)
+def basket_statistics(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals | None:
+    """Baskets, basket value and value histogram per region and basket-size band, summed under MPC with
+    disclosure control (means are computed from revealed sums and counts); None when not approved."""
+    return _insight_totals(pinned, network, adapters, pinned.spec.basket_statistics, BASKET_STATISTICS_INPUT_PATH)
+
+
 def _insight_totals(
     pinned: PinnedSpec,
     network: PlayerNetwork,
     adapters: Adapters,
-    analysis: CustomerSegments | CopurchaseLift | None,
+    analysis: SummedAnalysis | None,
     input_file: str,
 ) -> RevealedTotals | None:
     if analysis is None:
         return None
-    request = _disclosure_controlled_request(pinned, adapters, analysis, analysis.cells, input_file)
+    request = _disclosure_controlled_request(pinned, adapters, analysis, input_file)
     revealed = PlayerProcessEngine(network).secure_totals(request)
     get_run_logger().info("%s: %d of %d cells shown", analysis.id, sum(revealed.shown), len(revealed.shown))
     return revealed

@@ -24,6 +24,7 @@ class Insights:
     segments: RevealedTotals | None
     copurchase: RevealedTotals | None
     recommender: RecommenderOutcome | None = None
+    baskets: RevealedTotals | None = None
 
 
 @task(name="publish-report", **PRIVATE)
@@ -50,6 +51,7 @@ def publish_report(
         segments=insights.segments,
         copurchase=insights.copurchase,
         recommender=insights.recommender,
+        baskets=insights.baskets,
     )
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(

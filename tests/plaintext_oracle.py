@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from cleanroom.spec.models import CategoryMonthSales, CopurchaseLift, CustomerSegments
+from cleanroom.spec.models import BasketStatistics, CategoryMonthSales, CopurchaseLift, CustomerSegments
 
 
 def export_lines(raw: Path) -> Iterator[tuple[str, str, datetime, int]]:
@@ -63,7 +63,15 @@ def plaintext_disclosure(
 ) -> tuple[list[int], list[bool]]:
     """Market sales and which cells pass disclosure control: >= k customers, >= n retailers with sales,
     no retailer above p% of the cell (checked exactly, in integers: 100 * s_i <= p * total)."""
-    per_party = [plaintext_grid([raw], analysis) for raw in raw_dirs]
+    return disclosure_of(
+        [plaintext_grid([raw], analysis) for raw in raw_dirs], k, min_contributors, max_share_percent
+    )
+
+
+def disclosure_of(
+    per_party: list[tuple[list[int], list[int]]], k: int, min_contributors: int, max_share_percent: float
+) -> tuple[list[int], list[bool]]:
+    """Sums of per-party (values, customers) grids and which cells pass the three disclosure rules."""
     sales = [sum(column) for column in zip(*(s for s, _ in per_party))]
     customers = [sum(column) for column in zip(*(c for _, c in per_party))]
     shown = []
@@ -155,3 +163,31 @@ def plaintext_interactions(raw: Path, gtins: list[str], cutoff: datetime) -> tup
             (before if moment < cutoff else after)[customer].add(gtin)
     new = sum(len(items - before[c]) for c, items in after.items() if c in before)
     return sorted((len(items) for items in before.values()), reverse=True), new
+
+
+def plaintext_baskets(prepared: Path, analysis: BasketStatistics) -> tuple[list[int], list[int]]:
+    """One party's basket grid (values, distinct customers) from its prepared tables, in plain Python."""
+    import bisect
+
+    digits, sizes = analysis.region_digits, len(analysis.size_labels)
+    region_of = {}
+    for row in pq.read_table(prepared / "customers.parquet").to_pylist():
+        prefix = (row["postcode_prefix"] or "")[:digits]
+        region_of[row["customer_code"]] = int(prefix) if len(prefix) == digits and prefix.isdigit() else 10**digits
+    baskets: dict[tuple[int, datetime], list[int]] = defaultdict(lambda: [0, 0])
+    for row in pq.read_table(prepared / "transactions.parquet").to_pylist():
+        basket = baskets[row["customer_code"], row["purchased_at"]]
+        basket[0] += row["quantity"]
+        basket[1] += row["sales_cents"]
+    values = [0] * analysis.cells
+    who: dict[int, set[int]] = defaultdict(set)
+    for (code, _), (items, value) in baskets.items():
+        group = region_of.get(code, 10**digits) * sizes + bisect.bisect_left(analysis.basket_size_items, items)
+        base = group * analysis.measures
+        band = base + 2 + bisect.bisect_left(analysis.basket_value_cents, value)
+        values[base] += 1
+        values[base + 1] += value
+        values[band] += 1
+        for cell in (base, base + 1, band):
+            who[cell].add(code)
+    return values, [len(who[cell]) for cell in range(analysis.cells)]

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             emit(json.loads(summary.to_json()))
             return 0
         analysis = spec.category_month_sales
-        cells = len(analysis.categories) * analysis.months
+        cells = analysis.cells
         revealed = json.loads(sys.stdin.read())
         own = load_own_aggregates(workspace, cells)
         check = check_contribution(args.party, own, revealed["sales_cents"], revealed["shown"])

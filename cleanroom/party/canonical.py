@@ -106,6 +106,10 @@ ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
         CanonicalTable.PRODUCTS: ("gtin", "category"),
         CanonicalTable.CUSTOMERS: ("customer_id",),
     },
+    AnalysisKind.BASKET_STATISTICS: {
+        CanonicalTable.TRANSACTIONS: ("customer_id", "quantity", "unit_price_cents", "purchased_at"),
+        CanonicalTable.CUSTOMERS: ("customer_id",),  # the region comes from the generalized postcode
+    },
     AnalysisKind.JOINT_RECOMMENDER: {
         CanonicalTable.TRANSACTIONS: ("customer_id", "gtin", "purchased_at"),
         CanonicalTable.CUSTOMERS: ("customer_id",),

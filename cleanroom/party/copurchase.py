@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from cleanroom.party.checkouts import customer_passes, sorted_baskets
 from cleanroom.spec.models import CopurchaseLift
 
 COPURCHASE_FILE = Path("prepared") / "copurchase.i64"
-
-
-LINES_PER_PASS = 4_000_000  # bounds the sort buffer to ~100 MB whatever the export's size
 
 
 def copurchase_grid(transactions: pl.LazyFrame, analysis: CopurchaseLift) -> np.ndarray:
@@ -25,14 +23,12 @@ def copurchase_grid(transactions: pl.LazyFrame, analysis: CopurchaseLift) -> np.
     # A join with the small category table streams; an expression lookup made polars hold every line.
     bits = pl.LazyFrame({"category": analysis.categories, "bit": [1 << i for i in range(len(index))]})
     lines = transactions.join(bits.with_columns(pl.col("bit").cast(pl.UInt16)), on="category", how="inner")
-    total_lines = int(lines.select(pl.len()).collect(engine="streaming").item())
-    passes = max(1, -(-total_lines // LINES_PER_PASS))
     wanted = [1 << index[c] for c in analysis.categories]
     wanted += [(1 << index[a]) | (1 << index[b]) for a, b in analysis.pairs]
     counts = np.zeros(len(wanted) + 1, dtype=np.int64)
     people = np.zeros(len(wanted) + 1, dtype=np.int64)
-    for part in range(passes):
-        masks, customers = _basket_masks(lines.filter(pl.col("customer_code") % passes == part))
+    for part in customer_passes(lines):
+        masks, customers = _basket_masks(part)
         for i, need in enumerate(wanted):
             hit = (masks & need) == need
             counts[i] += int(hit.sum())
@@ -43,22 +39,8 @@ def copurchase_grid(transactions: pl.LazyFrame, analysis: CopurchaseLift) -> np.
 
 
 def _basket_masks(lines: pl.LazyFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each basket's category bitmask and customer: one (basket, bit) row per line, 10 bytes, sorted
-    by basket, OR-ed per run (a hash group-by would hold every basket of the export at once)."""
-    rows = (
-        lines.select(
-            (
-                pl.col("customer_code").cast(pl.UInt64) * (1 << 32)
-                + pl.col("purchased_at").dt.epoch("s").cast(pl.UInt64)
-            ).alias("basket"),
-            pl.col("bit").alias("mask"),
-        )
-        .collect(engine="streaming")
-        .sort("basket")
-    )
-    keys = rows["basket"].to_numpy()
-    if keys.size == 0:
-        return np.zeros(0, dtype=np.uint16), np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    masks = np.bitwise_or.reduceat(rows["mask"].to_numpy(), starts)
-    return masks, (keys[starts] >> np.uint64(32)).astype(np.int64)
+    """Each basket's category bitmask (the OR of its lines' bits) and its customer."""
+    starts, customers, (bits,) = sorted_baskets(lines, "bit")
+    if starts.size == 0:
+        return np.zeros(0, dtype=np.uint16), customers
+    return np.bitwise_or.reduceat(bits, starts), customers

@@ -29,15 +29,13 @@ from cleanroom.party.anonymization import (
     pseudonyms,
 )
 from cleanroom.party.canonical import SCHEMAS, columns_in_use
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
 from cleanroom.party.compliance import PREPARED_DIR, QUARANTINE_DIR, delete_expired
 from cleanroom.party.connectors import LocatedExport, locate_export
-from cleanroom.party.copurchase import COPURCHASE_FILE, copurchase_grid
+from cleanroom.party.pre_aggregation import pre_aggregate
 from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
-from cleanroom.party.segments import SEGMENTS_FILE, segment_grid
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
 from cleanroom.spec.loader import canonical_hash
-from cleanroom.spec.models import AnalysisKind, CollaborationSpec
+from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 from cleanroom.stopwatch import Stopwatch
 
@@ -236,19 +234,11 @@ def _write_outputs(
     with watch.step("anonymize and write transactions"):
         sink(transactions, staging / "transactions.parquet")
     with watch.step("pre-aggregate for the analyses"):
-        analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-        grid = category_month_aggregates(pl.scan_parquet(staging / "transactions.parquet"), analysis)
-        payload = grid.astype("<i8").tobytes()
-        (staging / CATEGORY_MONTH_FILE.name).write_bytes(payload)
-        files = ["customers.parquet", "join_keys.parquet", "transactions.parquet", CATEGORY_MONTH_FILE.name]
-        if spec.customer_segments is not None:
-            segments = segment_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.customer_segments)
-            (staging / SEGMENTS_FILE.name).write_bytes(segments.astype("<i8").tobytes())
-            files.append(SEGMENTS_FILE.name)
-        if spec.copurchase_lift is not None:
-            pairs = copurchase_grid(pl.scan_parquet(staging / "transactions.parquet"), spec.copurchase_lift)
-            (staging / COPURCHASE_FILE.name).write_bytes(pairs.astype("<i8").tobytes())
-            files.append(COPURCHASE_FILE.name)
+        files, payload = ["customers.parquet", "join_keys.parquet", "transactions.parquet"], b""
+        for name, grid in pre_aggregate(spec, staging):
+            (staging / name).write_bytes(grid.astype("<i8").tobytes())
+            files.append(name)
+            payload = payload or grid.astype("<i8").tobytes()  # the market totals come first
     dropped = [c.name for c in SCHEMAS[CanonicalTable.CUSTOMERS].columns if c.privacy.value == "direct identifier"]
     return {
         "files": files,

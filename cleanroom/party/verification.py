@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cleanroom.party.preparation import CATEGORY_MONTH_FILE
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from cleanroom.spec.models import CategoryMonthSales
 
 MARKET_SHARE_FILE = Path("reports") / "market_share.json"

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.secure.requests import RevealedTotals
+from cleanroom.spec.analyses import BasketStatistics, euro_band_labels
 from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
 
 INSECURE_NOTICE = (
@@ -59,6 +60,21 @@ class RecommenderSection(BaseModel):
     recall: dict[str, PartyRecall]  # by display name; empty when the spec keeps evaluations private
 
 
+class BasketRow(BaseModel):
+    region: str
+    size: str
+    baskets: int | None  # None = suppressed by disclosure control
+    value_cents: int | None
+    mean_cents: float | None  # from the revealed value and count, when both are shown
+    histogram: list[int | None]  # baskets per value band
+
+
+class BasketTable(BaseModel):
+    value_bands: list[str]
+    rows: list[BasketRow]  # groups with at least one revealed figure
+    groups_hidden: int  # groups with nothing revealed
+
+
 class Headline(BaseModel):
     market_sales_cents: int  # over the revealed cells
     cells_shown: int
@@ -88,6 +104,7 @@ class Report(BaseModel):
     segments: SegmentTable | None = None
     copurchase: list[LiftRow] = []
     recommender: RecommenderSection | None = None
+    baskets: BasketTable | None = None
 
     @property
     def disclosure_rule(self) -> str:
@@ -137,6 +154,7 @@ def build_report(
     segments: RevealedTotals | None = None,
     copurchase: RevealedTotals | None = None,
     recommender: RecommenderOutcome | None = None,
+    baskets: RevealedTotals | None = None,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -179,6 +197,7 @@ def build_report(
         segments=_segment_table(spec.customer_segments, segments) if segments and spec.customer_segments else None,
         copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
         recommender=_recommender_section(spec, recommender) if recommender else None,
+        baskets=_basket_table(spec.basket_statistics, baskets) if baskets and spec.basket_statistics else None,
     )
 
 
@@ -216,7 +235,7 @@ def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals) -> Segm
     return SegmentTable(
         recency=analysis.labels(analysis.recency_days, "days"),
         frequency=analysis.labels(analysis.frequency_baskets, "baskets"),
-        monetary=[label.replace(" cents", "") for label in _euro_labels(analysis.monetary_cents)],
+        monetary=euro_band_labels(analysis.monetary_cents),
         customers=[
             [[values[(r * f + fi) * m + mi] for mi in range(m)] for fi in range(f)]
             for r in range(len(analysis.recency_days) + 1)
@@ -224,5 +243,22 @@ def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals) -> Segm
     )
 
 
-def _euro_labels(bounds: list[int]) -> list[str]:
-    return [*(f"<= EUR {b / 100:,.0f}" for b in bounds), f"> EUR {bounds[-1] / 100:,.0f}"]
+def _basket_table(analysis: BasketStatistics, revealed: RevealedTotals) -> BasketTable:
+    values, m = revealed.sales_cents, analysis.measures
+    rows = []
+    for g, (region, size) in enumerate((r, s) for r in analysis.regions for s in analysis.size_labels):
+        cells = values[g * m : (g + 1) * m]
+        if all(v is None for v in cells):
+            continue  # nothing to show: too few baskets, or none at all
+        baskets, value = cells[0], cells[1]
+        mean = value / baskets if baskets and value is not None else None
+        rows.append(
+            BasketRow(
+                region=region, size=size, baskets=baskets, value_cents=value, mean_cents=mean, histogram=cells[2:]
+            )
+        )
+    return BasketTable(
+        value_bands=analysis.value_labels,
+        rows=rows,
+        groups_hidden=len(analysis.regions) * len(analysis.size_labels) - len(rows),
+    )

@@ -40,7 +40,11 @@ def render_html(report: Report) -> bytes:
     )
     headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
     overlap = (
-        _overlap_section(report) + _segments_section(report) + _lift_section(report) + _recommender_section(report)
+        _overlap_section(report)
+        + _segments_section(report)
+        + _lift_section(report)
+        + _basket_section(report)
+        + _recommender_section(report)
     )
     notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
     page = f"""<!-- {escape(report.notice or report.title)} -->
@@ -107,6 +111,39 @@ def _lift_section(report: Report) -> str:
 more often than if the categories were chosen independently (1.0). Counts under MPC with the same
 disclosure control; a lift needs all four of its counts revealed.</p>
 <table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""
+
+
+def _basket_section(report: Report) -> str:
+    table = report.baskets
+    if table is None:
+        return ""
+    sizes = list(dict.fromkeys(row.size for row in table.rows))
+    regions = list(dict.fromkeys(row.region for row in table.rows))
+    mean = {(row.region, row.size): (row.mean_cents or 0) / 100 for row in table.rows}
+    chart = bar_chart(
+        regions,
+        {size: [mean.get((region, size), 0) for region in regions] for size in sizes},
+        "Mean basket value by postal region and basket size",
+        "EUR",
+        stacked=False,
+    )
+    header = "".join(f"<th>{escape(band)}</th>" for band in table.value_bands)
+    rows = "".join(
+        f"<tr><th>{escape(row.region)}</th><th>{escape(row.size)}</th>"
+        + _cell(row.baskets)
+        + _cell(None if row.value_cents is None else row.value_cents / 100, "{:,.0f}")
+        + _cell(None if row.mean_cents is None else row.mean_cents / 100, "{:,.2f}")
+        + "".join(_cell(c) for c in row.histogram)
+        + "</tr>"
+        for row in table.rows
+    )
+    return f"""<h2>Baskets by postal region and size</h2>
+<p class="meta">Checkouts across all retailers by the first digit(s) of the customer's postcode and the
+number of items, with their value (EUR), mean value and a histogram over value bands; sums under MPC
+with the same disclosure control (&#8212; = suppressed). {table.groups_hidden} region/size groups had
+nothing to reveal and are left out.</p>
+{chart}
+<table><tr><th>region</th><th>size</th><th>baskets</th><th>value</th><th>mean</th>{header}</tr>{rows}</table>"""
 
 
 def _recommender_section(report: Report) -> str:

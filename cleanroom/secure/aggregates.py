@@ -17,10 +17,15 @@ import numpy as np
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 from cleanroom.secure.runtime import all_true, greater_than, import_tfe
 
-# Dominance terms are compared in fixed point, in euros (cents / 100), so p * sales stays far inside
-# the ring's integer range; exact sums use the unscaled integer cents.
-DOMINANCE_UNIT = 100.0
-TIE_TOLERANCE = 1e-4  # a retailer at exactly p% passes; fixed-point encoding error is ~1e-6 here
+
+# Dominance terms are compared in fixed point, each cell's values divided by its unit (cents / 100 =
+# euros, counts / 1), so p * value stays far inside the ring's range; exact sums use the raw integers.
+# With integer values and p in steps of 0.1 (the spec enforces it), p * total - 100 * own is a multiple
+# of 0.1 / unit: half of that separates "exactly p%" (passes) from "above p%" by more than the encoding
+# error of the n + 1 terms (at most (n + 1) * 0.5 * 3^-8 ~ 3e-4 for SecureNN's base-3 fixed point and
+# three retailers; ABY3's 2^-16 is ten times finer).
+def tie_tolerance(unit: float) -> float:
+    return 0.05 / unit
 
 
 def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
@@ -29,6 +34,8 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
 
     tfe = import_tfe()
     cells = request.cells
+    units = np.asarray(request.units(), dtype=np.float64)
+    tolerance = np.asarray([tie_tolerance(u) for u in request.units()])
 
     def read_own_grid(path: str) -> Any:
         # Runs on the party's player: the file is read there and never reaches the coordinator.
@@ -48,7 +55,7 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
 
         @tfe.local_computation(party)
         def dominance_terms() -> Any:  # [contributes, p * sales, 100 * sales] computed on the party's player
-            own = tf.cast(read_own_grid(path)[0], tf.float64) / DOMINANCE_UNIT
+            own = tf.cast(read_own_grid(path)[0], tf.float64) / units
             contributes = tf.cast(own > 0, tf.float64)
             return tf.stack([contributes, request.max_share_percent * own, 100.0 * own])
 
@@ -78,7 +85,7 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
             [
                 customers_shared - (request.min_group_size - 0.5),
                 contributors_shared - (request.min_contributors - 0.5),
-                *[share_limit_shared - t[2] + TIE_TOLERANCE for t in terms.values()],
+                *[share_limit_shared - t[2] + prot.define_constant(tolerance) for t in terms.values()],
             ],
             axis=0,
         )

@@ -10,6 +10,10 @@ from cleanroom.spec.models import Protocol
 PLAYER_INPUT_PATH = "prepared/category_month.i64"
 SEGMENTS_INPUT_PATH = "prepared/customer_segments.i64"
 COPURCHASE_INPUT_PATH = "prepared/copurchase.i64"
+BASKET_STATISTICS_INPUT_PATH = "prepared/basket_statistics.i64"
+
+
+CENTS_PER_UNIT = 100.0
 
 
 class AggregateRequest(BaseModel):
@@ -29,6 +33,12 @@ class AggregateRequest(BaseModel):
     # only the in-process engine (tests) maps names to absolute paths.
     input_paths: dict[str, str] = {}
     input_file: str = PLAYER_INPUT_PATH  # which pre-aggregated grid the players read
+    # Per cell, what one unit of the dominance comparison is in the grid's integers: 100 for cents
+    # (compared in euros), 1 for counts. Empty: every cell is cents.
+    value_units: list[float] = []
+
+    def units(self) -> list[float]:
+        return self.value_units or [CENTS_PER_UNIT] * self.cells
 
     def input_path(self, party: str) -> str:
         return self.input_paths.get(party, self.input_file)

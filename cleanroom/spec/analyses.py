@@ -29,6 +29,7 @@ class AnalysisKind(str, Enum):
     CUSTOMER_SEGMENTS = "customer_segments"  # RFM bands, customers counted securely
     COPURCHASE_LIFT = "copurchase_lift"  # baskets with both categories, for the lift between them
     JOINT_RECOMMENDER = "joint_recommender"  # matrix factorization trained under MPC
+    BASKET_STATISTICS = "basket_statistics"  # baskets by region and size: count, sum, mean, histogram
 
 
 class JoinKey(str, Enum):
@@ -66,6 +67,14 @@ class CategoryMonthSales(SecureAnalysis):
         if len(set(value)) != len(value):
             raise ValueError("categories must be unique")
         return value
+
+    @property
+    def cells(self) -> int:
+        return len(self.categories) * self.months
+
+    @property
+    def value_units(self) -> list[float]:  # sales in cents, compared in euros
+        return [100.0] * self.cells
 
     @property
     def month_labels(self) -> list[str]:
@@ -107,20 +116,20 @@ class CustomerSegments(SecureAnalysis):
     frequency_baskets: list[int] = Field(default=[2, 5], min_length=1)
     monetary_cents: list[int] = Field(default=[5_000, 20_000], min_length=1)
 
-    @field_validator("recency_days", "frequency_baskets", "monetary_cents")
-    @classmethod
-    def _ascending(cls, value: list[int]) -> list[int]:
-        if any(b <= a for a, b in pairwise(value)) or value[0] < 0:
-            raise ValueError("band bounds must be non-negative and strictly ascending")
-        return value
+    _ascending = field_validator("recency_days", "frequency_baskets", "monetary_cents")(
+        classmethod(lambda cls, value: _check_ascending(value))
+    )
 
     def labels(self, bounds: list[int], unit: str) -> list[str]:
-        edges = [f"<= {b} {unit}" for b in bounds]
-        return [*edges, f"> {bounds[-1]} {unit}"]
+        return _band_labels(bounds, unit)
 
     @property
     def cells(self) -> int:
         return (len(self.recency_days) + 1) * (len(self.frequency_baskets) + 1) * (len(self.monetary_cents) + 1)
+
+    @property
+    def value_units(self) -> list[float]:  # customer counts
+        return [1.0] * self.cells
 
 
 class CopurchaseLift(SecureAnalysis):
@@ -140,6 +149,66 @@ class CopurchaseLift(SecureAnalysis):
     @property
     def cells(self) -> int:  # one per category, one per pair, one for all baskets
         return len(self.categories) + len(self.pairs) + 1
+
+    @property
+    def value_units(self) -> list[float]:  # basket counts
+        return [1.0] * self.cells
+
+
+class BasketStatistics(SecureAnalysis):
+    """Baskets by postal region and basket-size band: how many, their total and mean value, and a
+    histogram over basket-value bands, summed across retailers under MPC with disclosure control. The
+    region is the first `region_digits` of the customer's generalized postcode; bands are upper bounds,
+    ascending, with an open last band."""
+
+    id: Name
+    kind: Literal[AnalysisKind.BASKET_STATISTICS]
+    objective: Name
+    region_digits: int = Field(default=1, ge=1, le=2)
+    basket_size_items: list[int] = Field(default=[1, 3, 6], min_length=1)
+    basket_value_cents: list[int] = Field(default=[1_000, 5_000, 20_000], min_length=1)
+
+    _ascending = field_validator("basket_size_items", "basket_value_cents")(
+        classmethod(lambda cls, value: _check_ascending(value))
+    )
+
+    @property
+    def regions(self) -> list[str]:  # every possible prefix, then customers whose postcode was withheld
+        return [f"{i:0{self.region_digits}d}" for i in range(10**self.region_digits)] + ["unknown"]
+
+    @property
+    def size_labels(self) -> list[str]:
+        return _band_labels(self.basket_size_items, "items")
+
+    @property
+    def value_labels(self) -> list[str]:
+        return euro_band_labels(self.basket_value_cents)
+
+    @property
+    def measures(self) -> int:  # baskets, value, then one count per value band
+        return 2 + len(self.value_labels)
+
+    @property
+    def cells(self) -> int:
+        return len(self.regions) * len(self.size_labels) * self.measures
+
+    @property
+    def value_units(self) -> list[float]:  # per group: basket count, value in cents, band counts
+        return [1.0, 100.0, *[1.0] * len(self.value_labels)] * (len(self.regions) * len(self.size_labels))
+
+
+def _check_ascending(value: list[int]) -> list[int]:
+    if any(b <= a for a, b in pairwise(value)) or value[0] < 0:
+        raise ValueError("band bounds must be non-negative and strictly ascending")
+    return value
+
+
+def euro_band_labels(bounds_cents: list[int]) -> list[str]:
+    return [*(f"<= EUR {b / 100:,.0f}" for b in bounds_cents), f"> EUR {bounds_cents[-1] / 100:,.0f}"]
+
+
+def _band_labels(bounds: list[int], unit: str) -> list[str]:
+    return [f"<= {b} {unit}" for b in bounds] + [f"> {bounds[-1]} {unit}"]
 
 
 class Catalogue(Strict):
@@ -177,6 +246,6 @@ class JointRecommender(SecureAnalysis):
 
 
 Analysis = Annotated[
-    CategoryMonthSales | CustomerOverlap | CustomerSegments | CopurchaseLift | JointRecommender,
+    CategoryMonthSales | CustomerOverlap | CustomerSegments | CopurchaseLift | JointRecommender | BasketStatistics,
     Field(discriminator="kind"),
 ]

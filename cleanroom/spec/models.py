@@ -13,6 +13,7 @@ from cleanroom.spec.analyses import (
     NAME_PATTERN,
     Analysis,
     AnalysisKind,
+    BasketStatistics,
     CategoryMonthSales,
     CopurchaseLift,
     CustomerOverlap,
@@ -93,6 +94,14 @@ class DominanceRule(Strict):
     min_contributors: int = Field(default=2, ge=1, description="retailers with sales in the cell, at least")
     max_share_percent: float = Field(default=80, gt=0, le=100, description="no retailer above this share")
 
+    @field_validator("max_share_percent")
+    @classmethod
+    def _tenths(cls, value: float) -> float:
+        # Keeps the secure comparison exact at the boundary (see cleanroom.secure.aggregates).
+        if abs(value * 10 - round(value * 10)) > 1e-9:
+            raise ValueError("give the percentage in steps of 0.1 (e.g. 80 or 66.7)")
+        return value
+
 
 class PrivacyPolicy(Strict):
     min_group_size: int = Field(ge=2, description="cells with fewer contributing customers are suppressed")
@@ -161,6 +170,9 @@ class CollaborationSpec(Strict):
         for i, analysis in enumerate(self.analyses):
             if analysis.objective not in objective_ids:
                 raise ValueError(f"analyses[{i}].objective: '{analysis.objective}' is not a declared objective")
+        for i, analysis in enumerate(self.analyses):
+            if isinstance(analysis, BasketStatistics):
+                _check_regions(i, analysis, self.privacy)
         needed = PLAYERS_PER_PROTOCOL[self.secure_computation.protocol]
         if len(self.compute_parties) != needed:
             raise ValueError(
@@ -205,6 +217,10 @@ class CollaborationSpec(Strict):
         return next((a for a in self.analyses if isinstance(a, CopurchaseLift)), None)
 
     @property
+    def basket_statistics(self) -> BasketStatistics | None:
+        return next((a for a in self.analyses if isinstance(a, BasketStatistics)), None)
+
+    @property
     def joint_recommender(self) -> JointRecommender | None:
         return next((a for a in self.analyses if isinstance(a, JointRecommender)), None)
 
@@ -214,6 +230,19 @@ class CollaborationSpec(Strict):
     @property
     def customer_overlap(self) -> CustomerOverlap | None:
         return next((a for a in self.analyses if isinstance(a, CustomerOverlap)), None)
+
+
+def _check_regions(index: int, analysis: BasketStatistics, privacy: PrivacyPolicy) -> None:
+    """Regions come from the generalized postcode, so it must be kept and at least as long."""
+    if QuasiIdentifier.POSTCODE_PREFIX not in privacy.quasi_identifiers:
+        raise ValueError(
+            f"analyses[{index}]: regions need postcode_prefix among privacy.quasi_identifiers; add it"
+        )
+    if analysis.region_digits > privacy.generalization.postcode_prefix_length:
+        raise ValueError(
+            f"analyses[{index}].region_digits: {analysis.region_digits} digits, but postcodes are generalized "
+            f"to {privacy.generalization.postcode_prefix_length} (privacy.generalization.postcode_prefix_length)"
+        )
 
 
 def _no_duplicates(field: str, names: list[str]) -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_object_in_s3_is_ciphertext_with_sse(small_workspace, small_spec, tmp_path) -> None:
     spec = small_spec.spec
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    cells = len(analysis.categories) * analysis.months
+    cells = analysis.cells
     revealed = RevealedTotals(
         sales_cents=[123_456_00 + i for i in range(cells)],
         shown=[True] * cells,

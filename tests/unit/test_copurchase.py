@@ -33,6 +33,7 @@ def test_secure_lift_equals_plaintext_lift(prepared_workspace, small_spec) -> No
         protocol=Protocol.ABY3,
         players=players,
         cells=analysis.cells,
+        value_units=analysis.value_units,
         min_group_size=k,
         input_paths={p: str(prepared_workspace.parties_root / p / COPURCHASE_FILE) for p in players},
     )

@@ -12,7 +12,7 @@ import pytest
 
 from bench.memory import run_sampled
 from bench.prepare_party import generate_exports
-from cleanroom.party.preparation import CATEGORY_MONTH_FILE
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from tests.unit.test_preparation import harbor  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,7 @@ def _revealed(cells: int, secure: bool = True) -> RevealedTotals:
 @pytest.fixture()
 def report(small_spec):
     analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    cells = len(analysis.categories) * analysis.months
+    cells = analysis.cells
     return build_report(small_spec.spec, analysis, small_spec.sha256, "run-1", _revealed(cells), {"check": True})
 
 
@@ -85,7 +85,7 @@ def test_tampering_and_wrong_spec_are_caught(small_workspace, small_spec, report
 
 def test_insecure_run_says_so_first(small_spec) -> None:
     analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    cells = len(analysis.categories) * analysis.months
+    cells = analysis.cells
     report = build_report(small_spec.spec, analysis, small_spec.sha256, "r", _revealed(cells, secure=False), {})
     assert report.notice == INSECURE_NOTICE
     assert render_html(report).decode().splitlines()[0] == f"<!-- {INSECURE_NOTICE} -->"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cleanroom.party.preparation import CATEGORY_MONTH_FILE
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import AnalysisKind, Protocol
@@ -20,7 +20,7 @@ def test_secure_totals_equal_plaintext(prepared_workspace, small_spec, protocol:
     request = AggregateRequest(
         protocol=protocol,
         players=players,
-        cells=len(analysis.categories) * analysis.months,
+        cells=analysis.cells,
         min_group_size=k,
         input_paths={p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in players},
     )
@@ -70,7 +70,7 @@ def test_dominance_rule_inside_mpc_matches_plaintext(prepared_workspace, small_s
     request = AggregateRequest(
         protocol=protocol,
         players=players,
-        cells=len(analysis.categories) * analysis.months,
+        cells=analysis.cells,
         min_group_size=k,
         min_contributors=3,
         max_share_percent=p,

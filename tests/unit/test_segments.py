@@ -31,6 +31,7 @@ def test_secure_segments_equal_plaintext_with_disclosure_control(prepared_worksp
         protocol=Protocol.ABY3,
         players=players,
         cells=analysis.cells,
+        value_units=analysis.value_units,
         min_group_size=k,
         min_contributors=rule.min_contributors,
         max_share_percent=rule.max_share_percent,

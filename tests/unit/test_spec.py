@@ -66,6 +66,12 @@ def _break(raw: dict, how: str) -> None:
         raw["analyses"][3]["join_keys"] = ["email", "loyalty_card"]
     elif how == "two overlap analyses":
         raw["analyses"].append(dict(raw["analyses"][3], id="overlap-again"))
+    elif how == "regions finer than postcodes":
+        raw["analyses"][4]["region_digits"] = 2
+    elif how == "share in hundredths":
+        raw["privacy"]["dominance"]["max_share_percent"] = 66.67
+    elif how == "recommender without catalogue":
+        del raw["analyses"][5]["catalogue"]
     elif how == "data party without data":
         del raw["parties"][0]["data"]
 
@@ -86,7 +92,10 @@ CASES = {
     "bad time zone in mapping": "parties[2].data.tables.transactions.columns.purchased_at",
     "data party without data": "parties[0]",
     "unknown join key": "analyses[3].customer_overlap.join_keys[1]",
-    "two overlap analyses": "analyses[4].kind",
+    "two overlap analyses": "analyses[6].kind",
+    "regions finer than postcodes": "analyses[4].region_digits",
+    "share in hundredths": "privacy.dominance.max_share_percent",
+    "recommender without catalogue": "analyses[5].joint_recommender.catalogue",
 }
 
 
