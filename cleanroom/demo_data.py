@@ -169,15 +169,18 @@ FOCUS = {
     "northwind": {"Apparel": 3.0, "Personal Care": 2.0, "Grocery": 0.3, "Garden": 0.3},
     "harbor": {"Grocery": 1.5, "Beverages": 2.0, "Apparel": 0.3, "Electronics": 0.3},
     "alpine": {"Garden": 3.0, "Electronics": 2.0, "Beverages": 0.3, "Personal Care": 0.3},
+    "fjord": {"Grocery": 2.0, "Household": 2.0, "Electronics": 0.2, "Watches": 0.0},
 }
 
 
 def demo_retailers(scale: float = 1.0) -> list[RetailerProfile]:
-    """The three demo retailers; scale multiplies customer counts (tests use small scales)."""
+    """The demo retailers (three compute parties and Fjord, an input-only party); scale multiplies
+    customer counts (tests use small scales)."""
     return [
         RetailerProfile("northwind", max(20, int(1500 * scale)), 8.0, "e164", FOCUS["northwind"]),
         RetailerProfile("harbor", max(20, int(1800 * scale)), 6.5, "spaced", FOCUS["harbor"]),
         RetailerProfile("alpine", max(20, int(1200 * scale)), 9.5, "national", FOCUS["alpine"]),
+        RetailerProfile("fjord", max(20, int(900 * scale)), 7.0, "e164", FOCUS["fjord"]),
     ]
 
 

@@ -37,6 +37,7 @@ def _disclosure_controlled_request(
     return AggregateRequest(
         protocol=spec.protocol_for(analysis),
         players=[p.name for p in spec.compute_parties],
+        input_parties=[p.name for p in spec.data_parties],
         cells=analysis.cells,
         input_file=input_file,
         value_units=analysis.value_units,
@@ -135,14 +136,15 @@ def joint_recommender(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adap
     analysis = spec.joint_recommender
     if analysis is None:
         return None
-    parties = [p.name for p in spec.compute_parties]
+    parties = [p.name for p in spec.data_parties]
     items = len(load_catalogue(pinned.path, spec))
     _each_party(parties, lambda party: host.run_worker(party, "recommender-input", pinned.path))
     config = training_config(analysis)
     users, item_start = initial_factors(analysis.users_per_party * len(parties), items, config)
     request = FactorizationRequest(
         protocol=spec.protocol_for(analysis),
-        players=parties,
+        players=[p.name for p in spec.compute_parties],
+        input_parties=parties,
         rows_per_party=analysis.users_per_party,
         items=items,
         factors=config.factors,

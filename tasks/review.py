@@ -20,7 +20,7 @@ def cross_verify(pinned: PinnedSpec, revealed: RevealedTotals, host: LocalPartyH
     """Combine the in-MPC check (each party's shares reconstruct to its own input, checked on its own
     player) with each party's local check of the revealed totals; stop if any fails."""
     checks = {f"{p}: shares reconstruct to its input": ok for p, ok in revealed.contribution_consistent.items()}
-    futures = {p.name: verify_party.submit(pinned, p.name, revealed, host) for p in pinned.spec.compute_parties}
+    futures = {p.name: verify_party.submit(pinned, p.name, revealed, host) for p in pinned.spec.data_parties}
     checks |= {f"{p}: revealed totals consistent with its own data": f.result() for p, f in futures.items()}
     failed = [name for name, ok in checks.items() if not ok]
     get_run_logger().info("cross-verification: %d checks, %d failed", len(checks), len(failed))

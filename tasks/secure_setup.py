@@ -1,4 +1,4 @@
-"""Phase 3: secure computation setup — one TF Encrypted player process per compute party."""
+"""Phase 3: secure computation setup — one TF Encrypted player process per data party."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,9 +13,10 @@ from tasks import PRIVATE
 
 @task(name="start-player-network", **PRIVATE)
 def start_player_network(pinned: PinnedSpec, adapters: Adapters, run_id: str) -> PlayerNetwork:
-    """Start each compute party's player (TF gRPC server on loopback) in that party's workspace.
+    """Start a player (TF gRPC server on loopback) in each data party's workspace: compute parties run
+    the protocol, input parties only secret-share their own inputs and receive their own outputs.
     A player refuses to start without TF Encrypted's secure randomness."""
-    players = [p.name for p in pinned.spec.compute_parties]
+    players = [p.name for p in pinned.spec.data_parties]
     network = PlayerNetwork(players, adapters.party_host, adapters.settings.runs_root / run_id)
     network.start(timeout=adapters.settings.player_start_timeout)
     get_run_logger().info(

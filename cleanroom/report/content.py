@@ -119,7 +119,11 @@ class Report(BaseModel):
             f"Market sales (revealed cells): EUR {h.market_sales_cents / 100:,.2f}",
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
             f"Top category: {h.top_category}; peak month: {h.peak_month}",
-            *[f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}" for row in self.overlap],
+            *[
+                f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}"
+                for row in self.overlap
+                if len(row.parties) in (2, len(self.parties))  # pairs and everyone; the report has all
+            ],
             *self._insight_lines(),
         ]
 

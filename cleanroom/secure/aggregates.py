@@ -73,10 +73,10 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
 
     @tf.function
     def totals() -> tuple[Any, Any, list[Any]]:
-        inputs = {party: party_inputs(party) for party in request.players}
+        inputs = {party: party_inputs(party) for party in request.providers()}
         sales_shared = reduce(operator.add, [sales for sales, _, _ in inputs.values()])
         customers_shared = reduce(operator.add, [customers for _, customers, _ in inputs.values()])
-        terms = {party: inputs[party][2] for party in request.players}
+        terms = {party: inputs[party][2] for party in request.providers()}
         contributors_shared = reduce(operator.add, [t[0] for t in terms.values()])
         share_limit_shared = reduce(operator.add, [t[1] for t in terms.values()])  # p * total
         # Every rule as "margin > 0", stacked so one secure comparison covers them all (each comparison
@@ -93,7 +93,8 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
         shown_shared = all_true(prot, [passed[i * cells : (i + 1) * cells] for i in range(2 + len(terms))])
         masked_shared = tfe.select(shown_shared, sales_shared - sales_shared, sales_shared)
         checks = [
-            reconstructs_to_own_input(party, inputs[party][0]).reveal().to_native() for party in request.players
+            reconstructs_to_own_input(party, inputs[party][0]).reveal().to_native()
+            for party in request.providers()
         ]
         return shown_shared.reveal().to_native(), masked_shared.reveal().to_native(), checks
 
@@ -110,7 +111,7 @@ def run_totals(request: AggregateRequest, prot: Any, secure_randomness: bool) ->
         sales_cents=[int(v) if ok else None for v, ok in zip(masked, shown)],
         shown=shown.tolist(),
         contribution_consistent={
-            party: bool(np.asarray(c).reshape(-1)[0] == 1) for party, c in zip(request.players, checks)
+            party: bool(np.asarray(c).reshape(-1)[0] == 1) for party, c in zip(request.providers(), checks)
         },
         protocol=request.protocol,
         secure_randomness=secure_randomness,

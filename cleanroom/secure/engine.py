@@ -30,7 +30,7 @@ class InProcessEngine:
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 
         secure = require_secure_randomness(request.allow_insecure_randomness)
-        config = import_tfe().LocalConfig(request.players)
+        config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
         with protocol_scope(request.protocol, config, request.players) as prot:
             return run_totals(request, prot, secure)
 
@@ -39,7 +39,7 @@ class InProcessEngine:
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 
         require_secure_randomness(request.allow_insecure_randomness)
-        config = import_tfe().LocalConfig(request.players)
+        config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
         with protocol_scope(request.protocol, config, request.players):
             return run_training(request)
 
@@ -83,3 +83,7 @@ class PlayerProcessEngine:
             where="secure engine",
             fix=f"see {Path(self.network.run_dir) / 'client.stderr'}",
         )
+
+
+def _all_players(compute: list[str], providers: list[str]) -> list[str]:
+    return compute + [p for p in providers if p not in compute]

@@ -28,7 +28,8 @@ class FactorizationRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     protocol: Protocol
-    players: list[str]
+    players: list[str]  # compute parties (protocol servers)
+    input_parties: list[str] = []  # parties whose rows are trained on; empty: the compute parties
     rows_per_party: int  # public bound: every party pads its users to this many rows
     items: int
     factors: int
@@ -41,6 +42,9 @@ class FactorizationRequest(BaseModel):
     timing_epochs: int = 0  # benchmarks: trace with one epoch, then time this many (no training result)
     input_paths: dict[str, str] = {}
     output_paths: dict[str, str] = {}
+
+    def providers(self) -> list[str]:
+        return self.input_parties or self.players
 
 
 class TrainedFactors(BaseModel):
@@ -95,8 +99,8 @@ def build_training(request: FactorizationRequest) -> Any:
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
     def train(epochs: Any) -> tuple[Any, list[Any]]:
-        centred = tfe.concat([party_matrix(p, 0, True) for p in request.players], axis=0)
-        mask = tfe.concat([party_matrix(p, 1, MASK_SCALED) for p in request.players], axis=0)
+        centred = tfe.concat([party_matrix(p, 0, True) for p in request.providers()], axis=0)
+        mask = tfe.concat([party_matrix(p, 1, MASK_SCALED) for p in request.providers()], axis=0)
         for _ in tf.range(epochs):
             # Read the variables each step: a private variable used directly is its value at trace time.
             u, v = users.read_value(), item_factors.read_value()
@@ -107,7 +111,7 @@ def build_training(request: FactorizationRequest) -> Any:
             tfe.assign(item_factors, v - grad_items * lr)
         acks = [
             receive_user_factors(p, users.read_value()[i * rows : (i + 1) * rows]).reveal().to_native()
-            for i, p in enumerate(request.players)
+            for i, p in enumerate(request.providers())
         ]
         return item_factors.read_value().reveal().to_native(), acks
 
@@ -124,7 +128,9 @@ def run_training(request: FactorizationRequest) -> TrainedFactors:
     items_revealed, acks = build_training(request)(request.epochs)
     return TrainedFactors(
         item_factors=np.asarray(items_revealed).tolist(),
-        user_factors_delivered={p: bool(np.asarray(a).reshape(-1)[0] == 1) for p, a in zip(request.players, acks)},
+        user_factors_delivered={
+            p: bool(np.asarray(a).reshape(-1)[0] == 1) for p, a in zip(request.providers(), acks)
+        },
         seconds=round(time.perf_counter() - started, 3),
     )
 

@@ -24,6 +24,9 @@ class AggregateRequest(BaseModel):
 
     protocol: Protocol
     players: list[str]  # compute parties, in protocol order (for Pond the third is the dealer)
+    # Parties whose grids are summed, when more retailers than compute parties take part: the extra
+    # ones run a player that only provides its input as shares. Empty: the compute parties.
+    input_parties: list[str] = []
     cells: int
     min_group_size: int
     min_contributors: int = 1  # dominance rule: retailers with sales in the cell
@@ -39,6 +42,9 @@ class AggregateRequest(BaseModel):
 
     def units(self) -> list[float]:
         return self.value_units or [CENTS_PER_UNIT] * self.cells
+
+    def providers(self) -> list[str]:
+        return self.input_parties or self.players
 
     def input_path(self, party: str) -> str:
         return self.input_paths.get(party, self.input_file)

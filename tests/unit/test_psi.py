@@ -79,10 +79,10 @@ def test_overlap_between_party_processes_equals_plaintext(prepared_workspace, sm
     keys = {
         n: pl.read_parquet(prepared_workspace.parties_root / n / "prepared" / "join_keys.parquet") for n in names
     }
-    assert len(counts) == 4  # three pairs and all three
+    assert len(counts) == 2 ** len(names) - len(names) - 1 == 11  # every group of two or more of four
     for group, count in counts.items():
         assert count == plaintext_overlap(keys, group), group
     assert counts[tuple(names)] > 0
     assert all(peer.process.returncode == 0 for peer in peers.values())
-    shown = disclosed(counts, min_group_size=counts[tuple(names)] + 1)
+    shown = disclosed(counts, min_group_size=counts[tuple(names)] + 1)  # the smallest group
     assert shown[tuple(names)] is None and all(v is not None for g, v in shown.items() if len(g) == 2)

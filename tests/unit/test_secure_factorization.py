@@ -33,8 +33,23 @@ def parties() -> list[PartyRatings]:
 
 @pytest.mark.parametrize("protocol", list(Protocol))
 def test_secure_factors_match_plaintext(tmp_path: Path, parties: list[PartyRatings], protocol: Protocol) -> None:
-    u0, v0 = mf.initial_factors(USERS * len(PLAYERS), ITEMS, CONFIG)
-    for name, party in zip(PLAYERS, parties):
+    _train_and_compare(tmp_path, parties, PLAYERS, protocol)
+
+
+def test_input_only_retailer_trains_with_the_others(tmp_path: Path, parties: list[PartyRatings]) -> None:
+    """A fourth retailer without a compute role: its rows enter from its own player, its user factors
+    come back to it alone, and the model matches plaintext training on all four."""
+    more = split_parties(load_interactions())[0]
+    rows = slice(USERS, 2 * USERS)
+    keep = (more.test[:, 0] >= USERS) & (more.test[:, 0] < 2 * USERS) & (more.test[:, 1] < ITEMS)
+    test = more.test[keep] - np.array([USERS, 0, 0])
+    fourth = PartyRatings(more.users[rows], more.train_ratings[rows, :ITEMS], more.train_mask[rows, :ITEMS], test)
+    _train_and_compare(tmp_path, [*parties, fourth], [*PLAYERS, "fjord"], Protocol.ABY3)
+
+
+def _train_and_compare(tmp_path: Path, parties: list[PartyRatings], names: list[str], protocol: Protocol) -> None:
+    u0, v0 = mf.initial_factors(USERS * len(names), ITEMS, CONFIG)
+    for name, party in zip(names, parties):
         write_party_ratings(
             str(tmp_path / f"{name}.in"),
             mf.centred(party.train_ratings, party.train_mask, CONFIG),
@@ -44,6 +59,7 @@ def test_secure_factors_match_plaintext(tmp_path: Path, parties: list[PartyRatin
     request = FactorizationRequest(
         protocol=protocol,
         players=PLAYERS,
+        input_parties=names,
         rows_per_party=USERS,
         items=ITEMS,
         factors=CONFIG.factors,
@@ -52,11 +68,11 @@ def test_secure_factors_match_plaintext(tmp_path: Path, parties: list[PartyRatin
         regularization=CONFIG.regularization,
         initial_users=u0.tolist(),
         initial_items=v0.tolist(),
-        input_paths={n: str(tmp_path / f"{n}.in") for n in PLAYERS},
-        output_paths={n: str(tmp_path / f"{n}.out") for n in PLAYERS},
+        input_paths={n: str(tmp_path / f"{n}.in") for n in names},
+        output_paths={n: str(tmp_path / f"{n}.out") for n in names},
     )
     trained = InProcessEngine().train_factorization(request)
-    assert all(trained.user_factors_delivered.values())
+    assert all(trained.user_factors_delivered.values()) and list(trained.user_factors_delivered) == names
 
     ratings, mask = mf.pooled(parties)
     u, v = u0.copy(), v0.copy()
@@ -65,7 +81,7 @@ def test_secure_factors_match_plaintext(tmp_path: Path, parties: list[PartyRatin
         mf.epoch(u, v, centred, mask, CONFIG)
     assert np.abs(u - u0).max() > 0.01, "training must move the factors"
     secure_items = np.asarray(trained.item_factors)
-    for i, (name, party) in enumerate(zip(PLAYERS, parties)):
+    for i, (name, party) in enumerate(zip(names, parties)):
         secure_users = read_user_factors(str(tmp_path / f"{name}.out"))  # only this party's rows
         assert secure_users.shape == (USERS, CONFIG.factors)
         plain = mf.rmse(u[i * USERS : (i + 1) * USERS], v, party.test, CONFIG)

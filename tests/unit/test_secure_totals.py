@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from cleanroom.party.category_month import CATEGORY_MONTH_FILE
@@ -82,3 +84,36 @@ def test_dominance_rule_inside_mpc_matches_plaintext(prepared_workspace, small_s
     assert revealed.shown == shown
     assert sum(a and not b for a, b in zip(by_customers, shown)) > 5, "dominance must suppress cells k does not"
     assert revealed.sales_cents == [s if ok else None for s, ok in zip(sales, shown)]
+
+
+@pytest.mark.parametrize("protocol", [Protocol.ABY3, Protocol.POND])
+def test_fourth_retailer_provides_input_without_computing(
+    tmp_path, prepared_workspace, small_spec, protocol: Protocol
+) -> None:
+    """More retailers than compute parties: the extra one only secret-shares its grid from its own
+    player; the sum and the disclosure rules cover all four."""
+    spec = small_spec.spec
+    analysis = spec.category_month_sales
+    compute = [p.name for p in spec.compute_parties]
+    fourth = tmp_path / "fjord"  # a fourth retailer whose data happen to look like Harbor's
+    shutil.copytree(prepared_workspace.parties_root / "harbor" / "raw", fourth / "raw")
+    shutil.copy(prepared_workspace.parties_root / "harbor" / CATEGORY_MONTH_FILE, fourth / "grid.i64")
+    paths = {p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in compute}
+    request = AggregateRequest(
+        protocol=protocol,
+        players=compute,
+        input_parties=[*compute, "fjord"],
+        cells=analysis.cells,
+        min_group_size=10,
+        min_contributors=2,
+        max_share_percent=40,
+        input_paths=paths | {"fjord": str(fourth / "grid.i64")},
+    )
+    revealed = InProcessEngine().secure_totals(request)
+    raw = [prepared_workspace.parties_root / p / "raw" for p in compute] + [fourth / "raw"]
+    sales, shown = plaintext_disclosure(raw, analysis, 10, 2, 40)
+    three, _ = plaintext_disclosure(raw[:3], analysis, 10, 2, 40)
+    assert revealed.sales_cents == [s if ok else None for s, ok in zip(sales, shown)]
+    assert 0 < sum(shown) < len(shown) and sales != three  # the fourth retailer's sales are in the sums
+    assert set(revealed.contribution_consistent) == {*compute, "fjord"}
+    assert all(revealed.contribution_consistent.values())
