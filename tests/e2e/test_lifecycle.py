@@ -148,6 +148,11 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
         check=True,
     ).stdout.decode()
     assert report.title in html and "<svg" in html
+    assert "Baskets by postal region and size" in html and "Joint recommendation model" in html
+    assert report.baskets is not None and report.baskets.rows
+    for row in report.baskets.rows:
+        if row.baskets and row.value_cents is not None:
+            assert row.mean_cents == pytest.approx(row.value_cents / row.baskets)
     refused = CliRunner().invoke(
         app,
         [

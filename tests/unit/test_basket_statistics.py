@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from cleanroom.party.basket_statistics import BASKET_STATISTICS_FILE
-from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
+from tests.grid_requests import grid_request
 from tests.plaintext_oracle import disclosure_of, plaintext_baskets
 
 
@@ -31,16 +31,7 @@ def test_secure_basket_statistics_equal_plaintext(prepared_workspace, small_spec
     analysis = spec.basket_statistics
     players = [p.name for p in spec.compute_parties]
     k, rule = 10, spec.privacy.dominance
-    request = AggregateRequest(
-        protocol=protocol,
-        players=players,
-        cells=analysis.cells,
-        value_units=analysis.value_units,
-        min_group_size=k,
-        min_contributors=rule.min_contributors,
-        max_share_percent=rule.max_share_percent,
-        input_paths={p: str(prepared_workspace.parties_root / p / BASKET_STATISTICS_FILE) for p in players},
-    )
+    request = grid_request(prepared_workspace, spec, analysis, BASKET_STATISTICS_FILE, k, protocol)
     revealed = InProcessEngine().secure_totals(request)
     per_party = [plaintext_baskets(prepared_workspace.parties_root / p / "prepared", analysis) for p in players]
     sums, shown = disclosure_of(per_party, k, rule.min_contributors, rule.max_share_percent)

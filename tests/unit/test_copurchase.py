@@ -7,9 +7,9 @@ import pytest
 
 from cleanroom.party.copurchase import COPURCHASE_FILE
 from cleanroom.report.content import _lift_rows
-from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
+from tests.grid_requests import grid_request
 from tests.plaintext_oracle import plaintext_copurchase
 
 
@@ -29,14 +29,7 @@ def test_secure_lift_equals_plaintext_lift(prepared_workspace, small_spec) -> No
     analysis = spec.copurchase_lift
     players = [p.name for p in spec.compute_parties]
     k = spec.privacy.min_group_size
-    request = AggregateRequest(
-        protocol=Protocol.ABY3,
-        players=players,
-        cells=analysis.cells,
-        value_units=analysis.value_units,
-        min_group_size=k,
-        input_paths={p: str(prepared_workspace.parties_root / p / COPURCHASE_FILE) for p in players},
-    )
+    request = grid_request(prepared_workspace, spec, analysis, COPURCHASE_FILE, k, Protocol.ABY3, dominance=False)
     revealed = InProcessEngine().secure_totals(request)
     per_party = [plaintext_copurchase(prepared_workspace.parties_root / p / "raw", analysis) for p in players]
     counts = [sum(c) for c in zip(*(c for c, _ in per_party))]

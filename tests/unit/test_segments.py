@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cleanroom.party.segments import SEGMENTS_FILE
-from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
+from tests.grid_requests import grid_request
 from tests.plaintext_oracle import disclosed, plaintext_segments
 
 
@@ -27,16 +27,7 @@ def test_secure_segments_equal_plaintext_with_disclosure_control(prepared_worksp
     analysis = spec.customer_segments
     players = [p.name for p in spec.compute_parties]
     k, rule = 5, spec.privacy.dominance
-    request = AggregateRequest(
-        protocol=Protocol.ABY3,
-        players=players,
-        cells=analysis.cells,
-        value_units=analysis.value_units,
-        min_group_size=k,
-        min_contributors=rule.min_contributors,
-        max_share_percent=rule.max_share_percent,
-        input_paths={p: str(prepared_workspace.parties_root / p / SEGMENTS_FILE) for p in players},
-    )
+    request = grid_request(prepared_workspace, spec, analysis, SEGMENTS_FILE, k, Protocol.ABY3)
     revealed = InProcessEngine().secure_totals(request)
     per_party = [plaintext_segments(prepared_workspace.parties_root / p / "raw", analysis) for p in players]
     expected = disclosed(per_party, k, rule.min_contributors, rule.max_share_percent)
