@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from prefect import get_run_logger, task
 
 from cleanroom.errors import SecureComputationError
-from cleanroom.psi.overlap import RevealedOverlap, party_overlap
+from cleanroom.psi.indicators import hand_out
+from cleanroom.psi.overlap import RevealedOverlap, overlap_with_indicators
 from cleanroom.recommend.factorization import initial_factors
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, training_config
 from cleanroom.secure import AggregateRequest, RevealedTotals
@@ -20,6 +21,7 @@ from cleanroom.secure.requests import (
     PLAYER_INPUT_PATH,
     SEGMENTS_INPUT_PATH,
 )
+from cleanroom.secure.shared_sales import RevealedSharedSales, SharedIndicators, SharedSalesRequest
 from cleanroom.settings import Adapters
 from cleanroom.spec import PinnedSpec
 from cleanroom.spec.catalogue import load_catalogue
@@ -66,19 +68,28 @@ def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: 
 
 
 @task(name="private-customer-overlap", **PRIVATE)
-def customer_overlap(pinned: PinnedSpec, adapters: Adapters) -> RevealedOverlap | None:
+def customer_overlap(
+    pinned: PinnedSpec, adapters: Adapters
+) -> tuple[RevealedOverlap | None, SharedIndicators | None]:
     """Count shared customers by private set intersection between the parties' own processes; only
-    counts at or above the minimum group size are revealed (None when the spec approves no overlap)."""
+    counts at or above the minimum group size are revealed (None when the spec approves no overlap).
+    When the spec asks for shared-customer sales, each party's indicator bits are split into two
+    random shares and handed to two parties at once; only where they went is returned."""
     spec = pinned.spec
     analysis = spec.customer_overlap
     if analysis is None:
-        return None
+        return None, None
     keys = [k.value for k in analysis.join_keys]
-    overlap = party_overlap(
-        lambda party: adapters.party_host.start_session(party, "psi", pinned.path, "--keys", ",".join(keys)),
-        [p.name for p in spec.data_parties],
+    ordered = ("--ordered",) if analysis.shared_customer_sales else ()
+    parties = [p.name for p in spec.data_parties]
+    overlap, indicators = overlap_with_indicators(
+        lambda party: adapters.party_host.start_session(
+            party, "psi", pinned.path, "--keys", ",".join(keys), *ordered
+        ),
+        parties,
         keys,
         spec.privacy.min_group_size,
+        ordered=bool(ordered),
     )
     get_run_logger().info(
         "customer overlap: %d groups, %d suppressed, %.1f s",
@@ -86,7 +97,32 @@ def customer_overlap(pinned: PinnedSpec, adapters: Adapters) -> RevealedOverlap 
         sum(c is None for c in overlap.counts),
         overlap.seconds,
     )
-    return overlap
+    return overlap, hand_out(adapters.party_host, pinned.path, indicators) if indicators else None
+
+
+@task(name="secure-shared-customer-sales", **PRIVATE)
+def shared_customer_sales(
+    pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters, shares: SharedIndicators | None
+) -> RevealedSharedSales | None:
+    """Sales of customers who shop at more than one retailer, from the secret-shared indicators,
+    revealed only if the disclosure rules pass inside MPC."""
+    if shares is None:
+        return None
+    spec = pinned.spec
+    request = SharedSalesRequest(
+        protocol=spec.protocol_for(spec.customer_overlap),
+        players=[p.name for p in spec.compute_parties],
+        rows=shares.rows,
+        share_holders=shares.holders,
+        min_group_size=spec.privacy.min_group_size,
+        max_share_percent=spec.privacy.dominance.max_share_percent,
+        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+    )
+    revealed = PlayerProcessEngine(network).shared_sales(request)
+    get_run_logger().info(
+        "shared-customer sales: %s, %.1f s", "shown" if revealed.shown else "suppressed", revealed.seconds
+    )
+    return revealed
 
 
 @task(name="secure-customer-segments", **PRIVATE)

@@ -10,6 +10,7 @@ from cleanroom.recommend.retail import RecommenderOutcome
 from cleanroom.report.content import build_report
 from cleanroom.report.publish import MANIFEST, archive, seal_report, upload, verify_delivery
 from cleanroom.secure import RevealedTotals
+from cleanroom.secure.shared_sales import RevealedSharedSales
 from cleanroom.settings import Adapters
 from cleanroom.spec import AnalysisKind, PinnedSpec
 from cleanroom.storage.s3 import object_store
@@ -25,6 +26,7 @@ class Insights:
     copurchase: RevealedTotals | None
     recommender: RecommenderOutcome | None = None
     baskets: RevealedTotals | None = None
+    shared_sales: RevealedSharedSales | None = None
 
 
 @task(name="publish-report", **PRIVATE)
@@ -52,6 +54,7 @@ def publish_report(
         copurchase=insights.copurchase,
         recommender=insights.recommender,
         baskets=insights.baskets,
+        shared_sales=insights.shared_sales,
     )
     sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
     with object_store(

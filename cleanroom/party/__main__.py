@@ -7,6 +7,7 @@ It runs with the party's workspace as working directory, prints one JSON line fo
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cleanroom.errors import CleanroomError
+from cleanroom.errors import CleanroomError, ConfigurationError
 from cleanroom.party.host import RESULT_PREFIX
 from cleanroom.party.preparation import PreparationSummary, prepare_party
 from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
@@ -25,10 +26,14 @@ log = logging.getLogger("cleanroom.party")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cleanroom.party")
-    parser.add_argument("command", choices=["prepare", "verify", "psi", "recommender-input", "recommend"])
+    parser.add_argument(
+        "command", choices=["prepare", "verify", "psi", "receive-share", "recommender-input", "recommend"]
+    )
     parser.add_argument("--party", required=True)
     parser.add_argument("--spec", required=True, type=Path)
     parser.add_argument("--keys", default="email,phone", help="psi: join keys to match on")
+    parser.add_argument("--ordered", action="store_true", help="psi: keep row order for overlap indicators")
+    parser.add_argument("--owner", help="receive-share: whose indicator bits the share is of")
     args = parser.parse_args(argv)
     workspace = Path.cwd()
     log_dir = workspace / "logs"
@@ -43,8 +48,18 @@ def main(argv: list[str] | None = None) -> int:
             # stdout carries the binary PSI session; only blinded points are ever written to it.
             from cleanroom.party import psi_session
 
-            served = psi_session.run(workspace, args.party, tuple(args.keys.split(",")))
+            served = psi_session.run(workspace, args.party, tuple(args.keys.split(",")), args.ordered)
             log.info("psi: session ended after %d requests", served)
+            return 0
+        if args.command == "receive-share":
+            from cleanroom.secure.shared_sales import indicator_share_file
+
+            # A random-looking share of another party's (or its own) overlap indicators, kept for its player.
+            if args.owner not in {p.name for p in spec.data_parties}:
+                raise ConfigurationError(f"unknown party '{args.owner}'", where="receive-share --owner")
+            share = base64.b64decode(json.loads(sys.stdin.read())["share"])
+            (workspace / indicator_share_file(args.owner)).write_bytes(share)
+            emit({"stored": True})
             return 0
         if args.command == "recommender-input":
             from cleanroom.party.recommendations import prepare_recommender_input

@@ -32,10 +32,12 @@ class LocalPartyHost:
         env["GX_ANALYTICS_ENABLED"] = "False"
         return env
 
-    def run_worker(self, party: str, command: str, spec_path: Path, stdin: str = "", timeout: float = 600) -> dict:
+    def run_worker(
+        self, party: str, command: str, spec_path: Path, stdin: str = "", timeout: float = 600, args: tuple = ()
+    ) -> dict:
         """Run `python -m cleanroom.party COMMAND` for one party; return its one JSON result line."""
         process = subprocess.run(
-            self._worker_command(party, command, spec_path),
+            self._worker_command(party, command, spec_path, *args),
             cwd=self.workspace(party),
             input=stdin,
             capture_output=True,

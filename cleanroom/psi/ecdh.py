@@ -25,8 +25,11 @@ def new_scalar() -> bytes:
     return secrets.token_bytes(32)
 
 
-def blind_own(rows: list[tuple[str | None, ...]], kinds: tuple[str, ...], scalar: bytes) -> np.ndarray:
-    """[rows, K, 32] uint8: each present key, domain-tagged by its kind, encoded and blinded."""
+def blind_own(
+    rows: list[tuple[str | None, ...]], kinds: tuple[str, ...], scalar: bytes, shuffle: bool = True
+) -> np.ndarray:
+    """[rows, K, 32] uint8: each present key, domain-tagged by its kind, encoded and blinded; in the
+    given row order when `shuffle` is off (the caller has already permuted them secretly)."""
     present = [
         (i, k, f"{kinds[k]}:{value}".encode())
         for i, row in enumerate(rows)
@@ -38,11 +41,13 @@ def blind_own(rows: list[tuple[str | None, ...]], kinds: tuple[str, ...], scalar
     if present:
         slots = np.fromiter((i * len(kinds) + k for i, k, _ in present), dtype=np.int64, count=len(present))
         out[slots] = np.frombuffer(b"".join(blinded), dtype=np.uint8).reshape(-1, POINT_BYTES)
-    return shuffled(out.reshape(len(rows), len(kinds), POINT_BYTES))
+    out = out.reshape(len(rows), len(kinds), POINT_BYTES)
+    return shuffled(out) if shuffle else out
 
 
-def reblind(blinded: np.ndarray, scalar: bytes) -> np.ndarray:
-    """Raise every present point of another party's rows to this party's scalar, then shuffle."""
+def reblind(blinded: np.ndarray, scalar: bytes, shuffle: bool = True) -> np.ndarray:
+    """Raise every present point of another party's rows to this party's scalar, then shuffle (unless
+    the rows must keep their owner's order, for secret-shared overlap indicators)."""
     flat = blinded.reshape(-1, POINT_BYTES)
     present = np.flatnonzero(flat.any(axis=1))
     packed = flat[present].tobytes()
@@ -50,13 +55,25 @@ def reblind(blinded: np.ndarray, scalar: bytes) -> np.ndarray:
     out = np.zeros_like(flat)
     if len(points):
         out[present] = np.frombuffer(b"".join(points), dtype=np.uint8).reshape(-1, POINT_BYTES)
-    return shuffled(out.reshape(blinded.shape))
+    out = out.reshape(blinded.shape)
+    return shuffled(out) if shuffle else out
 
 
 def shuffled(rows: np.ndarray) -> np.ndarray:
     """Rows in an order drawn from the operating system's randomness."""
-    generator = np.random.default_rng(secrets.randbits(128))
-    return rows[generator.permutation(len(rows))]
+    return rows[secret_permutation(len(rows))]
+
+
+def secret_permutation(n: int) -> np.ndarray:
+    return np.random.default_rng(secrets.randbits(128)).permutation(n)
+
+
+def shared_with_any(probe: np.ndarray, *others: np.ndarray) -> np.ndarray:
+    """For each row of `probe` (fully blinded): does some key of it occur in at least one other set?"""
+    hit = np.zeros(len(probe), dtype=bool)
+    for other in others:
+        hit |= matching_rows(probe, other)
+    return hit
 
 
 def matching_rows(probe: np.ndarray, *references: np.ndarray) -> np.ndarray:

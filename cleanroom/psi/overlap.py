@@ -20,7 +20,7 @@ import numpy as np
 
 from cleanroom.errors import PartyUnavailableError
 from cleanroom.psi import wire
-from cleanroom.psi.ecdh import blind_own, matching_rows, new_scalar, reblind
+from cleanroom.psi.ecdh import blind_own, matching_rows, new_scalar, reblind, shared_with_any
 
 
 class PsiPeer(Protocol):
@@ -144,19 +144,36 @@ def party_overlap(
     min_group_size: int,
 ) -> RevealedOverlap:
     """Run PSI across the parties' own session processes; always ends them; reveal suppressed counts."""
+    return overlap_with_indicators(start_session, parties, join_keys, min_group_size, ordered=False)[0]
+
+
+def overlap_with_indicators(
+    start_session: Callable[[str], subprocess.Popen],
+    parties: list[str],
+    join_keys: list[str],
+    min_group_size: int,
+    ordered: bool,
+) -> tuple[RevealedOverlap, dict[str, np.ndarray]]:
+    """The overlap counts and, when the sessions run in ordered mode, each party's indicator bits
+    (shared with any other party) for its rows in its own secret order; empty otherwise. The bits
+    must not be kept, logged or sent to anyone as they are: `indicators.hand_out` splits them."""
     started = time.perf_counter()
     peers: dict[str, PsiPeer] = {}
     try:
         for party in parties:
             peers[party] = ProcessPeer(party, start_session(party))
-        counts = disclosed(overlap_counts(fully_blinded_sets(peers)), min_group_size)
+        blinded = fully_blinded_sets(peers)
+        counts = disclosed(overlap_counts(blinded), min_group_size)
+        others = {p: [blinded[o] for o in parties if o != p] for p in parties}
+        indicators = {p: shared_with_any(blinded[p], *others[p]) for p in parties} if ordered else {}
     finally:
         for peer in peers.values():
             peer.close()
-    return RevealedOverlap(
+    revealed = RevealedOverlap(
         join_keys=join_keys,
         groups=[list(group) for group in counts],
         counts=list(counts.values()),
         min_group_size=min_group_size,
         seconds=round(time.perf_counter() - started, 2),
     )
+    return revealed, indicators

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.secure.requests import RevealedTotals
+from cleanroom.secure.shared_sales import RevealedSharedSales
 from cleanroom.spec.analyses import BasketStatistics, euro_band_labels
 from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
 
@@ -105,6 +106,7 @@ class Report(BaseModel):
     copurchase: list[LiftRow] = []
     recommender: RecommenderSection | None = None
     baskets: BasketTable | None = None
+    shared_sales: RevealedSharedSales | None = None  # sales of customers shopping at several retailers
 
     @property
     def disclosure_rule(self) -> str:
@@ -133,6 +135,12 @@ class Report(BaseModel):
         if strongest is not None:
             a, b = strongest.categories
             lines.append(f"Strongest category pair: {a} & {b} (lift {strongest.lift:.2f})")
+        shared = self.shared_sales
+        if shared is not None and shared.shown and shared.all_customers and shared.all_sales_cents:
+            lines.append(
+                f"Customers at more than one retailer: {shared.shared_customers / shared.all_customers:.0%} of "
+                f"loyalty customers, {shared.shared_sales_cents / shared.all_sales_cents:.0%} of loyalty sales"
+            )
         if self.recommender is not None and self.recommender.recall:
             lifts = ", ".join(f"{n} {r.lift:+.3f}" for n, r in self.recommender.recall.items())
             lines.append(f"Joint recommender, Recall@{self.recommender.top_n} lift over each alone: {lifts}")
@@ -159,6 +167,7 @@ def build_report(
     copurchase: RevealedTotals | None = None,
     recommender: RecommenderOutcome | None = None,
     baskets: RevealedTotals | None = None,
+    shared_sales: RevealedSharedSales | None = None,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -202,6 +211,7 @@ def build_report(
         copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
         recommender=_recommender_section(spec, recommender) if recommender else None,
         baskets=_basket_table(spec.basket_statistics, baskets) if baskets and spec.basket_statistics else None,
+        shared_sales=shared_sales,
     )
 
 

@@ -77,7 +77,22 @@ def _overlap_section(report: Report) -> str:
 <p class="meta">Matched on {escape(", ".join(report.overlap_keys))} by ECDH-PSI: no retailer learned who is
 shared, only these counts. Each count is of the first-named retailer's customers who also shop at the
 others, each customer once; counts below {report.min_group_size} are suppressed (&#8212;).</p>
-<table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>"""
+<table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>{_shared_sales(report)}"""
+
+
+def _shared_sales(report: Report) -> str:
+    shared = report.shared_sales
+    if shared is None:
+        return ""
+    if not shared.shown:
+        return "<p>Sales of customers who shop at more than one retailer: suppressed by disclosure control.</p>"
+    return f"""<p class="meta">Computed under MPC from secret-shared overlap indicators (no one, the
+coordinator included, learned which customers they are).</p>
+<table><tr><th></th><th>customer-retailer pairs</th><th>sales (EUR)</th></tr>
+<tr><th>customers at more than one retailer</th>{_cell(shared.shared_customers)}
+{_cell(None if shared.shared_sales_cents is None else shared.shared_sales_cents / 100, "{:,.0f}")}</tr>
+<tr><th>all loyalty customers</th>{_cell(shared.all_customers)}
+{_cell(None if shared.all_sales_cents is None else shared.all_sales_cents / 100, "{:,.0f}")}</tr></table>"""
 
 
 def _segments_section(report: Report) -> str:

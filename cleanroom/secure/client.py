@@ -15,17 +15,21 @@ from cleanroom.secure.aggregates import run_totals
 from cleanroom.secure.factorization import FactorizationRequest, run_training
 from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
+from cleanroom.secure.shared_sales import SharedSalesRequest, run_shared_sales
 
 RESULT_PREFIX = "CLEANROOM-SECURE "
+REQUESTS: dict[str, type[BaseModel]] = {
+    "totals": AggregateRequest,
+    "factorization": FactorizationRequest,
+    "shared_sales": SharedSalesRequest,
+}
 
 
 def main() -> int:
     message = json.loads(sys.stdin.read())
     kind = message.get("kind", "totals")
-    request: AggregateRequest | FactorizationRequest = (
-        FactorizationRequest.model_validate(message["request"])
-        if kind == "factorization"
-        else AggregateRequest.model_validate(message["request"])
+    request: AggregateRequest | FactorizationRequest | SharedSalesRequest = REQUESTS[kind].model_validate(
+        message["request"]
     )
     try:
         secure = require_secure_randomness(request.allow_insecure_randomness)
@@ -33,11 +37,13 @@ def main() -> int:
         config = tfe.RemoteConfig(OrderedDict(message["hostmap"]))
         config.connect_servers()
         with protocol_scope(request.protocol, config, request.players) as prot:
-            revealed: BaseModel = (
-                run_training(request)
-                if isinstance(request, FactorizationRequest)
-                else run_totals(request, prot, secure)
-            )
+            revealed: BaseModel
+            if isinstance(request, FactorizationRequest):
+                revealed = run_training(request)
+            elif isinstance(request, SharedSalesRequest):
+                revealed = run_shared_sales(request, prot)
+            else:
+                revealed = run_totals(request, prot, secure)
     except CleanroomError as exc:
         print(RESULT_PREFIX + json.dumps({"error": exc.one_line()}), flush=True)
         return 3

@@ -14,11 +14,13 @@ from cleanroom.secure.client import RESULT_PREFIX
 from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
 from cleanroom.secure.network import PlayerNetwork
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
+from cleanroom.secure.shared_sales import RevealedSharedSales, SharedSalesRequest
 
 
 class SecureEngine(TypingProtocol):
     def secure_totals(self, request: AggregateRequest) -> RevealedTotals: ...
     def train_factorization(self, request: FactorizationRequest) -> TrainedFactors: ...
+    def shared_sales(self, request: SharedSalesRequest) -> RevealedSharedSales: ...
 
 
 @dataclass
@@ -43,6 +45,15 @@ class InProcessEngine:
         with protocol_scope(request.protocol, config, request.players):
             return run_training(request)
 
+    def shared_sales(self, request: SharedSalesRequest) -> RevealedSharedSales:
+        from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
+        from cleanroom.secure.shared_sales import run_shared_sales
+
+        require_secure_randomness(request.allow_insecure_randomness)
+        config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
+        with protocol_scope(request.protocol, config, request.players) as prot:
+            return run_shared_sales(request, prot)
+
 
 @dataclass
 class PlayerProcessEngine:
@@ -56,6 +67,11 @@ class PlayerProcessEngine:
 
     def train_factorization(self, request: FactorizationRequest) -> TrainedFactors:
         return TrainedFactors.model_validate(self._run_client("factorization", request.model_dump(mode="json")))
+
+    def shared_sales(self, request: SharedSalesRequest) -> RevealedSharedSales:
+        return RevealedSharedSales.model_validate(
+            self._run_client("shared_sales", request.model_dump(mode="json"))
+        )
 
     def _run_client(self, kind: str, request: dict) -> dict:
         message = json.dumps({"kind": kind, "request": request, "hostmap": self.network.hostmap})

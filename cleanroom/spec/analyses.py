@@ -94,6 +94,11 @@ class CustomerOverlap(Strict):
     kind: Literal[AnalysisKind.CUSTOMER_OVERLAP]
     objective: Name
     join_keys: list[JoinKey] = Field(min_length=1)
+    shared_customer_sales: bool = Field(
+        default=False,
+        description="also sum, under MPC, the sales of customers who shop at more than one retailer, from "
+        "secret-shared overlap indicators (the coordinator must not collude with a retailer)",
+    )
 
     @field_validator("join_keys")
     @classmethod

@@ -20,6 +20,7 @@ from cleanroom.spec import AnalysisKind
 from flows.cli import app
 from tests.plaintext_oracle import disclosed, plaintext_disclosure, plaintext_grid, plaintext_segments
 from tests.unit.test_psi import plaintext_overlap
+from tests.unit.test_shared_sales import plaintext_shared_sales
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -117,6 +118,12 @@ def test_lifecycle_end_to_end(prefect_harness, workspace_env, small_spec) -> Non
     for row in report.overlap:
         expected = plaintext_overlap(keys, tuple(display[p] for p in row.parties))
         assert row.customers == (expected if expected >= k else None), row
+
+    # Sales of customers at more than one retailer, from secret-shared indicators, equal plaintext.
+    shared = plaintext_shared_sales(settings.parties_root, names)
+    assert report.shared_sales is not None and report.shared_sales.shown
+    assert (report.shared_sales.shared_customers, report.shared_sales.shared_sales_cents) == shared[:2]
+    assert (report.shared_sales.all_customers, report.shared_sales.all_sales_cents) == shared[2:]
 
     # Joint recommender: the joint model's Recall@10 at each party equals that of the same model trained
     # in plaintext on the pooled inputs; top-N lists and user factors exist only in each party's folder.
