@@ -40,12 +40,14 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
     preparation.prepare_all_parties(pinned, adapters.party_host)
     overlap, indicator_shares = analysis.customer_overlap(pinned, adapters)
     with secure_setup.player_network(pinned, adapters, run_id) as network:
-        revealed = analysis.category_month_totals(pinned, network, adapters)
-        segments = analysis.customer_segment_counts(pinned, network, adapters)
-        copurchase = analysis.copurchase_counts(pinned, network, adapters)
-        baskets = analysis.basket_statistics(pinned, network, adapters)
+        sums = analysis.secure_sums(pinned, network, adapters)
         recommender = analysis.joint_recommender(pinned, network, adapters)
         shared_sales = analysis.shared_customer_sales(pinned, network, adapters, indicator_shares)
+    spec = pinned.spec
+    revealed = sums[spec.category_month_sales.id]
+    segments, copurchase, baskets = (
+        sums[a.id] if a else None for a in (spec.customer_segments, spec.copurchase_lift, spec.basket_statistics)
+    )
     verification = review.cross_verify(pinned, revealed, adapters.party_host)
     insights = reporting.Insights(overlap, segments, copurchase, recommender, baskets, shared_sales)
     uris = reporting.publish_report(pinned, revealed, insights, verification, adapters, run_id)

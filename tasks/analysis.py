@@ -20,6 +20,7 @@ from cleanroom.secure.requests import (
     COPURCHASE_INPUT_PATH,
     PLAYER_INPUT_PATH,
     SEGMENTS_INPUT_PATH,
+    GridPart,
 )
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedIndicators, SharedSalesRequest
 from cleanroom.settings import Adapters
@@ -32,39 +33,56 @@ from tasks import PRIVATE
 SummedAnalysis = CategoryMonthSales | CustomerSegments | CopurchaseLift | BasketStatistics
 
 
-def _disclosure_controlled_request(
-    pinned: PinnedSpec, adapters: Adapters, analysis: SummedAnalysis, input_file: str
-) -> AggregateRequest:
+# Where each party's player finds its pre-aggregated grid for each summed analysis.
+GRID_FILES: dict[type, str] = {
+    CategoryMonthSales: PLAYER_INPUT_PATH,
+    CustomerSegments: SEGMENTS_INPUT_PATH,
+    CopurchaseLift: COPURCHASE_INPUT_PATH,
+    BasketStatistics: BASKET_STATISTICS_INPUT_PATH,
+}
+
+
+@task(name="secure-sums-with-disclosure-control", **PRIVATE)
+def secure_sums(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> dict[str, RevealedTotals]:
+    """Market totals, segments, co-purchase and basket statistics: each party's grids enter as shares
+    from its own player, are summed, and only cells that pass disclosure control (minimum group size,
+    competitor dominance), evaluated inside MPC, are revealed. Analyses under the same protocol run as
+    one computation: one graph to trace and one stacked secure comparison. Results by analysis id."""
     spec = pinned.spec
-    return AggregateRequest(
-        protocol=spec.protocol_for(analysis),
-        players=[p.name for p in spec.compute_parties],
-        input_parties=[p.name for p in spec.data_parties],
-        cells=analysis.cells,
-        input_file=input_file,
-        value_units=analysis.value_units,
-        min_group_size=spec.privacy.min_group_size,
-        min_contributors=spec.privacy.dominance.min_contributors,
-        max_share_percent=spec.privacy.dominance.max_share_percent,
-        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
-    )
+    summed: list[SummedAnalysis] = [a for a in spec.analyses if type(a) in GRID_FILES]  # type: ignore[misc]
+    results: dict[str, RevealedTotals] = {}
+    for protocol in dict.fromkeys(spec.protocol_for(a) for a in summed):
+        group = [a for a in summed if spec.protocol_for(a) is protocol]
+        request = AggregateRequest(
+            protocol=protocol,
+            players=[p.name for p in spec.compute_parties],
+            input_parties=[p.name for p in spec.data_parties],
+            cells=sum(a.cells for a in group),
+            parts=[GridPart(file=GRID_FILES[type(a)], cells=a.cells) for a in group],
+            value_units=[unit for a in group for unit in a.value_units],
+            min_group_size=spec.privacy.min_group_size,
+            min_contributors=spec.privacy.dominance.min_contributors,
+            max_share_percent=spec.privacy.dominance.max_share_percent,
+            allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+        )
+        revealed = PlayerProcessEngine(network).secure_totals(request)
+        offset = 0
+        for analysis in group:
+            part = _cells(revealed, offset, analysis.cells)
+            offset += analysis.cells
+            results[analysis.id] = part
+            get_run_logger().info("%s: %d of %d cells shown", analysis.id, sum(part.shown), len(part.shown))
+        get_run_logger().info("secure sums under %s: %.1f s", protocol.value, revealed.seconds)
+    return results
 
 
-@task(name="secure-category-month-totals", **PRIVATE)
-def category_month_totals(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals:
-    """Secret-share each party's grid on its own player, sum, apply disclosure control inside MPC
-    (minimum group size, competitor dominance) and reveal only the cells that pass."""
-    analysis = pinned.spec.category_month_sales
-    request = _disclosure_controlled_request(pinned, adapters, analysis, PLAYER_INPUT_PATH)
-    revealed = PlayerProcessEngine(network).secure_totals(request)
-    get_run_logger().info(
-        "secure totals: %d cells shown, %d suppressed, %.1f s under %s",
-        sum(revealed.shown),
-        len(revealed.shown) - sum(revealed.shown),
-        revealed.seconds,
-        revealed.protocol.value,
+def _cells(revealed: RevealedTotals, start: int, count: int) -> RevealedTotals:
+    return revealed.model_copy(
+        update={
+            "sales_cents": revealed.sales_cents[start : start + count],
+            "shown": revealed.shown[start : start + count],
+        }
     )
-    return revealed
 
 
 @task(name="private-customer-overlap", **PRIVATE)
@@ -122,44 +140,6 @@ def shared_customer_sales(
     get_run_logger().info(
         "shared-customer sales: %s, %.1f s", "shown" if revealed.shown else "suppressed", revealed.seconds
     )
-    return revealed
-
-
-@task(name="secure-customer-segments", **PRIVATE)
-def customer_segment_counts(
-    pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters
-) -> RevealedTotals | None:
-    """Customers per RFM segment summed under MPC with the same disclosure control (None when the spec
-    approves no segments analysis); the revealed values are customer counts."""
-    return _insight_totals(pinned, network, adapters, pinned.spec.customer_segments, SEGMENTS_INPUT_PATH)
-
-
-@task(name="secure-copurchase-counts", **PRIVATE)
-def copurchase_counts(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals | None:
-    """Basket counts per category and category pair summed under MPC with disclosure control (the
-    lift is computed from the revealed counts); None when the spec approves no co-purchase analysis."""
-    return _insight_totals(pinned, network, adapters, pinned.spec.copurchase_lift, COPURCHASE_INPUT_PATH)
-
-
-@task(name="secure-basket-statistics", **PRIVATE)
-def basket_statistics(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RevealedTotals | None:
-    """Baskets, basket value and value histogram per region and basket-size band, summed under MPC with
-    disclosure control (means are computed from revealed sums and counts); None when not approved."""
-    return _insight_totals(pinned, network, adapters, pinned.spec.basket_statistics, BASKET_STATISTICS_INPUT_PATH)
-
-
-def _insight_totals(
-    pinned: PinnedSpec,
-    network: PlayerNetwork,
-    adapters: Adapters,
-    analysis: SummedAnalysis | None,
-    input_file: str,
-) -> RevealedTotals | None:
-    if analysis is None:
-        return None
-    request = _disclosure_controlled_request(pinned, adapters, analysis, input_file)
-    revealed = PlayerProcessEngine(network).secure_totals(request)
-    get_run_logger().info("%s: %d of %d cells shown", analysis.id, sum(revealed.shown), len(revealed.shown))
     return revealed
 
 

@@ -37,36 +37,35 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
     units = np.asarray(request.units(), dtype=np.float64)
     tolerance = np.asarray([tie_tolerance(u) for u in request.units()])
 
-    def read_own_grid(path: str) -> Any:
-        # Runs on the party's player: the file is read there and never reaches the coordinator.
-        raw = tf.io.decode_raw(tf.io.read_file(path), tf.int64, little_endian=True)
-        return tf.reshape(tf.ensure_shape(raw, (2 * cells,)), (2, cells))
+    def read_own_grid(party: str) -> Any:
+        # Runs on the party's player: the files are read there and never reach the coordinator.
+        grids = []
+        for part in request.grid_files(party):
+            raw = tf.io.decode_raw(tf.io.read_file(part.file), tf.int64, little_endian=True)
+            grids.append(tf.reshape(tf.ensure_shape(raw, (2 * part.cells,)), (2, part.cells)))
+        return tf.concat(grids, axis=1)
 
-    def party_inputs(party: str) -> tuple[Any, Any]:
-        path = request.input_path(party)
-
+    def party_inputs(party: str) -> tuple[Any, Any, Any]:
         @tfe.local_computation(party, apply_scaling=False)
         def sales() -> Any:  # integer cents: unscaled, so sums are exact in the ring
-            return read_own_grid(path)[0]
+            return read_own_grid(party)[0]
 
         @tfe.local_computation(party)
         def customers() -> Any:  # fixed point: compared with k - 0.5 below
-            return tf.cast(read_own_grid(path)[1], tf.float64)
+            return tf.cast(read_own_grid(party)[1], tf.float64)
 
         @tfe.local_computation(party)
         def dominance_terms() -> Any:  # [contributes, p * sales, 100 * sales] computed on the party's player
-            own = tf.cast(read_own_grid(path)[0], tf.float64) / units
+            own = tf.cast(read_own_grid(party)[0], tf.float64) / units
             contributes = tf.cast(own > 0, tf.float64)
             return tf.stack([contributes, request.max_share_percent * own, 100.0 * own])
 
         return sales(), customers(), dominance_terms()
 
     def reconstructs_to_own_input(party: str, sales_shared: Any) -> Any:
-        path = request.input_path(party)
-
         @tfe.local_computation(party, apply_scaling=False)
         def check(sales_reconstructed: Any) -> Any:
-            same = tf.reduce_all(tf.equal(tf.cast(sales_reconstructed, tf.int64), read_own_grid(path)[0]))
+            same = tf.reduce_all(tf.equal(tf.cast(sales_reconstructed, tf.int64), read_own_grid(party)[0]))
             return tf.reshape(tf.cast(same, tf.int64), (1,))
 
         return check(sales_shared)

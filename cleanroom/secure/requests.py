@@ -16,6 +16,15 @@ BASKET_STATISTICS_INPUT_PATH = "prepared/basket_statistics.i64"
 CENTS_PER_UNIT = 100.0
 
 
+class GridPart(BaseModel):
+    """One analysis's grid file (relative to each player's party folder) and its number of cells."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    cells: int
+
+
 class AggregateRequest(BaseModel):
     """Secure sum of every party's [sales, customers] grid with disclosure control: the minimum group
     size and the competitor-dominance rule, both evaluated inside MPC."""
@@ -36,6 +45,9 @@ class AggregateRequest(BaseModel):
     # only the in-process engine (tests) maps names to absolute paths.
     input_paths: dict[str, str] = {}
     input_file: str = PLAYER_INPUT_PATH  # which pre-aggregated grid the players read
+    # Several analyses in one computation (one graph, one secure comparison): their grids, in order,
+    # concatenated on each player; `cells` is then their total. Empty: `input_file` alone.
+    parts: list[GridPart] = []
     # Per cell, what one unit of the dominance comparison is in the grid's integers: 100 for cents
     # (compared in euros), 1 for counts. Empty: every cell is cents.
     value_units: list[float] = []
@@ -46,8 +58,10 @@ class AggregateRequest(BaseModel):
     def providers(self) -> list[str]:
         return self.input_parties or self.players
 
-    def input_path(self, party: str) -> str:
-        return self.input_paths.get(party, self.input_file)
+    def grid_files(self, party: str) -> list[GridPart]:
+        if party in self.input_paths:
+            return [GridPart(file=self.input_paths[party], cells=self.cells)]
+        return self.parts or [GridPart(file=self.input_file, cells=self.cells)]
 
 
 class RevealedTotals(BaseModel):
