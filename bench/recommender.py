@@ -48,19 +48,13 @@ def request_for(
     timing_epochs: int = 0,
     protocol: Protocol = Protocol.ABY3,
 ) -> FactorizationRequest:
-    u0, v0 = mf.initial_factors(rows * len(players), items, config)
-    return FactorizationRequest(
-        protocol=protocol,
-        players=players,
-        rows_per_party=rows,
-        items=items,
-        factors=config.factors,
-        epochs=epochs,
+    return FactorizationRequest.from_config(
+        replace(config, epochs=epochs),
+        protocol,
+        players,
+        rows,
+        items,
         timing_epochs=timing_epochs,
-        learning_rate=config.learning_rate,
-        regularization=config.regularization,
-        initial_users=u0.tolist(),
-        initial_items=v0.tolist(),
         input_paths={p: str(paths[p] / RATINGS_INPUT_PATH) for p in players} if paths else {},
         output_paths={p: str(paths[p] / USER_FACTORS_OUTPUT_PATH) for p in players} if paths else {},
     )

@@ -9,7 +9,6 @@ from prefect import get_run_logger, task
 from cleanroom.errors import SecureComputationError
 from cleanroom.psi.indicators import hand_out
 from cleanroom.psi.overlap import RevealedOverlap, overlap_with_indicators
-from cleanroom.recommend.factorization import initial_factors
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, training_config
 from cleanroom.secure import AggregateRequest, RevealedTotals
 from cleanroom.secure.engine import PlayerProcessEngine
@@ -156,19 +155,13 @@ def joint_recommender(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adap
     items = len(load_catalogue(pinned.path, spec))
     _each_party(parties, lambda party: host.run_worker(party, "recommender-input", pinned.path))
     config = training_config(analysis)
-    users, item_start = initial_factors(analysis.users_per_party * len(parties), items, config)
-    request = FactorizationRequest(
-        protocol=spec.protocol_for(analysis),
-        players=[p.name for p in spec.compute_parties],
+    request = FactorizationRequest.from_config(
+        config,
+        spec.protocol_for(analysis),
+        [p.name for p in spec.compute_parties],
+        analysis.users_per_party,
+        items,
         input_parties=parties,
-        rows_per_party=analysis.users_per_party,
-        items=items,
-        factors=config.factors,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        regularization=config.regularization,
-        initial_users=users.tolist(),
-        initial_items=item_start.tolist(),
         allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
     )
     trained = PlayerProcessEngine(network).train_factorization(request)
@@ -181,6 +174,7 @@ def joint_recommender(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adap
         protocol=request.protocol,
         items=items,
         users_per_party=analysis.users_per_party,
+        factors=config.factors,
         epochs=config.epochs,
         top_n=analysis.top_n,
         seconds=trained.seconds,

@@ -33,7 +33,13 @@ class LocalPartyHost:
         return env
 
     def run_worker(
-        self, party: str, command: str, spec_path: Path, stdin: str = "", timeout: float = 600, args: tuple = ()
+        self,
+        party: str,
+        command: str,
+        spec_path: Path,
+        stdin: str = "",
+        timeout: float = 600,
+        args: tuple[str, ...] = (),
     ) -> dict:
         """Run `python -m cleanroom.party COMMAND` for one party; return its one JSON result line."""
         process = subprocess.run(

@@ -37,6 +37,7 @@ class RecommenderOutcome(BaseModel):
     protocol: Protocol
     items: int
     users_per_party: int
+    factors: int
     epochs: int
     top_n: int
     seconds: float

@@ -220,7 +220,7 @@ def _recommender_section(spec: CollaborationSpec, outcome: RecommenderOutcome) -
     return RecommenderSection(
         protocol=outcome.protocol.value,
         items=outcome.items,
-        factors=spec.joint_recommender.factors if spec.joint_recommender else 0,
+        factors=outcome.factors,
         epochs=outcome.epochs,
         top_n=outcome.top_n,
         delivered={shown(p).display_name: ok for p, ok in outcome.delivered.items()},

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from cleanroom.recommend.factorization import MFConfig, initial_factors
 from cleanroom.secure.runtime import import_tfe
 from cleanroom.spec.models import Protocol
 
@@ -45,6 +46,27 @@ class FactorizationRequest(BaseModel):
 
     def providers(self) -> list[str]:
         return self.input_parties or self.players
+
+    @classmethod
+    def from_config(
+        cls, config: MFConfig, protocol: Protocol, players: list[str], rows_per_party: int, items: int, **more: Any
+    ) -> FactorizationRequest:
+        """The request for `config`'s model, starting from its public random factors (no data in them)."""
+        providers = more.get("input_parties") or players
+        users, item_start = initial_factors(rows_per_party * len(providers), items, config)
+        return cls(
+            protocol=protocol,
+            players=players,
+            rows_per_party=rows_per_party,
+            items=items,
+            factors=config.factors,
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            regularization=config.regularization,
+            initial_users=users.tolist(),
+            initial_items=item_start.tolist(),
+            **more,
+        )
 
 
 class TrainedFactors(BaseModel):

@@ -56,18 +56,13 @@ def _train_and_compare(tmp_path: Path, parties: list[PartyRatings], names: list[
             party.train_mask,
             USERS,
         )
-    request = FactorizationRequest(
-        protocol=protocol,
-        players=PLAYERS,
+    request = FactorizationRequest.from_config(
+        CONFIG,
+        protocol,
+        PLAYERS,
+        USERS,
+        ITEMS,
         input_parties=names,
-        rows_per_party=USERS,
-        items=ITEMS,
-        factors=CONFIG.factors,
-        epochs=CONFIG.epochs,
-        learning_rate=CONFIG.learning_rate,
-        regularization=CONFIG.regularization,
-        initial_users=u0.tolist(),
-        initial_items=v0.tolist(),
         input_paths={n: str(tmp_path / f"{n}.in") for n in names},
         output_paths={n: str(tmp_path / f"{n}.out") for n in names},
     )
