@@ -17,10 +17,10 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+from cleanroom.party.host import LocalPartyHost
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
-from cleanroom.party.host import LocalPartyHost
 from cleanroom.psi.overlap import ProcessPeer, fully_blinded_sets, overlap_counts
 
 PARTIES = ("northwind", "harbor")

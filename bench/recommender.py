@@ -18,10 +18,11 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from cleanroom.party.host import LocalPartyHost
+from cleanroom.secure.network import PlayerNetwork
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
-from cleanroom.party.host import LocalPartyHost
 from cleanroom.recommend import factorization as mf
 from cleanroom.recommend.movielens import PartyRatings, load_interactions, split_parties
 from cleanroom.secure.engine import InProcessEngine, PlayerProcessEngine
@@ -32,7 +33,6 @@ from cleanroom.secure.factorization import (
     read_user_factors,
     write_party_ratings,
 )
-from cleanroom.secure.network import PlayerNetwork
 from cleanroom.spec import Protocol
 
 console = Console()

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from cleanroom.party.host import LocalPartyHost
+from cleanroom.secure.network import PlayerNetwork
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.party.category_month import category_month_aggregates
-from cleanroom.party.host import LocalPartyHost
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import PlayerProcessEngine
-from cleanroom.secure.network import PlayerNetwork
 from cleanroom.spec import load_spec
 
 console = Console()

@@ -1,34 +1,35 @@
-"""Per-environment settings (pydantic-settings, prefix CLEANROOM_) and the one composition root."""
+"""Per-environment settings (pydantic-settings, prefix CLEANROOM_), read by the coordinator and by
+every party node; per-run values are flow parameters."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cleanroom.party.host import LocalPartyHost
-
 
 class Settings(BaseSettings):
-    """Everything an environment (local demo, CI, AWS) changes; per-run values are flow parameters."""
+    """Everything an environment (local demo, CI, AWS) changes."""
 
     model_config = SettingsConfigDict(env_prefix="CLEANROOM_", extra="forbid")
 
     workspace: Path = Path("var")
-    # Empty endpoint: start moto's S3 server on loopback. Set it for MinIO or AWS.
+    # The consortium's object store (reports and the exchange between nodes): moto on loopback in the
+    # demo (started for it), MinIO or AWS by endpoint.
     s3_endpoint_url: str | None = None
     s3_region: str = "eu-central-1"
     aws_access_key_id: SecretStr = SecretStr("cleanroom-local")
     aws_secret_access_key: SecretStr = SecretStr("cleanroom-local-secret")
     signing_key_file: Path | None = None  # default: <workspace>/keys/signing/report-signing.pem
     allow_insecure_randomness: bool = False  # development only; the report says so on its first line
+    # Development only: players and the secure client talk plaintext gRPC (same topology, no TLS); the
+    # report says so on its first line. Every node and the coordinator must agree.
+    dev_plaintext_players: bool = False
+    listen_host: str = "0.0.0.0"  # where the secure client's TLS terminator accepts players (port: the spec's)
     player_start_timeout: float = 180.0
-
-    @property
-    def parties_root(self) -> Path:
-        return self.workspace / "parties"
+    step_timeout: float = 900.0  # a party step (or message) that takes longer fails the run, naming the party
+    node_offline_after: float = 20.0  # a node whose worker sent no heartbeat for this long is offline
 
     @property
     def runs_root(self) -> Path:
@@ -50,14 +51,11 @@ class Settings(BaseSettings):
     def signing_key_path(self) -> Path:
         return self.signing_key_file or self.keys_root / "signing" / "report-signing.pem"
 
+    @property
+    def coordinator_keys(self) -> Path:
+        """The coordinator's age identity and TLS certificate and key."""
+        return self.keys_root / "coordinator"
 
-@dataclass(frozen=True)
-class Adapters:
-    settings: Settings
-    party_host: LocalPartyHost
-
-
-def build_adapters(settings: Settings | None = None) -> Adapters:
-    """The composition root: every adapter is built here from one Settings object."""
-    settings = settings or Settings()
-    return Adapters(settings=settings, party_host=LocalPartyHost(settings.parties_root))
+    @property
+    def locks_root(self) -> Path:
+        return self.workspace / "locks"

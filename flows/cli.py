@@ -44,14 +44,16 @@ def _quiet_runtime() -> None:
 @app.command()
 @one_line_errors
 def demo(scale: Annotated[float, typer.Option(help="size of the generated retailers")] = 1.0) -> None:
-    """Run the whole lifecycle on the bundled demo consortium (creates keys and data on first use)."""
+    """Run the whole lifecycle on the bundled demo consortium: an embedded Prefect server and object
+    store, one node per retailer as its own processes, TLS between the players (keys, data and nodes
+    are created on first use)."""
     from cleanroom.demo_setup import ensure_demo_workspace
     from cleanroom.settings import Settings
 
     settings = Settings()
-    with console.status("preparing the demo consortium (keys, spec, three retailers' exports)"):
+    with console.status("preparing the demo consortium (CA, keys, spec, each retailer's node and exports)"):
         spec_path = ensure_demo_workspace(settings, scale=scale)
-    outcome = _run(spec_path)
+    outcome = _run_demo(settings, spec_path)
     first = _pinned(spec_path).spec.approvers[0]
     identity = settings.keys_root / "approvers" / f"{first.name}.age"
     console.rule(f"[bold]Report opened as approver {first.name}")
@@ -62,7 +64,8 @@ def demo(scale: Annotated[float, typer.Option(help="size of the generated retail
 @app.command()
 @one_line_errors
 def run(spec: Annotated[Path, typer.Option(help="collaboration spec (YAML)")]) -> None:
-    """Run the lifecycle for a collaboration spec."""
+    """Run the lifecycle for a collaboration spec (the coordinator's side; every party's node must be
+    online and have signed the spec)."""
     outcome = _run(spec)
     _print_outcome(outcome, None, spec)
 
@@ -138,6 +141,102 @@ def notify_data(party: Annotated[str, typer.Option(help="the party whose new exp
     )
 
 
+node_app = typer.Typer(no_args_is_help=True, help="A retailer's node: what runs on its own host.")
+spec_app = typer.Typer(no_args_is_help=True, help="Collaboration specs: check and sign.")
+keys_app = typer.Typer(no_args_is_help=True, help="The consortium's TLS certificates.")
+app.add_typer(node_app, name="node")
+app.add_typer(spec_app, name="spec")
+app.add_typer(keys_app, name="keys")
+
+
+@node_app.command("start")
+@one_line_errors
+def node_start(
+    party: Annotated[str, typer.Option(help="this node's party (as in the spec and node.yaml)")],
+    config: Annotated[Path, typer.Option(help="the node's node.yaml")],
+) -> None:
+    """Serve this party's steps of every run of a spec it signed: a Prefect worker on its own work
+    pool, and per run its player behind mutual TLS at the spec's endpoint. Runs until stopped."""
+    _quiet_runtime()
+    from flows.node_service import node_from, start
+
+    node = node_from(config)
+    if node.party != party:
+        raise CleanroomError(
+            f"node.yaml is for party '{node.party}', not '{party}'",
+            where=str(config),
+            fix="pass the right --config",
+        )
+    raise typer.Exit(start(node, announce=console.print))
+
+
+@spec_app.command("sign")
+@one_line_errors
+def spec_sign(
+    party: Annotated[str, typer.Option(help="your party")],
+    spec: Annotated[Path, typer.Option(help="the spec you reviewed")],
+    config: Annotated[Path, typer.Option(help="your node's node.yaml")],
+) -> None:
+    """Approve a spec for your party: your node will serve its runs (and no other spec's). Publishes
+    the signature to the consortium bucket when CLEANROOM_S3_ENDPOINT_URL is set."""
+    from cleanroom.node import registry
+    from cleanroom.node.config import Node
+    from cleanroom.spec.signatures import publish
+
+    node = Node.load(config)
+    if node.party != party:
+        raise CleanroomError(
+            f"node.yaml is for party '{node.party}', not '{party}'",
+            where=str(config),
+            fix="pass the right --config",
+        )
+    signature = registry.sign(node, spec)
+    console.print(f"[green]signed[/] spec sha256={signature.spec_sha256} for {party}")
+    if node.settings.s3_endpoint_url:
+        publish(node.store, registry.resolve(node, signature.spec_sha256).spec.exchange_bucket, signature)
+        console.print("signature published to the consortium bucket")
+
+
+@spec_app.command("check")
+@one_line_errors
+def spec_check(spec: Path) -> None:
+    """Validate a collaboration spec and print its canonical hash."""
+    check_spec(spec)
+
+
+@keys_app.command("init-ca")
+@one_line_errors
+def keys_init_ca(
+    out: Annotated[Path, typer.Option(help="folder for ca.pem and ca.key (the key never leaves it)")],
+    consortium: Annotated[str, typer.Option(help="the collaboration's name")] = "cleanroom",
+) -> None:
+    """Create the consortium CA; paste ca.pem into the spec as secure_computation.ca_certificate."""
+    from cleanroom.crypto.pki import init_ca
+
+    certificate = init_ca(out, consortium)
+    console.print(f"CA certificate: {certificate} (secure_computation.ca_certificate)")
+
+
+@keys_app.command("issue")
+@one_line_errors
+def keys_issue(
+    party: Annotated[str, typer.Option(help="the party's name, or 'coordinator'")],
+    ca: Annotated[Path, typer.Option(help="the CA folder (init-ca --out)")],
+    out: Annotated[Path, typer.Option(help="where to write NAME.crt and NAME.key")],
+) -> None:
+    """Issue a member's TLS certificate; pin the printed PEM in the spec (parties[].certificate or
+    coordinator.certificate) and give the key to that member only."""
+    from cleanroom.crypto.pki import fingerprint, issue_certificate
+    from cleanroom.spec.models import is_valid_name
+
+    if not is_valid_name(party):
+        raise CleanroomError(f"'{party}' is not a party name", where="--party", fix="use the name from the spec")
+    certificate, key = issue_certificate(ca, party, out)
+    pem = certificate.read_text()
+    console.print(pem, end="", highlight=False)
+    console.print(f"sha256 {fingerprint(pem)}; key in {key}", highlight=False)
+
+
 def _pinned(spec_path: Path):  # type: ignore[no-untyped-def]
     from cleanroom.spec import pin_spec
 
@@ -150,6 +249,31 @@ def _run(spec_path: Path):  # type: ignore[no-untyped-def]
     from flows.lifecycle import collaboration_lifecycle
 
     return collaboration_lifecycle(spec_path=spec_path.resolve())
+
+
+def _run_demo(settings, spec_path: Path):  # type: ignore[no-untyped-def]
+    """Start the embedded services and every demo node, run the lifecycle as the coordinator, stop all."""
+    _quiet_runtime()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from cleanroom.demo_setup import node_config_path
+    from flows.consortium import NodeProcesses, embedded_services
+    from flows.lifecycle import collaboration_lifecycle
+
+    parties = [p.name for p in _pinned(spec_path).spec.data_parties]
+    with embedded_services(settings) as services:
+        os.environ.update({k: v for k, v in services.items() if k.startswith("CLEANROOM_")})
+        environment = {**os.environ, **services}
+        configs = {p: node_config_path(settings, p) for p in parties}
+        nodes = NodeProcesses(configs, environment, settings.runs_root / "nodes")
+        api_url = services.get("PREFECT_API_URL") or os.environ["PREFECT_API_URL"]
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            try:
+                with console.status(f"starting {len(parties)} retailer nodes"):
+                    nodes.start().wait_online()
+                return collaboration_lifecycle(spec_path=spec_path.resolve())
+            finally:
+                nodes.stop()
 
 
 def _print_report(spec_path: Path, identity_path: Path, run_dir: Path) -> None:

@@ -1,4 +1,5 @@
-"""The collaboration lifecycle: seven phases, each a task module in `tasks/`."""
+"""The collaboration lifecycle: seven phases, each a task module in `tasks/`. The coordinator runs it;
+every party-side step runs on that party's own node (see `flows/party_steps.py`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from secrets import token_hex
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from cleanroom.history import KpiChange
-from cleanroom.settings import build_adapters
 from tasks import analysis, improvement, objectives, preparation, reporting, review, secure_setup
+from tasks.context import RunContext, open_run
 
 
 class LifecycleOutcome(BaseModel):
@@ -26,37 +27,61 @@ class LifecycleOutcome(BaseModel):
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + token_hex(2)
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + token_hex(4)
 
 
 @flow(name="collaboration-lifecycle", persist_result=False)
 def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
-    """Run one collaboration end to end: pin the spec, prepare each party's data in its own process,
-    start the secure players, compute the approved analysis under MPC, cross-verify, publish the
-    sealed report, and record KPIs for the next run."""
-    started, run_id, adapters = time.monotonic(), new_run_id(), build_adapters()
-
+    """Run one collaboration end to end: pin the spec and check every party signed it, prepare each
+    party's data on its own node, count the shared customers, compute the approved analyses under MPC
+    between the nodes' players, cross-verify, publish the sealed report, and record KPIs."""
+    started = time.monotonic()
     pinned = objectives.pin_collaboration_spec(spec_path)
-    preparation.prepare_all_parties(pinned, adapters.party_host)
-    overlap, indicator_shares = analysis.customer_overlap(pinned, adapters)
-    with secure_setup.player_network(pinned, adapters, run_id) as network:
-        sums = analysis.secure_sums(pinned, network, adapters)
-        recommender = analysis.joint_recommender(pinned, network, adapters)
-        shared_sales = analysis.shared_customer_sales(pinned, network, adapters, indicator_shares)
-    spec = pinned.spec
+    context = open_run(pinned, new_run_id())
+    try:
+        return _phases(context, started)
+    finally:
+        _close(context)
+
+
+def _phases(context: RunContext, started: float) -> LifecycleOutcome:
+    signatures = objectives.check_consortium(context)
+    spec = context.pinned.spec
+    # Party steps start ahead of their phase and wait on their nodes for their inputs, so starting
+    # their processes overlaps the phases before them.
+    context.nodes.start_ahead(*(["psi"] if spec.customer_overlap else []))
+    preparation.prepare_all_parties(context)
+    with secure_setup.player_session(context) as players:  # the nodes start their players while PSI runs
+        context.nodes.start_ahead("verify", *(["recommend"] if spec.joint_recommender else []))
+        overlap, indicator_shares = analysis.customer_overlap(context)
+        sums = analysis.secure_sums(context, players)
+        trained = analysis.train_joint_recommender(context, players)
+        shared_sales = analysis.shared_customer_sales(context, players, indicator_shares)
     revealed = sums[spec.category_month_sales.id]
     segments, copurchase, baskets = (
         sums[a.id] if a else None for a in (spec.customer_segments, spec.copurchase_lift, spec.basket_statistics)
     )
-    verification = review.cross_verify(pinned, revealed, adapters.party_host)
+    recommending = analysis.deliver_recommendations.submit(context, trained)  # the nodes verify meanwhile
+    verification = review.cross_verify(context, revealed)
+    recommender = recommending.result()
     insights = reporting.Insights(overlap, segments, copurchase, recommender, baskets, shared_sales)
-    uris = reporting.publish_report(pinned, revealed, insights, verification, adapters, run_id)
-    changes = improvement.record_kpis(pinned, revealed, verification, adapters, run_id, time.monotonic() - started)
-
+    uris = reporting.publish_report(context, revealed, insights, verification, signatures)
+    changes = improvement.record_kpis(context, revealed, verification, time.monotonic() - started)
     return LifecycleOutcome(
-        run_id=run_id,
-        spec_sha256=pinned.sha256,
+        run_id=context.run_id,
+        spec_sha256=context.pinned.sha256,
         report_uris=uris,
         archive_dir=uris["archive"],
         kpi_changes=changes,
     )
+
+
+def _close(context: RunContext) -> None:
+    """Whatever happened: the nodes stop waiting, unfinished party steps are cancelled, and the run's
+    exchange prefix is removed (a lifecycle rule expires it should this fail too). A failure here is
+    logged, never raised over the run's own outcome."""
+    for step in (context.exchange.close, context.nodes.cancel_all, context.exchange.remove):
+        try:
+            step()
+        except Exception as exc:
+            get_run_logger().warning("closing the run: %s failed (%s)", step.__name__, type(exc).__name__)

@@ -1,19 +1,17 @@
 """Phase 4: joint analysis: customer overlap (PSI), market totals, insights and the joint recommender."""
 
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 from prefect import get_run_logger, task
 
-from cleanroom.errors import SecureComputationError
+from cleanroom.exchange.messages import EVALUATION, ITEM_FACTORS
 from cleanroom.psi.indicators import hand_out
-from cleanroom.psi.overlap import RevealedOverlap, overlap_with_indicators
+from cleanroom.psi.overlap import RevealedOverlap, overlap_from_blinded
+from cleanroom.psi.rounds import fully_blinded_sets
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, training_config
 from cleanroom.secure import AggregateRequest, RevealedTotals
-from cleanroom.secure.engine import PlayerProcessEngine
-from cleanroom.secure.factorization import FactorizationRequest
-from cleanroom.secure.network import PlayerNetwork
+from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
 from cleanroom.secure.requests import (
     BASKET_STATISTICS_INPUT_PATH,
     COPURCHASE_INPUT_PATH,
@@ -22,11 +20,11 @@ from cleanroom.secure.requests import (
     GridPart,
 )
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedIndicators, SharedSalesRequest
-from cleanroom.settings import Adapters
-from cleanroom.spec import PinnedSpec
 from cleanroom.spec.catalogue import load_catalogue
 from cleanroom.spec.models import BasketStatistics, CategoryMonthSales, CopurchaseLift, CustomerSegments
 from tasks import PRIVATE
+from tasks.context import RunContext
+from tasks.secure_setup import PlayerSession
 
 # Analyses computed as a secure sum of per-party grids with disclosure control.
 SummedAnalysis = CategoryMonthSales | CustomerSegments | CopurchaseLift | BasketStatistics
@@ -42,12 +40,12 @@ GRID_FILES: dict[type, str] = {
 
 
 @task(name="secure-sums-with-disclosure-control", **PRIVATE)
-def secure_sums(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> dict[str, RevealedTotals]:
+def secure_sums(context: RunContext, players: PlayerSession) -> dict[str, RevealedTotals]:
     """Market totals, segments, co-purchase and basket statistics: each party's grids enter as shares
     from its own player, are summed, and only cells that pass disclosure control (minimum group size,
     competitor dominance), evaluated inside MPC, are revealed. Analyses under the same protocol run as
     one computation: one graph to trace and one stacked secure comparison. Results by analysis id."""
-    spec = pinned.spec
+    spec = context.pinned.spec
     summed: list[SummedAnalysis] = [a for a in spec.analyses if type(a) in GRID_FILES]  # type: ignore[misc]
     results: dict[str, RevealedTotals] = {}
     for protocol in dict.fromkeys(spec.protocol_for(a) for a in summed):
@@ -62,9 +60,9 @@ def secure_sums(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) 
             min_group_size=spec.privacy.min_group_size,
             min_contributors=spec.privacy.dominance.min_contributors,
             max_share_percent=spec.privacy.dominance.max_share_percent,
-            allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+            allow_insecure_randomness=context.settings.allow_insecure_randomness,
         )
-        revealed = PlayerProcessEngine(network).secure_totals(request)
+        revealed = players.engine().secure_totals(request)
         offset = 0
         for analysis in group:
             part = _cells(revealed, offset, analysis.cells)
@@ -85,28 +83,27 @@ def _cells(revealed: RevealedTotals, start: int, count: int) -> RevealedTotals:
 
 
 @task(name="private-customer-overlap", **PRIVATE)
-def customer_overlap(
-    pinned: PinnedSpec, adapters: Adapters
-) -> tuple[RevealedOverlap | None, SharedIndicators | None]:
-    """Count shared customers by private set intersection between the parties' own processes; only
-    counts at or above the minimum group size are revealed (None when the spec approves no overlap).
-    When the spec asks for shared-customer sales, each party's indicator bits are split into two
-    random shares and handed to two parties at once; only where they went is returned."""
-    spec = pinned.spec
+def customer_overlap(context: RunContext) -> tuple[RevealedOverlap | None, SharedIndicators | None]:
+    """Count shared customers by private set intersection: every party's node blinds and forwards
+    sealed batches through the exchange; only counts at or above the minimum group size are revealed
+    (None when the spec approves no overlap). When the spec asks for shared-customer sales, each
+    party's indicator bits are split into two random shares sealed to two parties; only where they
+    went is returned."""
+    spec, nodes = context.pinned.spec, context.nodes
     analysis = spec.customer_overlap
     if analysis is None:
         return None, None
-    keys = [k.value for k in analysis.join_keys]
-    ordered = ("--ordered",) if analysis.shared_customer_sales else ()
-    parties = [p.name for p in spec.data_parties]
-    overlap, indicators = overlap_with_indicators(
-        lambda party: adapters.party_host.start_session(
-            party, "psi", pinned.path, "--keys", ",".join(keys), *ordered
-        ),
-        parties,
-        keys,
+    started = time.perf_counter()
+    nodes.start("psi", context.parties)
+    watch = lambda: nodes.problem("psi", context.parties)  # noqa: E731
+    blinded = fully_blinded_sets(context.exchange, context.parties, context.settings.step_timeout, watch)
+    nodes.wait("psi", context.parties)
+    overlap, indicators = overlap_from_blinded(
+        blinded,
+        [k.value for k in analysis.join_keys],
         spec.privacy.min_group_size,
-        ordered=bool(ordered),
+        ordered=analysis.shared_customer_sales,
+        seconds=time.perf_counter() - started,
     )
     get_run_logger().info(
         "customer overlap: %d groups, %d suppressed, %.1f s",
@@ -114,18 +111,18 @@ def customer_overlap(
         sum(c is None for c in overlap.counts),
         overlap.seconds,
     )
-    return overlap, hand_out(adapters.party_host, pinned.path, indicators) if indicators else None
+    return overlap, hand_out(context.exchange, indicators) if indicators else None
 
 
 @task(name="secure-shared-customer-sales", **PRIVATE)
 def shared_customer_sales(
-    pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters, shares: SharedIndicators | None
+    context: RunContext, players: PlayerSession, shares: SharedIndicators | None
 ) -> RevealedSharedSales | None:
     """Sales of customers who shop at more than one retailer, from the secret-shared indicators,
     revealed only if the disclosure rules pass inside MPC."""
     if shares is None:
         return None
-    spec = pinned.spec
+    spec = context.pinned.spec
     request = SharedSalesRequest(
         protocol=spec.protocol_for(spec.customer_overlap),
         players=[p.name for p in spec.compute_parties],
@@ -133,61 +130,70 @@ def shared_customer_sales(
         share_holders=shares.holders,
         min_group_size=spec.privacy.min_group_size,
         max_share_percent=spec.privacy.dominance.max_share_percent,
-        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+        allow_insecure_randomness=context.settings.allow_insecure_randomness,
     )
-    revealed = PlayerProcessEngine(network).shared_sales(request)
+    players.await_shares()
+    revealed = players.engine().shared_sales(request)
     get_run_logger().info(
         "shared-customer sales: %s, %.1f s", "shown" if revealed.shown else "suppressed", revealed.seconds
     )
     return revealed
 
 
-@task(name="secure-joint-recommender", **PRIVATE)
-def joint_recommender(pinned: PinnedSpec, network: PlayerNetwork, adapters: Adapters) -> RecommenderOutcome | None:
-    """Each party turns its purchases into its player's input; matrix factorization trains under MPC;
-    item factors are revealed, each party's user factors go to its own player only; each party ranks
-    and evaluates in its own process. None when the spec approves no recommender."""
-    spec, host = pinned.spec, adapters.party_host
+@task(name="secure-joint-recommender-training", **PRIVATE)
+def train_joint_recommender(context: RunContext, players: PlayerSession) -> TrainedFactors | None:
+    """Matrix factorization under MPC on every party's purchases (each player staged its party's own
+    input): item factors are revealed, each party's user factors go to its own player only. None when
+    the spec approves no recommender."""
+    spec = context.pinned.spec
     analysis = spec.joint_recommender
     if analysis is None:
         return None
-    parties = [p.name for p in spec.data_parties]
-    items = len(load_catalogue(pinned.path, spec))
-    _each_party(parties, lambda party: host.run_worker(party, "recommender-input", pinned.path))
     config = training_config(analysis)
     request = FactorizationRequest.from_config(
         config,
         spec.protocol_for(analysis),
         [p.name for p in spec.compute_parties],
         analysis.users_per_party,
-        items,
-        input_parties=parties,
-        allow_insecure_randomness=adapters.settings.allow_insecure_randomness,
+        len(load_catalogue(context.pinned.path, spec)),
+        input_parties=context.parties,
+        allow_insecure_randomness=context.settings.allow_insecure_randomness,
     )
-    trained = PlayerProcessEngine(network).train_factorization(request)
-    message = json.dumps({"item_factors": trained.item_factors})
-    results = _each_party(parties, lambda party: host.run_worker(party, "recommend", pinned.path, stdin=message))
+    trained = players.engine().train_factorization(request)
     get_run_logger().info(
         "joint recommender: %d epochs in %.1f s under %s", config.epochs, trained.seconds, request.protocol.value
     )
+    return trained
+
+
+@task(name="joint-recommendations", **PRIVATE)
+def deliver_recommendations(context: RunContext, trained: TrainedFactors | None) -> RecommenderOutcome | None:
+    """Each party's node ranks and evaluates for its own customers, from the revealed item factors
+    (sealed to the data parties) and the user factors its player kept; the evaluation comes back only
+    where the spec shares it."""
+    spec = context.pinned.spec
+    analysis = spec.joint_recommender
+    if analysis is None or trained is None:
+        return None
+    context.exchange.send(ITEM_FACTORS, json.dumps(trained.item_factors).encode(), to=context.parties)
+    statuses = context.nodes.run("recommend", context.parties)
+    recall = {}
+    if analysis.share_evaluation:
+        for party in context.parties:
+            sealed = context.exchange.receive(EVALUATION.format(party=party), party, context.settings.step_timeout)
+            recall[party] = PartyRecall.model_validate_json(sealed)
+    config = training_config(analysis)
     return RecommenderOutcome(
-        protocol=request.protocol,
-        items=items,
+        protocol=spec.protocol_for(analysis),
+        items=len(trained.item_factors),
         users_per_party=analysis.users_per_party,
         factors=config.factors,
         epochs=config.epochs,
         top_n=analysis.top_n,
         seconds=trained.seconds,
-        delivered={p: trained.user_factors_delivered.get(p, False) and r["delivered"] for p, r in results.items()},
-        recall={p: PartyRecall.model_validate(r["recall"]) for p, r in results.items() if r["recall"]},
+        delivered={
+            p: trained.user_factors_delivered.get(p, False) and statuses[p].get("status") == "delivered"
+            for p in context.parties
+        },
+        recall=recall,
     )
-
-
-def _each_party(parties: list[str], step: Callable[[str], dict]) -> dict[str, dict]:
-    """Run one worker step in every party's process at once; stop on the first party that failed."""
-    with ThreadPoolExecutor(max_workers=len(parties)) as pool:
-        results = dict(zip(parties, pool.map(step, parties)))
-    for party, result in results.items():
-        if "error" in result and result.get("status") == "failed":
-            raise SecureComputationError(result["error"], where=f"party {party}")
-    return results

@@ -4,30 +4,25 @@ from prefect import get_run_logger, task
 
 from cleanroom.history import KpiChange, RunKpis, record_and_compare
 from cleanroom.secure import RevealedTotals
-from cleanroom.settings import Adapters
-from cleanroom.spec import PinnedSpec
+from tasks import PRIVATE
+from tasks.context import RunContext
 
 
-@task(name="record-kpis")
+@task(name="record-kpis", **PRIVATE)
 def record_kpis(
-    pinned: PinnedSpec,
-    revealed: RevealedTotals,
-    verification: dict[str, bool],
-    adapters: Adapters,
-    run_id: str,
-    total_seconds: float,
+    context: RunContext, revealed: RevealedTotals, verification: dict[str, bool], total_seconds: float
 ) -> list[KpiChange]:
     """Append this run's metadata KPIs (no market figures) to the history and compare with the last run."""
     kpis = RunKpis(
-        run_id=run_id,
-        spec_sha256=pinned.sha256,
+        run_id=context.run_id,
+        spec_sha256=context.pinned.sha256,
         cells_shown=sum(revealed.shown),
         cells_suppressed=len(revealed.shown) - sum(revealed.shown),
         secure_seconds=revealed.seconds,
         total_seconds=round(total_seconds, 1),
         verification_passed=all(verification.values()),
     )
-    changes = record_and_compare(adapters.settings.history_file, kpis)
+    changes = record_and_compare(context.settings.history_file, kpis)
     for change in changes:
         get_run_logger().info("kpi %s: %s -> %s", change.name, change.previous, change.current)
     return changes

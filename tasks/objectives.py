@@ -1,11 +1,17 @@
-"""Phase 1: objectives and stakeholders — the collaboration spec, validated and hash-pinned."""
+"""Phase 1: objectives and stakeholders — the collaboration spec, validated and hash-pinned, and a
+consortium ready to run it: every data party signed that hash and its node is online."""
 
 from pathlib import Path
 
 from prefect import get_run_logger, task
 
+from cleanroom.crypto import pki
+from cleanroom.crypto.keys import public_key_b64
+from cleanroom.errors import ConfigurationError
 from cleanroom.spec import PinnedSpec, pin_spec
+from cleanroom.spec.signatures import SpecSignature, collect
 from tasks import PRIVATE
+from tasks.context import TLS_CERTIFICATE, RunContext
 
 
 @task(name="pin-collaboration-spec", **PRIVATE)
@@ -25,3 +31,45 @@ def pin_collaboration_spec(spec_path: Path) -> PinnedSpec:
         spec.privacy.min_group_size,
     )
     return pinned
+
+
+@task(name="check-consortium", **PRIVATE)
+def check_consortium(context: RunContext) -> dict[str, SpecSignature]:
+    """Before anything runs: the coordinator's keys are the ones the spec pins, every data party has
+    signed this spec's hash, and every node is online. Returns the signatures for the report."""
+    pinned, settings = context.pinned, context.settings
+    spec = pinned.spec
+    _check_coordinator_keys(context)
+    found = collect(context.store, spec, pinned.sha256)
+    unsigned = [party for party, signature in found.items() if signature is None]
+    if unsigned:
+        raise ConfigurationError(
+            f"not signed by {', '.join(unsigned)} (spec sha256 {pinned.sha256[:16]})",
+            where=str(pinned.path),
+            fix="each of them reviews this spec and runs `cleanroom spec sign` on its node",
+        )
+    context.nodes.check_online(context.parties)
+    context.store.expire_prefix(spec.exchange_bucket, spec.exchange.prefix + "/", spec.exchange.expire_days)
+    get_run_logger().info(
+        "consortium ready: %d nodes online, spec signed by all (%s)", len(found), settings.s3_region
+    )
+    return {party: signature for party, signature in found.items() if signature is not None}
+
+
+def _check_coordinator_keys(context: RunContext) -> None:
+    spec, me, settings = context.pinned.spec, context.me, context.settings
+    problems = []
+    if public_key_b64(me.signing_key.public_key()) != spec.reporting.signing_public_key:
+        problems.append(f"{settings.signing_key_path} is not reporting.signing_public_key")
+    if str(me.identity.to_public()) != spec.coordinator.public_key:
+        problems.append("the coordinator's age identity is not coordinator.public_key")
+    certificate = settings.coordinator_keys / TLS_CERTIFICATE
+    try:
+        if pki.fingerprint(certificate.read_text()) != pki.fingerprint(spec.coordinator.certificate):
+            problems.append(f"{certificate} is not coordinator.certificate")
+    except (OSError, ValueError):
+        problems.append(f"{certificate} cannot be read")
+    if problems:
+        raise ConfigurationError(
+            "; ".join(problems), where=str(context.pinned.path), fix="pin the coordinator's own keys in the spec"
+        )

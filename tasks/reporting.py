@@ -4,17 +4,16 @@ from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 
-from cleanroom.crypto.keys import load_signing_key
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import RecommenderOutcome
 from cleanroom.report.content import build_report
 from cleanroom.report.publish import MANIFEST, archive, seal_report, upload, verify_delivery
 from cleanroom.secure import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
-from cleanroom.settings import Adapters
-from cleanroom.spec import AnalysisKind, PinnedSpec
-from cleanroom.storage.s3 import object_store
+from cleanroom.spec import AnalysisKind
+from cleanroom.spec.signatures import SpecSignature
 from tasks import PRIVATE
+from tasks.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -31,16 +30,16 @@ class Insights:
 
 @task(name="publish-report", **PRIVATE)
 def publish_report(
-    pinned: PinnedSpec,
+    context: RunContext,
     revealed: RevealedTotals,
     insights: Insights,
     verification: dict[str, bool],
-    adapters: Adapters,
-    run_id: str,
+    signatures: dict[str, SpecSignature],
 ) -> dict[str, str]:
     """Seal the report for every approver (age) with an Ed25519-signed manifest, upload it with
     server-side encryption, fetch it back through a presigned URL, verify it and archive that copy."""
-    spec, settings = pinned.spec, adapters.settings
+    pinned, settings, run_id, store = context.pinned, context.settings, context.run_id, context.store
+    spec = pinned.spec
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     report = build_report(
         spec,
@@ -55,17 +54,12 @@ def publish_report(
         recommender=insights.recommender,
         baskets=insights.baskets,
         shared_sales=insights.shared_sales,
+        signatures=signatures,
+        plaintext_players=settings.dev_plaintext_players,
     )
-    sealed = seal_report(report, spec, load_signing_key(settings.signing_key_path))
-    with object_store(
-        settings.s3_endpoint_url,
-        settings.s3_region,
-        settings.aws_access_key_id,
-        settings.aws_secret_access_key,
-        log_dir=settings.runs_root / run_id,
-    ) as store:
-        uris = upload(sealed, store, spec.reporting.bucket, spec.reporting.prefix)
-        delivered = verify_delivery(sealed, store, spec)
+    sealed = seal_report(report, spec, context.me.signing_key)
+    uris = upload(sealed, store, spec.reporting.bucket, spec.reporting.prefix)
+    delivered = verify_delivery(sealed, store, spec)
     archive_dir = archive(delivered, settings.archive_root)
     get_run_logger().info("report sealed for %d approvers, uploaded and verified", len(spec.approvers))
     return {"manifest_uri": uris[MANIFEST], "archive": str(archive_dir), **uris}

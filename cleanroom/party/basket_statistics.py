@@ -13,7 +13,7 @@ import polars as pl
 from cleanroom.party.checkouts import customer_passes, sorted_baskets
 from cleanroom.spec.analyses import BasketStatistics
 
-BASKET_STATISTICS_FILE = Path("prepared") / "basket_statistics.i64"
+BASKET_STATISTICS_FILE = Path("basket_statistics.i64")  # in a prepared version and in the player folder
 
 
 def basket_grid(transactions: pl.LazyFrame, customers: pl.LazyFrame, analysis: BasketStatistics) -> np.ndarray:

@@ -3,14 +3,15 @@ grid, from the party's prepared transactions. This grid is what its player secre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
-from cleanroom.party.compliance import PREPARED_DIR
 from cleanroom.spec.models import CategoryMonthSales
 
-# The secure engine's players read this file, relative to their own working directory.
-CATEGORY_MONTH_FILE = PREPARED_DIR / "category_month.i64"
+# In a prepared version, and in the player folder, whose players read it relative to their working directory.
+CATEGORY_MONTH_FILE = Path("category_month.i64")
 
 
 def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMonthSales) -> np.ndarray:

@@ -12,7 +12,7 @@ import polars as pl
 from cleanroom.party.checkouts import customer_passes, sorted_baskets
 from cleanroom.spec.models import CopurchaseLift
 
-COPURCHASE_FILE = Path("prepared") / "copurchase.i64"
+COPURCHASE_FILE = Path("copurchase.i64")  # in a prepared version and in the player folder
 
 
 def copurchase_grid(transactions: pl.LazyFrame, analysis: CopurchaseLift) -> np.ndarray:

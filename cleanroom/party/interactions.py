@@ -15,9 +15,10 @@ import polars as pl
 from cleanroom.secure.factorization import RATINGS_INPUT_PATH, write_party_ratings
 from cleanroom.spec.analyses import JointRecommender
 
-USERS_FILE = Path("prepared") / "recommender_users.i64"  # row -> customer_code
-BOUGHT_FILE = Path("prepared") / "recommender_bought.u8"  # [rows, items] 0/1, before the hold-out date
-HELD_OUT_FILE = Path("prepared") / "recommender_held_out.i64"  # [n, 2] (row, item) bought later, new
+# In the run's recommender folder on the party's node.
+USERS_FILE = Path("users.i64")  # row -> customer_code
+BOUGHT_FILE = Path("bought.u8")  # [rows, items] 0/1, before the hold-out date
+HELD_OUT_FILE = Path("held_out.i64")  # [n, 2] (row, item) bought later, new
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,20 @@ def build_interactions(transactions: pl.LazyFrame, analysis: JointRecommender, g
     return Interactions(codes, bought, new[np.lexsort((new[:, 1], new[:, 0]))])
 
 
-def write_inputs(workspace: Path, interactions: Interactions, analysis: JointRecommender) -> None:
-    """The player's input (weighted targets and weights) plus what evaluation needs later."""
+def write_inputs(
+    player_dir: Path, evaluation_dir: Path, interactions: Interactions, analysis: JointRecommender
+) -> None:
+    """The player's input (weighted targets and weights), plus what evaluation needs later."""
     target, weight = interactions.weights(analysis.purchase_weight, analysis.users_per_party)
-    write_party_ratings(str(workspace / RATINGS_INPUT_PATH), target, weight, analysis.users_per_party)
-    (workspace / USERS_FILE).write_bytes(interactions.customer_codes.astype("<i8").tobytes())
-    (workspace / BOUGHT_FILE).write_bytes(interactions.bought.astype(np.uint8).tobytes())
-    (workspace / HELD_OUT_FILE).write_bytes(interactions.held_out.astype("<i8").tobytes())
+    write_party_ratings(str(player_dir / RATINGS_INPUT_PATH), target, weight, analysis.users_per_party)
+    evaluation_dir.mkdir(parents=True, exist_ok=True)
+    (evaluation_dir / USERS_FILE).write_bytes(interactions.customer_codes.astype("<i8").tobytes())
+    (evaluation_dir / BOUGHT_FILE).write_bytes(interactions.bought.astype(np.uint8).tobytes())
+    (evaluation_dir / HELD_OUT_FILE).write_bytes(interactions.held_out.astype("<i8").tobytes())
 
 
-def read_interactions(workspace: Path, items: int) -> Interactions:
-    codes = np.frombuffer((workspace / USERS_FILE).read_bytes(), dtype="<i8")
-    bought = np.frombuffer((workspace / BOUGHT_FILE).read_bytes(), dtype=np.uint8).reshape(len(codes), items)
-    held_out = np.frombuffer((workspace / HELD_OUT_FILE).read_bytes(), dtype="<i8").reshape(-1, 2)
+def read_interactions(evaluation_dir: Path, items: int) -> Interactions:
+    codes = np.frombuffer((evaluation_dir / USERS_FILE).read_bytes(), dtype="<i8")
+    bought = np.frombuffer((evaluation_dir / BOUGHT_FILE).read_bytes(), dtype=np.uint8).reshape(len(codes), items)
+    held_out = np.frombuffer((evaluation_dir / HELD_OUT_FILE).read_bytes(), dtype="<i8").reshape(-1, 2)
     return Interactions(codes, bought.astype(bool), held_out)

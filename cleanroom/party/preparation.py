@@ -29,17 +29,28 @@ from cleanroom.party.anonymization import (
     pseudonyms,
 )
 from cleanroom.party.canonical import SCHEMAS, columns_in_use
-from cleanroom.party.compliance import PREPARED_DIR, QUARANTINE_DIR, delete_expired
+from cleanroom.party.compliance import QUARANTINE_DIR, delete_expired
 from cleanroom.party.connectors import LocatedExport, locate_export
 from cleanroom.party.pre_aggregation import pre_aggregate
 from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
+from cleanroom.party.runs import pinned_versions
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
+from cleanroom.party.versions import (
+    MANIFEST,
+    PREPARED_DIR,
+    commit_version,
+    is_complete,
+    make_current,
+    preparation_lock,
+    recently_pinned,
+    remove_unused_versions,
+    version_dir,
+)
 from cleanroom.spec.loader import canonical_hash
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 from cleanroom.stopwatch import Stopwatch
 
-MANIFEST_FILE = PREPARED_DIR / "manifest.json"
 REPORT_FILE = Path("reports") / "preparation.json"
 # Referenced tables first, so foreign keys check against clean keys.
 TABLE_ORDER = (CanonicalTable.PRODUCTS, CanonicalTable.CUSTOMERS, CanonicalTable.TRANSACTIONS)
@@ -57,6 +68,7 @@ class PreparationSummary:
     quarantined: bool = False
     k_anonymity_met: bool = False
     aggregate_digest: str = ""
+    version: str = ""  # the prepared version's fingerprint (stays inside the party)
     error: str = ""
 
     def to_json(self) -> str:
@@ -66,8 +78,13 @@ class PreparationSummary:
 def prepare_party(
     spec: CollaborationSpec, party_name: str, workspace: Path, now: datetime | None = None
 ) -> PreparationSummary:
-    """Prepare one party's data inside its workspace; a rerun with unchanged inputs is a no-op."""
-    now = now or datetime.now(timezone.utc)
+    """Prepare one party's data inside its workspace as an immutable version (`prepared/<fingerprint>`);
+    unchanged inputs reuse their version. Preparations of one party take turns."""
+    with preparation_lock(workspace, party_name):
+        return _prepare(spec, party_name, workspace, now or datetime.now(timezone.utc))
+
+
+def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: datetime) -> PreparationSummary:
     watch = Stopwatch()
     party = spec.party(party_name)
     assert party.data is not None, "only data parties prepare data"
@@ -76,10 +93,16 @@ def prepare_party(
         exports = {table: locate_export(party, table, workspace) for table in TABLE_ORDER}
     key = load_pseudonym_key(party.data, workspace, party.name)
     fingerprint = _fingerprint(spec, exports, key)
-    previous = _manifest(workspace)
-    if previous.get("fingerprint") == fingerprint and all((workspace / f).exists() for f in previous["files"]):
+    existing = version_dir(workspace, fingerprint)
+    if is_complete(existing):
+        manifest = json.loads((existing / MANIFEST).read_text())
+        make_current(workspace, fingerprint)  # current again, if another version was prepared since
         return PreparationSummary(
-            party.name, "unchanged", aggregate_digest=previous["aggregate_digest"], **previous["summary"]
+            party.name,
+            "unchanged",
+            aggregate_digest=manifest["aggregate_digest"],
+            version=fingerprint,
+            **manifest["summary"],
         )
 
     context = RuleContext(now=now)
@@ -105,7 +128,7 @@ def prepare_party(
 
     with watch.step("great expectations"):
         validation.build_data_docs(workspace)
-    staging = workspace / "prepared.staging"
+    staging = workspace / PREPARED_DIR / f".staging-{fingerprint[:16]}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     outputs = _write_outputs(spec, party.name, checked, key, now, staging, watch)
@@ -123,6 +146,7 @@ def prepare_party(
         quarantined=any(r.quarantined_rows for r in checked.values()),
         k_anonymity_met=outputs["k_anonymity"]["satisfied"],
         aggregate_digest=outputs["aggregate_digest"],
+        version=fingerprint,
     )
     report = {
         "party": party.name,
@@ -148,6 +172,7 @@ def prepare_party(
         "anonymization": outputs["anonymization"] | {"k_anonymity": outputs["k_anonymity"]},
     }
     _commit(workspace, staging, report, fingerprint, summary, outputs["files"])
+    remove_unused_versions(workspace, recently_pinned(workspace, pinned_versions(workspace)))
     return summary
 
 
@@ -279,33 +304,28 @@ def _fingerprint(spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedE
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def _manifest(workspace: Path) -> dict:
-    try:
-        return json.loads((workspace / MANIFEST_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
 def _commit(
     workspace: Path, staging: Path, report: dict, fingerprint: str, summary: PreparationSummary, files: list[str]
 ) -> None:
-    """Swap the staged outputs in; the manifest is written last, so a crash before it means a rerun."""
+    """Put the staged version in place (its manifest written last, so a crash before it means a rerun),
+    then swap in the quarantine and the preparation report."""
+    kept = ("party", "status", "aggregate_digest", "version")
     manifest = {
         "fingerprint": fingerprint,
         "aggregate_digest": summary.aggregate_digest,
-        "files": [str(PREPARED_DIR / f) for f in files],
-        "summary": {k: v for k, v in asdict(summary).items() if k not in ("party", "status", "aggregate_digest")},
+        "files": files,
+        "summary": {k: v for k, v in asdict(summary).items() if k not in kept},
     }
-    for final, staged in ((PREPARED_DIR, staging), (QUARANTINE_DIR, workspace / "quarantine.staging")):
-        old = workspace / f"{final}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if (workspace / final).exists():
-            (workspace / final).rename(old)
-        if staged.exists():
-            staged.rename(workspace / final)
-        shutil.rmtree(old, ignore_errors=True)
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    commit_version(workspace, staging, fingerprint)
+    old = workspace / f"{QUARANTINE_DIR}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if (workspace / QUARANTINE_DIR).exists():
+        (workspace / QUARANTINE_DIR).rename(old)
+    if (workspace / "quarantine.staging").exists():
+        (workspace / "quarantine.staging").rename(workspace / QUARANTINE_DIR)
+    shutil.rmtree(old, ignore_errors=True)
     (workspace / REPORT_FILE).parent.mkdir(exist_ok=True)
-    (workspace / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str))
-    temporary = workspace / f"{MANIFEST_FILE}.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2))
-    temporary.replace(workspace / MANIFEST_FILE)
+    temporary = workspace / f"{REPORT_FILE}.tmp"
+    temporary.write_text(json.dumps(report, indent=2, default=str))
+    temporary.replace(workspace / REPORT_FILE)

@@ -14,6 +14,7 @@ import polars as pl
 
 from cleanroom.errors import SecureComputationError
 from cleanroom.party.interactions import Interactions, build_interactions, read_interactions, write_inputs
+from cleanroom.party.runs import PartyRun
 from cleanroom.recommend import factorization as mf
 from cleanroom.recommend.retail import PartyRecall, training_config
 from cleanroom.secure.factorization import USER_FACTORS_OUTPUT_PATH, read_user_factors
@@ -21,26 +22,25 @@ from cleanroom.spec.analyses import JointRecommender
 from cleanroom.spec.catalogue import load_catalogue
 from cleanroom.spec.models import CollaborationSpec
 
-RECOMMENDATIONS_FILE = Path("reports") / "recommendations.parquet"
-EVALUATION_FILE = Path("reports") / "recommender.json"
+RECOMMENDATIONS_FILE = Path("recommendations.parquet")  # in the run's reports folder
+EVALUATION_FILE = Path("recommender.json")
 
 
-def prepare_recommender_input(spec: CollaborationSpec, spec_path: Path, workspace: Path) -> int:
-    """Write the player's input and the evaluation files; returns the number of customers modelled."""
+def prepare_recommender_input(spec: CollaborationSpec, spec_path: Path, prepared: Path, run: PartyRun) -> int:
+    """Write the player's input and the evaluation files for this run; returns the number of customers
+    modelled (a figure that stays in the party)."""
     analysis = spec.joint_recommender
     assert analysis is not None
     gtins = load_catalogue(spec_path, spec)
-    interactions = build_interactions(
-        pl.scan_parquet(workspace / "prepared" / "transactions.parquet"), analysis, gtins
-    )
-    write_inputs(workspace, interactions, analysis)
+    interactions = build_interactions(pl.scan_parquet(prepared / "transactions.parquet"), analysis, gtins)
+    write_inputs(run.player_dir, run.evaluation_dir, interactions, analysis)
     return len(interactions.customer_codes)
 
 
 def deliver_recommendations(
-    spec: CollaborationSpec, spec_path: Path, workspace: Path, item_factors: np.ndarray
+    spec: CollaborationSpec, spec_path: Path, prepared: Path, run: PartyRun, item_factors: np.ndarray
 ) -> PartyRecall:
-    """Rank, evaluate and keep everything in the party's own reports/ folder."""
+    """Rank, evaluate and keep everything in the run's own reports folder."""
     analysis = spec.joint_recommender
     assert analysis is not None
     started = time.perf_counter()
@@ -51,8 +51,8 @@ def deliver_recommendations(
             where="joint recommender",
             fix="rerun: the coordinator and this party disagree on the catalogue or the spec",
         )
-    data = read_interactions(workspace, len(gtins))
-    users = read_user_factors(str(workspace / USER_FACTORS_OUTPUT_PATH))[: len(data.customer_codes)]
+    data = read_interactions(run.evaluation_dir, len(gtins))
+    users = read_user_factors(str(run.outputs_dir / USER_FACTORS_OUTPUT_PATH))[: len(data.customer_codes)]
     joint = users @ item_factors.T
     n = analysis.top_n
     joint_parts = mf.recall_parts(joint, data.bought, data.held_out, n)
@@ -63,8 +63,8 @@ def deliver_recommendations(
         popularity=mf.recall(_popularity_scores(data), data.bought, data.held_out, n),
         lift_interval=mf.lift_interval(joint_parts, alone_parts),
     )
-    _write_top_n(workspace, data, joint, gtins, n)
-    (workspace / EVALUATION_FILE).write_text(
+    _write_top_n(prepared, run.reports_dir / RECOMMENDATIONS_FILE, data, joint, gtins, n)
+    (run.reports_dir / EVALUATION_FILE).write_text(
         json.dumps(
             {
                 "recall_at_n": recall.model_dump() | {"lift": recall.lift},
@@ -90,13 +90,13 @@ def _popularity_scores(data: Interactions) -> np.ndarray:
     return np.broadcast_to(data.bought.sum(axis=0, dtype=np.float64), data.bought.shape)
 
 
-def _write_top_n(workspace: Path, data: Interactions, scores: np.ndarray, gtins: list[str], n: int) -> None:
+def _write_top_n(
+    prepared: Path, target: Path, data: Interactions, scores: np.ndarray, gtins: list[str], n: int
+) -> None:
     """Per customer pseudonym: rank, GTIN and score of the top-N products it has not bought yet."""
     top = mf.top_unseen(scores, data.bought, n)
     rows = np.repeat(np.arange(len(data.customer_codes)), n)
-    customers = pl.read_parquet(
-        workspace / "prepared" / "customers.parquet", columns=["customer_code", "customer_pseudonym"]
-    )
+    customers = pl.read_parquet(prepared / "customers.parquet", columns=["customer_code", "customer_pseudonym"])
     table = pl.DataFrame(
         {
             "customer_code": data.customer_codes[rows].astype(np.uint32),
@@ -106,4 +106,4 @@ def _write_top_n(workspace: Path, data: Interactions, scores: np.ndarray, gtins:
         }
     )
     joined = table.join(customers.with_columns(pl.col("customer_code").cast(pl.UInt32)), on="customer_code")
-    joined.select("customer_pseudonym", "rank", "gtin", "score").write_parquet(workspace / RECOMMENDATIONS_FILE)
+    joined.select("customer_pseudonym", "rank", "gtin", "score").write_parquet(target)

@@ -13,7 +13,7 @@ import polars as pl
 
 from cleanroom.spec.models import CustomerSegments
 
-SEGMENTS_FILE = Path("prepared") / "customer_segments.i64"
+SEGMENTS_FILE = Path("customer_segments.i64")  # in a prepared version and in the player folder
 
 
 def segment_grid(transactions: pl.LazyFrame, analysis: CustomerSegments) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from cleanroom.spec.models import CategoryMonthSales
 
-MARKET_SHARE_FILE = Path("reports") / "market_share.json"
+MARKET_SHARE_FILE = Path("market_share.json")  # in the run's reports folder
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ class ContributionCheck:
         return asdict(self)
 
 
-def load_own_aggregates(workspace: Path, cells: int) -> np.ndarray:
-    raw = (workspace / CATEGORY_MONTH_FILE).read_bytes()
+def load_own_aggregates(prepared: Path, cells: int) -> np.ndarray:
+    raw = (prepared / CATEGORY_MONTH_FILE).read_bytes()
     return np.frombuffer(raw, dtype="<i8").reshape(2, cells)
 
 
@@ -59,16 +59,16 @@ def market_share(own_sales: np.ndarray, revealed_sales: list[int | None]) -> lis
 
 
 def write_market_share(
-    workspace: Path, analysis: CategoryMonthSales, own: np.ndarray, revealed_sales: list[int | None]
+    reports_dir: Path, analysis: CategoryMonthSales, own: np.ndarray, revealed_sales: list[int | None]
 ) -> Path:
-    """The party's market share per category and month, written only into its own workspace."""
+    """The party's market share per category and month, written only into its own run's reports."""
     shares = market_share(own[0], revealed_sales)
     months = analysis.month_labels
     table = {
         category: dict(zip(months, shares[i * len(months) : (i + 1) * len(months)]))
         for i, category in enumerate(analysis.categories)
     }
-    path = workspace / MARKET_SHARE_FILE
-    path.parent.mkdir(exist_ok=True)
+    path = reports_dir / MARKET_SHARE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"analysis": analysis.id, "share_of_market_sales": table}, indent=2))
     return path

@@ -12,11 +12,24 @@ from cleanroom.secure.requests import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
 from cleanroom.spec.analyses import BasketStatistics, euro_band_labels
 from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
+from cleanroom.spec.signatures import SpecSignature
 
 INSECURE_NOTICE = (
     "WARNING: this run used insecure randomness (development flag); its shares were predictable. "
     "Do not rely on its privacy."
 )
+PLAINTEXT_NOTICE = (
+    "WARNING: this run's players talked plaintext gRPC (development flag, TLS off); anyone on the network "
+    "could read its shares. Do not rely on its privacy."
+)
+
+
+class SignatureRow(BaseModel):
+    """A party's signature over the spec's hash, checked against the key the spec declares for it."""
+
+    party: str  # display name
+    signed_at: str
+    signature: str  # base64 Ed25519 over the spec hash
 
 
 class CategoryMonthTable(BaseModel):
@@ -107,6 +120,7 @@ class Report(BaseModel):
     recommender: RecommenderSection | None = None
     baskets: BasketTable | None = None
     shared_sales: RevealedSharedSales | None = None  # sales of customers shopping at several retailers
+    signatures: list[SignatureRow] = []  # every data party approved exactly this spec
 
     @property
     def disclosure_rule(self) -> str:
@@ -168,6 +182,8 @@ def build_report(
     recommender: RecommenderOutcome | None = None,
     baskets: RevealedTotals | None = None,
     shared_sales: RevealedSharedSales | None = None,
+    signatures: dict[str, SpecSignature] | None = None,
+    plaintext_players: bool = False,
 ) -> Report:
     months = analysis.month_labels
     n = len(months)
@@ -178,8 +194,9 @@ def build_report(
     )
     monthly, by_category = table.monthly_totals(), table.category_totals()
     shown = sum(revealed.shown)
+    notices = [INSECURE_NOTICE] * (not revealed.secure_randomness) + [PLAINTEXT_NOTICE] * plaintext_players
     return Report(
-        notice=None if revealed.secure_randomness else INSECURE_NOTICE,
+        notice=" ".join(notices) or None,
         title=f"{spec.collaboration}: market sales by category and month",
         collaboration=spec.collaboration,
         spec_sha256=spec_sha256,
@@ -212,6 +229,10 @@ def build_report(
         recommender=_recommender_section(spec, recommender) if recommender else None,
         baskets=_basket_table(spec.basket_statistics, baskets) if baskets and spec.basket_statistics else None,
         shared_sales=shared_sales,
+        signatures=[
+            SignatureRow(party=spec.party(p).display_name, signed_at=s.signed_at, signature=s.signature)
+            for p, s in (signatures or {}).items()
+        ],
     )
 
 

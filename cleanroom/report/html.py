@@ -62,8 +62,23 @@ Cells that fail were never revealed (&#8212;); which rule a cell failed is not r
 <table><tr><th></th>{header}</tr>{"".join(rows)}</table>
 {overlap}
 <h2>Cross-verification</h2><ul>{verification}</ul>
+{_signatures_section(report)}
 </body></html>"""
     return page.encode()
+
+
+def _signatures_section(report: Report) -> str:
+    if not report.signatures:
+        return ""
+    rows = "".join(
+        f"<tr><th>{escape(row.party)}</th><td>{escape(row.signed_at)}</td>"
+        f'<td style="text-align:left;font-family:monospace">{escape(row.signature[:24])}&hellip;</td></tr>'
+        for row in report.signatures
+    )
+    return f"""<h2>Spec approved by every party</h2>
+<p class="meta">Each retailer signed the hash of this spec ({escape(report.spec_sha256[:16])}&hellip;) with its
+own key; its node serves no run of a spec it has not signed. Signatures checked against the keys in the spec.</p>
+<table><tr><th>retailer</th><th>signed at</th><th>Ed25519 signature</th></tr>{rows}</table>"""
 
 
 def _overlap_section(report: Report) -> str:

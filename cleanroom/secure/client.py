@@ -1,23 +1,29 @@
-"""The coordinator's secure-computation client, run as its own process so TensorFlow's process-wide
-cluster connection never outlives one computation: reads a request (aggregate totals or matrix
-factorization) plus the hostmap as JSON on stdin, prints the revealed result as JSON on stdout."""
+"""The coordinator's secure-computation client, run as its own sandboxed process so TensorFlow's
+process-wide cluster connection never outlives one computation: reads a request (aggregate totals,
+matrix factorization, shared-customer sales) plus the cluster's loopback addresses from a JSON file,
+writes the revealed result as JSON beside it."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import OrderedDict
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from cleanroom.errors import CleanroomError
+from cleanroom.network.topology import CLIENT_JOB, COORDINATOR
 from cleanroom.secure.aggregates import run_totals
 from cleanroom.secure.factorization import FactorizationRequest, run_training
+from cleanroom.secure.player import PLAYER_JOB, PLAYER_NICENESS, start_bridges
 from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 from cleanroom.secure.shared_sales import SharedSalesRequest, run_shared_sales
 
-RESULT_PREFIX = "CLEANROOM-SECURE "
+RESULT_FILE = "result.json"  # in its working folder (the engine reads it when the client has exited)
 REQUESTS: dict[str, type[BaseModel]] = {
     "totals": AggregateRequest,
     "factorization": FactorizationRequest,
@@ -25,17 +31,29 @@ REQUESTS: dict[str, type[BaseModel]] = {
 }
 
 
+def connect(internal: dict[str, str], sockets: Path) -> Any:
+    """Bridge to the players through the TLS terminator, then join the cluster as TF's client job at
+    its fixed loopback address (players fetch client-side tensors from it)."""
+    import tensorflow as tf
+
+    start_bridges(sockets, internal, own=COORDINATOR)
+    os.nice(PLAYER_NICENESS)  # as the players: forwarding comes first
+    hostmap = OrderedDict((name, address) for name, address in internal.items() if name != COORDINATOR)
+    config = import_tfe().RemoteConfig(hostmap, job_name=PLAYER_JOB)
+    cluster = tf.train.ClusterSpec({PLAYER_JOB: list(hostmap.values()), CLIENT_JOB: [internal[COORDINATOR]]})
+    tf.config.experimental_connect_to_cluster(cluster, job_name=CLIENT_JOB)
+    return config
+
+
 def main() -> int:
-    message = json.loads(sys.stdin.read())
+    message = json.loads(Path(sys.argv[1]).read_text())
     kind = message.get("kind", "totals")
     request: AggregateRequest | FactorizationRequest | SharedSalesRequest = REQUESTS[kind].model_validate(
         message["request"]
     )
     try:
         secure = require_secure_randomness(request.allow_insecure_randomness)
-        tfe = import_tfe()
-        config = tfe.RemoteConfig(OrderedDict(message["hostmap"]))
-        config.connect_servers()
+        config = connect(message["cluster"], Path(message["sockets"]))
         with protocol_scope(request.protocol, config, request.players) as prot:
             revealed: BaseModel
             if isinstance(request, FactorizationRequest):
@@ -45,9 +63,9 @@ def main() -> int:
             else:
                 revealed = run_totals(request, prot, secure)
     except CleanroomError as exc:
-        print(RESULT_PREFIX + json.dumps({"error": exc.one_line()}), flush=True)
+        Path(RESULT_FILE).write_text(json.dumps({"error": exc.one_line()}))
         return 3
-    print(RESULT_PREFIX + revealed.model_dump_json(), flush=True)
+    Path(RESULT_FILE).write_text(revealed.model_dump_json())
     return 0
 
 

@@ -1,18 +1,23 @@
-"""The secure engine's one interface, with an in-process and a multi-process implementation."""
+"""The secure engine's one interface, with an in-process implementation (tests, benchmarks) and the
+coordinator's remote client joining the nodes' players."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
-from cleanroom.errors import SecureComputationError
-from cleanroom.secure.client import RESULT_PREFIX
+from cleanroom.errors import CleanroomError, SecureComputationError
+from cleanroom.network.sandbox import SOCKETS_INSIDE, sandboxed
+from cleanroom.processes import start_process, stop_processes
+from cleanroom.secure.client import RESULT_FILE
 from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
-from cleanroom.secure.network import PlayerNetwork
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedSalesRequest
 
@@ -56,11 +61,16 @@ class InProcessEngine:
 
 
 @dataclass
-class PlayerProcessEngine:
-    """Players as separate processes over TF's gRPC runtime; the client runs in a child process."""
+class RemoteEngine:
+    """The coordinator's secure client, run per computation in its own sandbox, joining the players
+    over the TLS terminator whose sockets are in `sockets`. `watch` is polled while it runs: when it
+    names a problem (a node went offline, a player stopped), the client is stopped and that is raised."""
 
-    network: PlayerNetwork
-    timeout: float = 600.0
+    internal: dict[str, str]  # every member's loopback address inside the sandboxes
+    sockets: Path
+    log_dir: Path
+    watch: Callable[[], CleanroomError | None] = lambda: None
+    timeout: float = 900.0
 
     def secure_totals(self, request: AggregateRequest) -> RevealedTotals:
         return RevealedTotals.model_validate(self._run_client("totals", request.model_dump(mode="json")))
@@ -74,31 +84,41 @@ class PlayerProcessEngine:
         )
 
     def _run_client(self, kind: str, request: dict) -> dict:
-        message = json.dumps({"kind": kind, "request": request, "hostmap": self.network.hostmap})
-        process = subprocess.run(
-            [sys.executable, "-m", "cleanroom.secure.client"],
-            input=message,
-            capture_output=True,
-            text=True,
-            cwd=self.network.run_dir,
-            env=self.network.host.command_env(),
-            timeout=self.timeout,
-            check=False,
-        )
-        for line in process.stdout.splitlines():
-            if line.startswith(RESULT_PREFIX):
-                payload = json.loads(line.removeprefix(RESULT_PREFIX))
-                if "error" in payload:
-                    raise SecureComputationError(payload["error"], where="secure engine client")
-                return payload
-        (self.network.run_dir / "client.stderr").write_text(process.stderr)
-        down = [name for name, up in self.network.alive().items() if not up]
+        message = {"kind": kind, "request": request, "cluster": self.internal, "sockets": str(SOCKETS_INSIDE)}
+        with tempfile.TemporaryDirectory(prefix="cleanroom-client-") as folder:
+            workdir = Path(folder)
+            (workdir / "request.json").write_text(json.dumps(message))
+            command = [sys.executable, "-m", "cleanroom.secure.client", "request.json"]
+            log = self.log_dir / "client.log"
+            process = start_process(sandboxed(command, workdir, self.sockets), log)
+            problem = self._wait(process)
+            if problem is not None:
+                raise problem
+            output = (workdir / RESULT_FILE).read_text() if (workdir / RESULT_FILE).exists() else ""
+        if output:
+            payload = json.loads(output)
+            if "error" in payload:
+                raise SecureComputationError(payload["error"], where="secure engine client")
+            return payload
         raise SecureComputationError(
-            f"secure computation client exited with code {process.returncode}"
-            + (f"; player(s) down: {', '.join(down)}" if down else ""),
+            f"secure computation client exited with code {process.returncode}",
             where="secure engine",
-            fix=f"see {Path(self.network.run_dir) / 'client.stderr'}",
+            fix=f"see {log}",
         )
+
+    def _wait(self, process: subprocess.Popen) -> CleanroomError | None:
+        deadline = time.monotonic() + self.timeout
+        while process.poll() is None:
+            problem = self.watch()
+            if problem is None and time.monotonic() > deadline:
+                problem = SecureComputationError(
+                    f"the secure computation took longer than {self.timeout:.0f} s", where="secure engine"
+                )
+            if problem is not None:
+                stop_processes([process], grace=2)
+                return problem
+            time.sleep(0.5)
+        return None
 
 
 def _all_players(compute: list[str], providers: list[str]) -> list[str]:

@@ -19,9 +19,9 @@ from cleanroom.recommend.factorization import MFConfig, initial_factors
 from cleanroom.secure.runtime import import_tfe
 from cleanroom.spec.models import Protocol
 
-# Relative to each player's working directory (its party's workspace).
-RATINGS_INPUT_PATH = "prepared/ratings.f64"  # [2, rows, items] float64: centred ratings, mask
-USER_FACTORS_OUTPUT_PATH = "prepared/user_factors.csv"  # text, so the party reads it without TF
+# Relative to each player's working directory (the run's player folder on its node).
+RATINGS_INPUT_PATH = "ratings.f64"  # [2, rows, items] float64: weighted targets, weights
+USER_FACTORS_OUTPUT_PATH = "user_factors.csv"  # text, so the party reads it without TF
 MASK_SCALED = False
 
 

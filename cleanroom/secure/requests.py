@@ -6,11 +6,11 @@ from pydantic import BaseModel, ConfigDict
 
 from cleanroom.spec.models import Protocol
 
-# Relative to each player's working directory, which is its party's workspace.
-PLAYER_INPUT_PATH = "prepared/category_month.i64"
-SEGMENTS_INPUT_PATH = "prepared/customer_segments.i64"
-COPURCHASE_INPUT_PATH = "prepared/copurchase.i64"
-BASKET_STATISTICS_INPUT_PATH = "prepared/basket_statistics.i64"
+# Relative to each player's working directory: the run's player folder on its node.
+PLAYER_INPUT_PATH = "category_month.i64"
+SEGMENTS_INPUT_PATH = "customer_segments.i64"
+COPURCHASE_INPUT_PATH = "copurchase.i64"
+BASKET_STATISTICS_INPUT_PATH = "basket_statistics.i64"
 
 
 CENTS_PER_UNIT = 100.0

@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict
 from cleanroom.secure.runtime import all_true, greater_than, import_tfe
 from cleanroom.spec.analyses import Protocol
 
-SHARED_VALUES_FILE = Path("prepared") / "overlap_values.i64"  # the party's sales per row, secret order
+# In the run's player folder (the player's working directory).
+SHARED_VALUES_FILE = Path("overlap_values.i64")  # the party's sales per row, in its secret order
 
 
 def indicator_share_file(owner: str) -> Path:
     """Where a party keeps its random share of `owner`'s indicator bits (int64, mod 2^64)."""
-    return Path("prepared") / f"overlap_share_{owner}.i64"
+    return Path(f"overlap_share_{owner}.i64")
 
 
 class SharedIndicators(BaseModel):

@@ -41,10 +41,11 @@ def load_spec(path: Path) -> CollaborationSpec:
     try:
         return CollaborationSpec.model_validate(raw)
     except ValidationError as exc:
-        raise _one_line(path, exc) from exc
+        raise first_error(path, exc) from exc
 
 
-def _one_line(path: Path, exc: ValidationError) -> ConfigurationError:
+def first_error(path: Path, exc: ValidationError) -> ConfigurationError:
+    """The first validation error as one line naming file, field and fix (and how many more there are)."""
     error = exc.errors()[0]
     field = ".".join(_loc_part(p) for p in error["loc"]).replace(".[", "[")
     message = error["msg"].removeprefix("Value error, ")

@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from cleanroom.crypto.pki import certificate_problem
+from cleanroom.network.topology import COORDINATOR, ClusterAddresses, split_endpoint
 from cleanroom.spec.analyses import (
     NAME_PATTERN,
     Analysis,
@@ -42,21 +44,59 @@ def _check_age_recipient(value: str) -> str:
     return value
 
 
+def _check_ed25519(value: str) -> str:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ValueError("not base64") from exc
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes (44 base64 characters)")
+    return value
+
+
+def _check_endpoint(value: str | None) -> str | None:
+    if value is not None:
+        split_endpoint(value)
+    return value
+
+
+def _check_pem(value: str | None) -> str | None:
+    if value is not None and "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValueError("not a PEM certificate (paste what `cleanroom keys issue` printed)")
+    return value
+
+
 class Party(Strict):
     name: Name
     display_name: str
     role: PartyRole
     public_key: str = Field(description="age X25519 recipient for outputs addressed to this party")
     data: PartyData | None = Field(default=None, description="exports of a party that holds data")
+    # A data party runs a node: its player's TLS endpoint, the key it signs the spec and its messages
+    # with, and its TLS certificate from the consortium CA.
+    endpoint: str | None = Field(default=None, description="host:port of the node's player (TLS)")
+    signing_key: str | None = Field(default=None, description="Ed25519 public key (base64) of the node")
+    certificate: str | None = Field(default=None, description="the node's TLS certificate (PEM)")
 
     _age = field_validator("public_key")(_check_age_recipient)
+    _endpoint = field_validator("endpoint")(_check_endpoint)
+    _signing = field_validator("signing_key")(lambda v: v if v is None else _check_ed25519(v))
+    _pem = field_validator("certificate")(_check_pem)
 
     @model_validator(mode="after")
     def _data_matches_role(self) -> Party:
+        if self.name == COORDINATOR:
+            raise ValueError(f"name: '{COORDINATOR}' is the coordinator's name; choose another")
         if self.role is not PartyRole.OBSERVER and self.data is None:
             raise ValueError(f"data: a {self.role.value} party declares its exports (data.tables)")
         if self.role is PartyRole.OBSERVER and self.data is not None:
             raise ValueError("data: an observer holds no data; remove the section or change the role")
+        if self.role is not PartyRole.OBSERVER:
+            missing = [f for f in ("endpoint", "signing_key", "certificate") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(
+                    f"{missing[0]}: a {self.role.value} party runs a node; declare {', '.join(missing)}"
+                )
         return self
 
 
@@ -74,8 +114,33 @@ class Objective(Strict):
     description: str
 
 
+class Coordinator(Strict):
+    """Who runs the lifecycle: it receives the messages addressed to it, and its secure client joins
+    the players' computation over TLS (players fetch client-side tensors from its endpoint)."""
+
+    public_key: str = Field(description="age X25519 recipient for messages addressed to the coordinator")
+    endpoint: str = Field(description="host:port where players reach the coordinator's secure client (TLS)")
+    certificate: str = Field(description="its TLS certificate (PEM) from the consortium CA")
+
+    _age = field_validator("public_key")(_check_age_recipient)
+    _endpoint = field_validator("endpoint")(_check_endpoint)
+    _pem = field_validator("certificate")(_check_pem)
+
+
 class SecureComputation(Strict):
     protocol: Protocol = Protocol.ABY3
+    ca_certificate: str = Field(description="the consortium CA (PEM) that issued every member's certificate")
+
+    _pem = field_validator("ca_certificate")(_check_pem)
+
+
+class Exchange(Strict):
+    """Where nodes and the coordinator leave each other messages: per-run prefixes in an S3 bucket,
+    every object written once, sealed to its addressee and removed when the run ends."""
+
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")] | None = None  # default: reporting's
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")] = "exchange"
+    expire_days: int = Field(default=1, ge=1, le=30, description="lifecycle rule for runs that did not clean up")
 
 
 class QuasiIdentifier(str, Enum):
@@ -121,16 +186,7 @@ class Reporting(Strict):
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")]
     prefix: str = "reports"
 
-    @field_validator("signing_public_key")
-    @classmethod
-    def _ed25519(cls, value: str) -> str:
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except ValueError as exc:
-            raise ValueError("not base64") from exc
-        if len(raw) != 32:
-            raise ValueError("an Ed25519 public key is 32 bytes (44 base64 characters)")
-        return value
+    _ed25519 = field_validator("signing_public_key")(_check_ed25519)
 
 
 PLAYERS_PER_PROTOCOL = {Protocol.ABY3: 3, Protocol.POND: 3, Protocol.SECURENN: 3}
@@ -143,7 +199,9 @@ class CollaborationSpec(Strict):
     parties: list[Party] = Field(min_length=2)
     approvers: list[Approver] = Field(min_length=1)
     analyses: list[Analysis] = Field(min_length=1)
-    secure_computation: SecureComputation = SecureComputation()
+    coordinator: Coordinator
+    secure_computation: SecureComputation
+    exchange: Exchange = Exchange()
     privacy: PrivacyPolicy
     reporting: Reporting
 
@@ -173,6 +231,7 @@ class CollaborationSpec(Strict):
         for i, analysis in enumerate(self.analyses):
             if isinstance(analysis, BasketStatistics):
                 _check_regions(i, analysis, self.privacy)
+        _check_members(self)
         needed = PLAYERS_PER_PROTOCOL[self.secure_computation.protocol]
         if len(self.compute_parties) != needed:
             raise ValueError(
@@ -230,6 +289,42 @@ class CollaborationSpec(Strict):
     @property
     def customer_overlap(self) -> CustomerOverlap | None:
         return next((a for a in self.analyses if isinstance(a, CustomerOverlap)), None)
+
+    @property
+    def exchange_bucket(self) -> str:
+        return self.exchange.bucket or self.reporting.bucket
+
+    def cluster(self) -> ClusterAddresses:
+        """Where each data party's player and the coordinator's client are reached."""
+        players = {p.name: p.endpoint for p in self.data_parties if p.endpoint}
+        return ClusterAddresses(players=players, client=self.coordinator.endpoint)
+
+    def member_certificates(self) -> dict[str, str]:
+        """Every certificate the spec pins, by member name (the data parties and the coordinator)."""
+        pinned = {p.name: p.certificate for p in self.data_parties if p.certificate}
+        return {**pinned, COORDINATOR: self.coordinator.certificate}
+
+    def trust_bundle(self) -> str:
+        """The CA and exactly the member certificates the spec pins: what TLS peers are checked against."""
+        pems = [self.secure_computation.ca_certificate, *self.member_certificates().values()]
+        return "".join(pem.strip() + "\n" for pem in pems)
+
+
+def _check_members(spec: CollaborationSpec) -> None:
+    """Endpoints are distinct and every pinned certificate is the named member's, from the CA."""
+    seen: dict[str, str] = {spec.coordinator.endpoint: "coordinator.endpoint"}
+    for i, party in enumerate(spec.parties):
+        if party.endpoint is None:
+            continue
+        if party.endpoint in seen:
+            raise ValueError(f"parties[{i}].endpoint: {party.endpoint} is also {seen[party.endpoint]}")
+        seen[party.endpoint] = f"parties[{i}].endpoint"
+    places = {p.name: f"parties[{i}].certificate" for i, p in enumerate(spec.parties)}
+    places[COORDINATOR] = "coordinator.certificate"
+    for member, pem in spec.member_certificates().items():
+        problem = certificate_problem(pem, spec.secure_computation.ca_certificate, member)
+        if problem:
+            raise ValueError(f"{places[member]}: {problem}")
 
 
 def _check_regions(index: int, analysis: BasketStatistics, privacy: PrivacyPolicy) -> None:

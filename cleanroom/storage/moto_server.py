@@ -1,9 +1,8 @@
-"""moto's S3-compatible server on loopback: the embedded default object store (in memory only)."""
+"""moto's S3-compatible server: the embedded default object store (in memory only) of the demo and
+the tests, shared by the coordinator and every party node."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cleanroom.errors import StorageError
-from cleanroom.secure.network import free_port, port_open
+from cleanroom.processes import free_port, port_open, start_process, stop_processes
 
 
 @dataclass
@@ -19,24 +18,21 @@ class MotoServer:
     """A real HTTP server in its own process; `stop()` always ends it."""
 
     log_dir: Path
+    host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> MotoServer:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / "moto-server.log", "ab")  # noqa: SIM115 - owned by the child process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = start_process(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            self.log_dir / "moto-server.log",
         )
         deadline = time.monotonic() + timeout
-        while not port_open(f"127.0.0.1:{self.port}"):
+        while not port_open(f"{self.host}:{self.port}"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise StorageError(
@@ -48,13 +44,9 @@ class MotoServer:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_processes([self.process])
+            self.process = None
 
     def __enter__(self) -> MotoServer:
         return self.start()

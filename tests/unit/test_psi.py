@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
 from cleanroom.party.host import LocalPartyHost
+
 from cleanroom.psi.ecdh import blind_own, new_scalar, reblind
 from cleanroom.psi.hash_to_curve import encode_to_curve, hash_to_field
 from cleanroom.psi.overlap import InProcessPeer, ProcessPeer, disclosed, fully_blinded_sets, overlap_counts

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 from cleanroom.party.host import LocalPartyHost
+
 from cleanroom.psi.indicators import hand_out
 from cleanroom.psi.overlap import overlap_with_indicators
 from cleanroom.secure.engine import InProcessEngine

@@ -1,0 +1,1 @@
+"""Messages between party nodes and the coordinator, through the consortium object store."""

@@ -1,0 +1,27 @@
+"""The names of a run's messages in its exchange (each relative to the run's prefix)."""
+
+from __future__ import annotations
+
+RELEASE = "players/release"  # coordinator -> data parties: the secure computations are done
+ITEM_FACTORS = "recommender/item-factors"  # coordinator -> data parties: revealed item factors (JSON)
+EVALUATION = "recommender/evaluation/{party}"  # party -> coordinator: its Recall@N, when the spec shares it
+REVEALED_TOTALS = "review/revealed-totals"  # coordinator -> data parties: what was revealed, to check
+
+
+def player_ready(party: str) -> str:
+    """party -> coordinator: its player serves behind its TLS terminator."""
+    return f"players/ready/{party}"
+
+
+def heartbeats() -> str:
+    """The prefix of the coordinator's heartbeats while players serve (one object each, written once)."""
+    return "coordinator/alive-"
+
+
+def heartbeat(sequence: int) -> str:
+    return f"{heartbeats()}{sequence:06d}"
+
+
+def shares_staged(party: str) -> str:
+    """party -> coordinator: the overlap-indicator shares it holds are where its player reads them."""
+    return f"players/shares-staged/{party}"

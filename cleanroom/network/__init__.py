@@ -1,0 +1,1 @@
+"""How members of a consortium reach each other: addresses, TLS terminators, sandboxes."""

@@ -1,0 +1,237 @@
+"""Every party-side step of the lifecycle, as its node runs it: given a run id and a spec hash (all the
+coordinator sends), it works inside the party's workspace and answers with a status only. Anything
+another member needs travels sealed through the run's exchange.
+
+    prepare   validate, anonymize, pre-aggregate: an immutable prepared version, pinned for the run
+    psi       this party's side of private set intersection
+    player    stage the run's player inputs (grids, recommender input, overlap shares), serve the
+              player until the coordinator releases it, keep the player's outputs
+    recommend top-N lists and evaluation from the revealed item factors and its own user factors
+    verify    check the revealed market totals against its own data; its market share, kept here
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanroom.errors import CleanroomError, PartyUnavailableError, SecureComputationError
+from cleanroom.exchange.messages import (
+    EVALUATION,
+    ITEM_FACTORS,
+    RELEASE,
+    REVEALED_TOTALS,
+    heartbeats,
+    player_ready,
+    shares_staged,
+)
+from cleanroom.exchange.store import RunExchange
+from cleanroom.locks import exclusive
+from cleanroom.network.topology import COORDINATOR
+from cleanroom.node.config import Node
+from cleanroom.node.player import SandboxedPlayer
+from cleanroom.node.registry import resolve, trusted_file
+from cleanroom.party.preparation import prepare_party
+from cleanroom.party.psi_session import run_session
+from cleanroom.party.recommendations import deliver_recommendations, prepare_recommender_input
+from cleanroom.party.runs import PartyRun
+from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
+from cleanroom.psi.indicators import receive_shares
+from cleanroom.secure.factorization import USER_FACTORS_OUTPUT_PATH
+from cleanroom.secure.shared_sales import indicator_share_file
+from cleanroom.spec import PinnedSpec
+
+log = logging.getLogger("cleanroom.node")
+SERVE_POLL_SECONDS = 2.0  # how often a serving player's step looks for release and heartbeats
+PLAYER_LOCK = Path("runs") / ".player.lock"  # one player per node at a time: it owns the spec's endpoint
+Status = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    """One run as one node sees it: its signed spec, its run folder, its exchange."""
+
+    node: Node
+    pinned: PinnedSpec
+    run: PartyRun
+    exchange: RunExchange
+
+    @classmethod
+    def open(cls, node: Node, run_id: str, spec_sha256: str) -> NodeRun:
+        pinned = resolve(node, spec_sha256)  # refuses a spec its party has not signed
+        run = PartyRun(node.workspace, run_id).create()
+        return cls(node, pinned, run, RunExchange.for_run(node.store, pinned.spec, run_id, node.member))
+
+    @property
+    def party(self) -> str:
+        return self.node.party
+
+    def wait(self, name: str, sender: str) -> bytes:
+        return self.exchange.receive(name, sender, self.node.config.timeouts.message_seconds, self.exchange.closed)
+
+
+def prepare(node: Node, run_id: str, spec_sha256: str) -> Status:
+    context = NodeRun.open(node, run_id, spec_sha256)
+    summary = prepare_party(context.pinned.spec, node.party, node.workspace)
+    context.run.pin(summary.version)
+    log.info("prepare %s: %s, version %s", run_id, summary.status, summary.version[:12])
+    return {
+        "status": summary.status,
+        "expectations_evaluated": summary.expectations_evaluated,
+        "failed_warning": summary.failed_warning,
+        "quarantined": summary.quarantined,
+        "k_anonymity_met": summary.k_anonymity_met,
+    }
+
+
+def psi(node: Node, run_id: str, spec_sha256: str) -> Status:
+    context = NodeRun.open(node, run_id, spec_sha256)
+    prepared = context.run.wait_prepared(_message_timeout(node), context.exchange.closed)
+    started = time.monotonic()
+    run_session(context.exchange, context.pinned.spec, node.party, prepared, context.run, _message_timeout(node))
+    log.info("psi %s: done in %.1f s", run_id, time.monotonic() - started)
+    return {"status": "done"}
+
+
+def player(node: Node, run_id: str, spec_sha256: str) -> Status:
+    """Stage inputs, serve until released (or the coordinator falls silent, or the player dies)."""
+    context = NodeRun.open(node, run_id, spec_sha256)
+    spec, run = context.pinned.spec, context.run
+    _stage_player_inputs(context)
+    tls = None if node.settings.dev_plaintext_players else node.tls(trusted_file(node, spec_sha256))
+    timeouts = node.config.timeouts
+    serving = SandboxedPlayer(
+        node.party, spec.cluster(), run.player_dir, run.root / "logs", tls, node.config.listen_host
+    )
+    busy = lambda waited: PartyUnavailableError(  # noqa: E731
+        f"another run's player kept the endpoint for {waited:.0f} s", where=f"party {node.party}"
+    )
+    try:
+        with exclusive(node.workspace / PLAYER_LOCK, timeouts.message_seconds, busy, context.exchange.closed):
+            serving.start(timeouts.player_start_seconds)
+            context.exchange.send(player_ready(node.party), b"", [COORDINATOR])
+            _stage_overlap_shares(context, serving)  # they arrive once PSI is done, while the player serves
+            reason = _serve(context, serving)
+    finally:
+        serving.stop()
+        _keep_outputs_drop_inputs(run)
+    log.info("player %s: stopped (%s)", run_id, reason)
+    if reason != "released":
+        raise PartyUnavailableError(f"player stopped: {reason}", where=f"party {node.party}")
+    return {"status": "released", "plaintext": tls is None}
+
+
+def recommend(node: Node, run_id: str, spec_sha256: str) -> Status:
+    context = NodeRun.open(node, run_id, spec_sha256)
+    spec = context.pinned.spec
+    analysis = spec.joint_recommender
+    assert analysis is not None
+    item_factors = np.asarray(json.loads(context.wait(ITEM_FACTORS, COORDINATOR)), dtype=np.float64)
+    if not (context.run.outputs_dir / USER_FACTORS_OUTPUT_PATH).is_file():
+        raise SecureComputationError("its player wrote no user factors", where=f"party {node.party}")
+    recall = deliver_recommendations(spec, context.pinned.path, context.run.prepared(), context.run, item_factors)
+    log.info("recommend %s: %s", run_id, recall.model_dump_json())  # this party's own figures, kept here
+    if analysis.share_evaluation:  # the spec approves sharing it: sealed to the coordinator only
+        context.exchange.send(
+            EVALUATION.format(party=node.party), recall.model_dump_json().encode(), [COORDINATOR]
+        )
+    return {"status": "delivered", "evaluation_shared": analysis.share_evaluation}
+
+
+def verify(node: Node, run_id: str, spec_sha256: str) -> Status:
+    context = NodeRun.open(node, run_id, spec_sha256)
+    analysis = context.pinned.spec.category_month_sales
+    revealed = json.loads(context.wait(REVEALED_TOTALS, COORDINATOR))
+    prepared = context.run.wait_prepared(_message_timeout(node), context.exchange.closed)
+    own = load_own_aggregates(prepared, analysis.cells)
+    check = check_contribution(node.party, own, revealed["sales_cents"], revealed["shown"])
+    write_market_share(context.run.reports_dir, analysis, own, revealed["sales_cents"])
+    log.info("verify %s: %s", run_id, check.to_dict())
+    return {"status": "verified", "consistent": check.consistent, "cells_checked": check.cells_checked}
+
+
+STEPS: dict[str, Callable[[Node, str, str], Status]] = {
+    "prepare": prepare,
+    "psi": psi,
+    "player": player,
+    "recommend": recommend,
+    "verify": verify,
+}
+
+
+def _stage_player_inputs(context: NodeRun) -> None:
+    """Copy this run's inputs where its player can read them, and nothing else."""
+    spec, run = context.pinned.spec, context.run
+    prepared = run.prepared()
+    for grid in prepared.glob("*.i64"):
+        shutil.copyfile(grid, run.player_dir / grid.name)
+    if spec.joint_recommender is not None:
+        prepare_recommender_input(spec, context.pinned.path, prepared, run)
+
+
+def _stage_overlap_shares(context: NodeRun, serving: SandboxedPlayer) -> None:
+    """The random shares of overlap indicators this party holds, for the shared-sales computation."""
+    spec, run = context.pinned.spec, context.run
+    overlap = spec.customer_overlap
+    if overlap is None or not overlap.shared_customer_sales:
+        return
+
+    def stop_waiting() -> CleanroomError | None:
+        if not serving.alive():
+            return PartyUnavailableError("its player exited", where=f"party {context.party}")
+        if context.exchange.has(RELEASE):
+            return PartyUnavailableError("released before the shares came", where=f"party {context.party}")
+        return context.exchange.closed()
+
+    parties = [p.name for p in spec.data_parties]
+    timeout = _message_timeout(context.node)
+    for owner, share in receive_shares(context.exchange, parties, context.party, timeout, stop_waiting).items():
+        (run.player_dir / indicator_share_file(owner)).write_bytes(share)
+    context.exchange.send(shares_staged(context.party), b"", [COORDINATOR])
+
+
+def _serve(context: NodeRun, serving: SandboxedPlayer) -> str:
+    """Why serving ended: released, the run closed, the coordinator silent, the player dead, too long."""
+    timeouts = context.node.config.timeouts
+    started = last_sign = time.monotonic()
+    beats = 0
+    while True:
+        time.sleep(SERVE_POLL_SECONDS)
+        now = time.monotonic()
+        if not serving.alive():
+            return "the player process exited"
+        if context.exchange.has(RELEASE):
+            return "released"
+        if context.exchange.closed() is not None:
+            return "the coordinator closed the run"
+        count = len(context.exchange.names(heartbeats()))
+        if count > beats:
+            beats, last_sign = count, now
+        if now - last_sign > timeouts.coordinator_silence_seconds:
+            return f"the coordinator was silent for {timeouts.coordinator_silence_seconds:.0f} s"
+        if now - started > timeouts.player_max_seconds:
+            return f"served longer than {timeouts.player_max_seconds:.0f} s"
+
+
+def _keep_outputs_drop_inputs(run: PartyRun) -> None:
+    """The player's outputs move to the run's outputs; its inputs (grids, shares) are deleted."""
+    produced = run.player_dir / USER_FACTORS_OUTPUT_PATH
+    if produced.is_file():
+        produced.replace(run.outputs_dir / USER_FACTORS_OUTPUT_PATH)
+    shutil.rmtree(run.player_dir, ignore_errors=True)
+
+
+def _message_timeout(node: Node) -> float:
+    return node.config.timeouts.message_seconds
+
+
+def step_log(workspace: Path) -> Path:
+    return workspace / "logs" / "node.log"

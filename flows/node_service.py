@@ -1,0 +1,127 @@
+"""`cleanroom node start`: what a retailer runs on its own host.
+
+It checks the node's configuration and tools, makes sure the party's work pool exists, deploys the
+party-side steps on it (labelled with the party's display name), publishes the party's spec signatures,
+then runs a Prefect process worker on that pool until stopped. Each step's flow run, and the player it
+may start, die with the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.deployments.runner import EntrypointType
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from cleanroom.network.sandbox import require_tools
+from cleanroom.node import registry
+from cleanroom.node.config import Node
+from cleanroom.spec.signatures import publish
+from flows.party_steps import NODE_CONFIG_ENV, STEP_FLOWS
+from tasks.nodes import pool_name
+
+WORKER_SETTINGS = {
+    "PREFECT_WORKER_QUERY_SECONDS": "1",  # a step waits at most a second to be picked up
+    "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",  # the coordinator sees a dead node (CLEANROOM_NODE_OFFLINE_AFTER)
+    "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+}
+
+
+def register(node: Node) -> list[str]:
+    """The work pool and one deployment per party step; returns the deployment names."""
+    pool = pool_name(node.party)
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    names = []
+    for step, step_flow in STEP_FLOWS.items():
+        if _deployed(step_flow.name, node.party, pool):
+            names.append(f"{step_flow.name}/{node.party}")
+            continue  # a restart writes nothing: fewer writes for the server's database
+        deployment = step_flow.to_deployment(
+            name=node.party,
+            entrypoint_type=EntrypointType.MODULE_PATH,
+            work_pool_name=pool,
+            tags=["cleanroom", f"party:{node.party}"],
+            description=f"{step} on the node of {node.party}",
+        )
+        deployment.apply()
+        names.append(f"{step_flow.name}/{node.party}")
+    return names
+
+
+def _deployed(flow_name: str, party: str, pool: str) -> bool:
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(f"{flow_name}/{party}")
+        except ObjectNotFound:
+            return False
+    return (
+        deployment.work_pool_name == pool
+        and deployment.entrypoint == f"flows.party_steps.{flow_name.removeprefix('party-')}"
+    )
+
+
+def publish_signatures(node: Node) -> int:
+    """Every spec this party signed, in the consortium bucket (the coordinator checks them)."""
+    signatures = registry.signatures(node)
+    for signature in signatures:
+        pinned = registry.resolve(node, signature.spec_sha256)
+        publish(node.store, pinned.spec.exchange_bucket, signature)
+    return len(signatures)
+
+
+def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-type]
+    """Register, then run the worker until it exits or this process is asked to stop."""
+    require_tools("bwrap", "socat", *([] if node.settings.dev_plaintext_players else ["stunnel"]))
+    _ = node.member  # the node's keys load now, not at its first step
+    deployments = register(node)
+    published = publish_signatures(node)
+    announce(
+        f"node {node.party}: {len(deployments)} steps deployed on work pool {pool_name(node.party)}, "
+        f"{published} spec signature(s) published; worker starting"
+    )
+    environment = {**os.environ, **WORKER_SETTINGS, NODE_CONFIG_ENV: str(node.config_path)}
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "worker",
+        "start",
+        "--pool",
+        pool_name(node.party),
+        "--type",
+        "process",
+        "--name",
+        f"node-{node.party}-{os.getpid()}",
+    ]
+    log = node.workspace / "logs" / "worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as output:
+        worker = subprocess.Popen(
+            command, env=environment, cwd=node.workspace, stdout=output, stderr=output, preexec_fn=_die_with_parent
+        )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.terminate())
+    return worker.wait()
+
+
+def worker_name(party: str, node_pid: int) -> str:
+    """The worker's name tells which node process runs it (a restarted node is a new worker)."""
+    return f"node-{party}-{node_pid}"
+
+
+def _die_with_parent() -> None:
+    from cleanroom.processes import die_with_parent
+
+    die_with_parent()
+
+
+def node_from(config: Path) -> Node:
+    return Node.load(config)
