@@ -19,7 +19,7 @@ from cleanroom.crypto.pki import CA_CERT, init_ca, issue_certificate
 from cleanroom.demo_data import generate_consortium, shared_catalogue
 from cleanroom.network.topology import COORDINATOR
 from cleanroom.node.config import NodeConfig, NodeKeys
-from cleanroom.processes import free_port
+from cleanroom.processes import free_ports
 from cleanroom.settings import Settings
 from cleanroom.spec import CollaborationSpec, load_spec
 
@@ -71,6 +71,7 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
 def _fill_keys(raw: dict, settings: Settings) -> None:
     """Every `generated` value of the template: the CA, each member's keys, endpoints on loopback."""
     keys = settings.keys_root
+    ports = iter(free_ports(len(raw["parties"]) + 1))  # endpoints on loopback, all distinct
     ca = keys / "ca"
     init_ca(ca, raw["collaboration"])
     raw["secure_computation"]["ca_certificate"] = (ca / CA_CERT).read_text()
@@ -84,13 +85,13 @@ def _fill_keys(raw: dict, settings: Settings) -> None:
         party["certificate"] = _issue(
             ca, party["name"], home / node_keys.tls_certificate, home / node_keys.tls_key
         )
-        party["endpoint"] = f"127.0.0.1:{free_port()}"
+        party["endpoint"] = f"127.0.0.1:{next(ports)}"
         config = NodeConfig(party=party["name"], listen_host="127.0.0.1")
         (home / NODE_CONFIG).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     coordinator = keys / "coordinator"
     raw["coordinator"] = {
         "public_key": new_age_identity(coordinator / "coordinator.age"),
-        "endpoint": f"127.0.0.1:{free_port()}",
+        "endpoint": f"127.0.0.1:{next(ports)}",
         "certificate": _issue(ca, COORDINATOR, coordinator / "tls.crt", coordinator / "tls.key"),
     }
     for approver in raw["approvers"]:

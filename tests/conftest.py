@@ -35,17 +35,61 @@ def small_spec(small_workspace: Settings) -> PinnedSpec:
 
 @pytest.fixture(scope="session")
 def prepared_workspace(small_workspace: Settings, small_spec: PinnedSpec) -> Settings:
-    """The small workspace after every party ran its own preparation worker."""
-    from cleanroom.party.host import LocalPartyHost
+    """The small workspace after every party prepared its data in its own folder."""
+    from cleanroom.party.preparation import prepare_party
 
-    host = LocalPartyHost(small_workspace.parties_root)
     for party in small_spec.spec.data_parties:
-        summary = host.run_worker(party.name, "prepare", small_spec.path)
-        assert summary["status"] in ("ok", "unchanged"), summary
+        summary = prepare_party(small_spec.spec, party.name, home(small_workspace, party.name))
+        assert summary.status in ("ok", "unchanged"), summary
     return small_workspace
+
+
+def home(settings: Settings, party: str) -> Path:
+    """A demo retailer's node folder (its workspace)."""
+    from cleanroom.demo_setup import demo_nodes_root
+
+    return demo_nodes_root(settings) / party
+
+
+def prepared(settings: Settings, party: str) -> Path:
+    """The retailer's current prepared version."""
+    from cleanroom.party.versions import current_version
+
+    version = current_version(home(settings, party))
+    assert version is not None, f"{party} has no prepared version"
+    return version
 
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory):
+    """moto's S3 server, shared by the tests that pass messages through an exchange."""
+    from cleanroom.storage.moto_server import MotoServer
+    from cleanroom.storage.s3 import S3ObjectStore
+
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        settings = Settings()
+        yield S3ObjectStore(
+            server.endpoint_url, "eu-central-1", settings.aws_access_key_id, settings.aws_secret_access_key
+        )
+
+
+def node(settings: Settings, party: str, store) -> object:
+    """A demo retailer's node, pointed at the test's object store."""
+    from cleanroom.demo_setup import node_config_path
+    from cleanroom.node.config import Node
+
+    return Node.load(
+        node_config_path(settings, party), settings.model_copy(update={"s3_endpoint_url": store.endpoint_url})
+    )
+
+
+def coordinator(settings: Settings):
+    from tasks.context import coordinator_member
+
+    return coordinator_member(settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 from cleanroom.secure import AggregateRequest
 from cleanroom.settings import Settings
 from cleanroom.spec import CollaborationSpec, Protocol
+from tests.conftest import prepared
 
 
 def grid_request(
@@ -29,5 +30,5 @@ def grid_request(
         min_group_size=k,
         min_contributors=rule.min_contributors if dominance else 1,
         max_share_percent=rule.max_share_percent if dominance else 100.0,
-        input_paths={p: str(workspace.parties_root / p / grid_file) for p in players},
+        input_paths={p: str(prepared(workspace, p) / grid_file) for p in players},
     )

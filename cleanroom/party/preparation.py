@@ -131,11 +131,16 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     staging = workspace / PREPARED_DIR / f".staging-{fingerprint[:16]}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    outputs = _write_outputs(spec, party.name, checked, key, now, staging, watch)
-    with watch.step("quarantine"):
-        for table, result in checked.items():
-            if result.quarantined_rows:
-                sink(quarantine_frame(result), workspace / "quarantine.staging" / f"{table.value}.parquet")
+    try:
+        outputs = _write_outputs(spec, party.name, checked, key, now, staging, watch)
+        with watch.step("quarantine"):
+            for table, result in checked.items():
+                if result.quarantined_rows:
+                    sink(quarantine_frame(result), workspace / "quarantine.staging" / f"{table.value}.parquet")
+    except BaseException:  # nothing half-written stays behind
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(workspace / "quarantine.staging", ignore_errors=True)
+        raise
 
     counts = [asdict(c) | {"table": t.value} for t, r in checked.items() for c in r.counts]
     summary = PreparationSummary(

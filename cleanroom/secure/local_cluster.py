@@ -13,7 +13,7 @@ from cleanroom.crypto.pki import CA_CERT, init_ca, issue_certificate
 from cleanroom.network.topology import COORDINATOR, ClusterAddresses
 from cleanroom.network.tunnels import Terminator, TlsMaterial
 from cleanroom.node.player import SandboxedPlayer, socket_dir
-from cleanroom.processes import free_port
+from cleanroom.processes import free_ports
 from cleanroom.secure.engine import RemoteEngine
 
 
@@ -36,8 +36,9 @@ def throwaway_pki(root: Path, members: list[str]) -> dict[str, TlsMaterial]:
 @contextmanager
 def local_cluster(workdirs: dict[str, Path], root: Path, tls: bool = True) -> Iterator[RemoteEngine]:
     """Players for the parties in `workdirs` (each reads only its folder) and a client engine."""
+    *ports, client = free_ports(len(workdirs) + 1)
     cluster = ClusterAddresses(
-        players={party: f"127.0.0.1:{free_port()}" for party in workdirs}, client=f"127.0.0.1:{free_port()}"
+        players={party: f"127.0.0.1:{port}" for party, port in zip(workdirs, ports)}, client=f"127.0.0.1:{client}"
     )
     material = throwaway_pki(root / "pki", [*workdirs, COORDINATOR]) if tls else {}
     with ExitStack() as stack:

@@ -12,6 +12,7 @@ import pytest
 
 from cleanroom.errors import DataContractError
 from cleanroom.party.preparation import prepare_party
+from cleanroom.party.versions import versions
 from tests.unit.test_preparation import edit_csv, harbor  # noqa: F401 - fixture
 
 SECRET = "cell-value-7781"
@@ -104,4 +105,4 @@ def test_bad_export_fails_with_one_clear_line(harbor: Path, small_spec, case: st
         assert f"column {column}" in message
     assert words in message and "fix:" in message and "\n" not in message
     assert SECRET not in message and "HA0" not in message  # no cell value, no customer number
-    assert not (harbor / "prepared").exists() and not (harbor / "prepared.staging").exists()
+    assert not versions(harbor) and not list((harbor / "prepared").glob(".staging*"))  # nothing half-written

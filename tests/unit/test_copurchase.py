@@ -9,6 +9,7 @@ from cleanroom.party.copurchase import COPURCHASE_FILE
 from cleanroom.report.content import _lift_rows
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
+from tests.conftest import home, prepared
 from tests.grid_requests import grid_request
 from tests.plaintext_oracle import plaintext_copurchase
 
@@ -17,9 +18,10 @@ def test_party_copurchase_counts_match_raw_exports(prepared_workspace, small_spe
     analysis = small_spec.spec.copurchase_lift
     assert analysis is not None
     for party in small_spec.spec.data_parties:
-        home = prepared_workspace.parties_root / party.name
-        grid = np.frombuffer((home / COPURCHASE_FILE).read_bytes(), "<i8").reshape(2, analysis.cells)
-        counts, people = plaintext_copurchase(home / "raw", analysis)
+        folder = home(prepared_workspace, party.name)
+        grid_file = prepared(prepared_workspace, party.name) / COPURCHASE_FILE
+        grid = np.frombuffer(grid_file.read_bytes(), "<i8").reshape(2, analysis.cells)
+        counts, people = plaintext_copurchase(folder / "raw", analysis)
         assert grid[0].tolist() == counts and grid[1].tolist() == people
         assert counts[-1] > max(counts[:-1]) > 0
 
@@ -31,7 +33,7 @@ def test_secure_lift_equals_plaintext_lift(prepared_workspace, small_spec) -> No
     k = spec.privacy.min_group_size
     request = grid_request(prepared_workspace, spec, analysis, COPURCHASE_FILE, k, Protocol.ABY3, dominance=False)
     revealed = InProcessEngine().secure_totals(request)
-    per_party = [plaintext_copurchase(prepared_workspace.parties_root / p / "raw", analysis) for p in players]
+    per_party = [plaintext_copurchase(home(prepared_workspace, p) / "raw", analysis) for p in players]
     counts = [sum(c) for c in zip(*(c for c, _ in per_party))]
     people = [sum(p) for p in zip(*(p for _, p in per_party))]
     assert revealed.sales_cents == [c if n >= k else None for c, n in zip(counts, people)]

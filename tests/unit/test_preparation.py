@@ -14,8 +14,11 @@ import polars as pl
 import pytest
 
 from cleanroom.party.category_month import CATEGORY_MONTH_FILE
-from cleanroom.party.preparation import MANIFEST_FILE, REPORT_FILE, prepare_party
+from cleanroom.party.preparation import REPORT_FILE, prepare_party
+from cleanroom.party.runs import PartyRun
+from cleanroom.party.versions import MANIFEST, current_version, version_dir, versions
 from cleanroom.spec import AnalysisKind
+from tests.conftest import home, prepared
 from tests.plaintext_oracle import plaintext_grid
 
 TX = "raw/transactions.csv"
@@ -26,38 +29,39 @@ def test_aggregates_match_independent_plaintext(prepared_workspace, small_spec) 
     analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     cells = analysis.cells
     for party in small_spec.spec.data_parties:
-        home = prepared_workspace.parties_root / party.name
-        grid = np.frombuffer((home / CATEGORY_MONTH_FILE).read_bytes(), "<i8").reshape(2, cells)
-        sales, customers = plaintext_grid([home / "raw"], analysis)
+        grid_file = prepared(prepared_workspace, party.name) / CATEGORY_MONTH_FILE
+        grid = np.frombuffer(grid_file.read_bytes(), "<i8").reshape(2, cells)
+        sales, customers = plaintext_grid([home(prepared_workspace, party.name) / "raw"], analysis)
         assert grid[0].tolist() == sales
         assert grid[1].tolist() == customers
 
 
 def test_prepared_outputs_are_anonymized(prepared_workspace) -> None:
-    home = prepared_workspace.parties_root / "harbor"
-    raw = pl.read_csv(home / "raw" / "customers.csv")
-    prepared = pl.read_parquet(home / "prepared" / "customers.parquet")
-    assert prepared.columns == ["customer_code", "customer_pseudonym", "age_band", "postcode_prefix"]
-    counts = prepared.group_by("age_band", "postcode_prefix").len()["len"]
+    version = prepared(prepared_workspace, "harbor")
+    raw = pl.read_csv(home(prepared_workspace, "harbor") / "raw" / "customers.csv")
+    customers = pl.read_parquet(version / "customers.parquet")
+    assert customers.columns == ["customer_code", "customer_pseudonym", "age_band", "postcode_prefix"]
+    counts = customers.group_by("age_band", "postcode_prefix").len()["len"]
     assert counts.min() >= 5  # the demo spec's k
-    transactions = pl.read_parquet(home / "prepared" / "transactions.parquet")
+    transactions = pl.read_parquet(version / "transactions.parquet")
     assert "customer_id" not in transactions.columns and "transaction_id" not in transactions.columns
     # Only join_keys.parquet (kept for overlap counting) may hold identifiers, and only normalized ones.
-    blob = b"".join(p.read_bytes() for p in (home / "prepared").iterdir() if p.name != "join_keys.parquet")
+    blob = b"".join(p.read_bytes() for p in version.iterdir() if p.name != "join_keys.parquet")
     for value in raw["email"].head(50).to_list() + raw["full_name"].head(50).to_list():
         assert value.encode() not in blob
         assert value.lower().encode() not in blob
     for value in raw["customer_id"].head(50).to_list():
         assert value.encode() not in blob
-    keys = pl.read_parquet(home / "prepared" / "join_keys.parquet")
+    keys = pl.read_parquet(version / "join_keys.parquet")
     assert keys["phone_key"].str.contains(r"^\+49[0-9]{9}$").all()  # harbor writes "+49 151 234 5678"
     assert (keys["email_key"] == keys["email_key"].str.to_lowercase()).all()
 
 
 def test_pseudonyms_link_the_same_email_across_parties_only_through_the_key(prepared_workspace) -> None:
     """Normalized emails agree across retailers (overlap is countable); pseudonyms are keyed."""
-    homes = [prepared_workspace.parties_root / p for p in ("northwind", "harbor")]
-    keys = [pl.read_parquet(h / "prepared" / "join_keys.parquet") for h in homes]
+    keys = [
+        pl.read_parquet(prepared(prepared_workspace, p) / "join_keys.parquet") for p in ("northwind", "harbor")
+    ]
     shared = set(keys[0]["email_key"].drop_nulls()) & set(keys[1]["email_key"].drop_nulls())
     assert shared  # the demo population puts some people at several retailers
 
@@ -65,11 +69,11 @@ def test_pseudonyms_link_the_same_email_across_parties_only_through_the_key(prep
 @pytest.fixture()
 def harbor(tmp_path: Path, small_workspace) -> Path:
     """A private copy of Harbor's workspace (exports and pseudonym key), not yet prepared."""
-    home = tmp_path / "harbor"
-    source = small_workspace.parties_root / "harbor"
-    shutil.copytree(source / "raw", home / "raw")
-    shutil.copytree(source / "secrets", home / "secrets")
-    return home
+    folder = tmp_path / "harbor"
+    source = home(small_workspace, "harbor")
+    shutil.copytree(source / "raw", folder / "raw")
+    shutil.copytree(source / "secrets", folder / "secrets")
+    return folder
 
 
 def edit_csv(path: Path, *columns: pl.Expr) -> None:
@@ -135,34 +139,50 @@ def test_data_docs_agree_with_row_checks_and_hold_no_identifier(harbor: Path, sm
 
 def test_rerun_with_unchanged_input_is_a_no_op(harbor: Path, small_spec) -> None:
     first = prepare_party(small_spec.spec, "harbor", harbor)
-    stamp = (harbor / CATEGORY_MONTH_FILE).stat().st_mtime_ns
+    grid = version_dir(harbor, first.version) / CATEGORY_MONTH_FILE
+    stamp = grid.stat().st_mtime_ns
     again = prepare_party(small_spec.spec, "harbor", harbor)
     assert again.status == "unchanged" and again.aggregate_digest == first.aggregate_digest
-    assert (harbor / CATEGORY_MONTH_FILE).stat().st_mtime_ns == stamp
+    assert again.version == first.version and grid.stat().st_mtime_ns == stamp
     edit_csv(harbor / TX, first_rows(1, "7", "quantity"))
     changed = prepare_party(small_spec.spec, "harbor", harbor)
     assert changed.status == "ok" and changed.aggregate_digest != first.aggregate_digest
 
 
 def test_expired_prepared_files_are_deleted_then_rebuilt(harbor: Path, small_spec) -> None:
-    prepare_party(small_spec.spec, "harbor", harbor)
+    first = prepare_party(small_spec.spec, "harbor", harbor)
     old = time.time() - 91 * 86400  # transactions are kept 90 days in the demo spec
-    os.utime(harbor / "prepared" / "transactions.parquet", (old, old))
+    os.utime(version_dir(harbor, first.version) / "transactions.parquet", (old, old))
     summary = prepare_party(small_spec.spec, "harbor", harbor)
-    assert summary.status == "ok"  # not "unchanged": the expired file was deleted
+    assert summary.status == "ok"  # not "unchanged": the expired version was deleted, then rebuilt
     report = json.loads((harbor / REPORT_FILE).read_text())
-    assert report["expired_files_deleted"] == ["prepared/transactions.parquet"]
-    assert (harbor / "prepared" / "transactions.parquet").stat().st_mtime > old
+    assert report["expired_files_deleted"] == [f"prepared/{first.version}"]
+    assert (version_dir(harbor, summary.version) / "transactions.parquet").stat().st_mtime > old
 
 
 def test_a_failed_run_leaves_the_previous_outputs_whole(harbor: Path, small_spec) -> None:
     from cleanroom.errors import DataContractError
 
     first = prepare_party(small_spec.spec, "harbor", harbor)
-    manifest = (harbor / MANIFEST_FILE).read_text()
+    manifest = (version_dir(harbor, first.version) / MANIFEST).read_text()
     edit_csv(harbor / TX, pl.lit("-1").alias("quantity"))
     with pytest.raises(DataContractError):
         prepare_party(small_spec.spec, "harbor", harbor)
-    assert (harbor / MANIFEST_FILE).read_text() == manifest
+    assert current_version(harbor) == version_dir(harbor, first.version)
+    assert (version_dir(harbor, first.version) / MANIFEST).read_text() == manifest
     assert json.loads(manifest)["aggregate_digest"] == first.aggregate_digest
-    assert not (harbor / "prepared.staging").exists()
+    assert [v.name for v in versions(harbor)] == [first.version]
+    assert not list((harbor / "prepared").glob(".staging*"))  # nothing half-written is left
+
+
+def test_a_run_keeps_reading_its_version_while_another_prepares(harbor: Path, small_spec) -> None:
+    """Prepared data is immutable per content: a newer preparation never changes what a run pinned."""
+    first = prepare_party(small_spec.spec, "harbor", harbor)
+    run = PartyRun(harbor, "20261201T000000Z-0001")
+    run.pin(first.version)
+    before = {p.name: p.read_bytes() for p in run.prepared().iterdir()}
+    edit_csv(harbor / TX, first_rows(1, "7", "quantity"))
+    changed = prepare_party(small_spec.spec, "harbor", harbor)
+    assert changed.version != first.version and current_version(harbor) == version_dir(harbor, changed.version)
+    assert run.prepared() == version_dir(harbor, first.version)
+    assert {p.name: p.read_bytes() for p in run.prepared().iterdir()} == before

@@ -1,14 +1,23 @@
-"""Private set intersection: the RFC 9380 suite, commutativity, and exact counts without identities."""
+"""Private set intersection: the RFC 9380 suite, commutativity, and exact counts without identities,
+with every party's session passing sealed batches through a real exchange (moto's S3 server)."""
 
 from __future__ import annotations
 
+import threading
+from secrets import token_hex
+
 import polars as pl
 import pytest
-from cleanroom.party.host import LocalPartyHost
 
+from cleanroom.errors import CryptoError
+from cleanroom.exchange.store import RunExchange
+from cleanroom.party.psi_session import run_session
+from cleanroom.party.runs import PartyRun
 from cleanroom.psi.ecdh import blind_own, new_scalar, reblind
 from cleanroom.psi.hash_to_curve import encode_to_curve, hash_to_field
-from cleanroom.psi.overlap import InProcessPeer, ProcessPeer, disclosed, fully_blinded_sets, overlap_counts
+from cleanroom.psi.overlap import disclosed, overlap_counts
+from cleanroom.psi.rounds import batch_name, fully_blinded_sets
+from tests.conftest import coordinator, home, node, prepared
 
 # RFC 9380, Appendix J.4.2 (curve25519_XMD:SHA-512_ELL2_NU_): msg -> (u0, P.x), big-endian hex.
 RFC_DST = b"QUUX-V01-CS02-with-curve25519_XMD:SHA-512_ELL2_NU_"
@@ -49,7 +58,8 @@ def test_multi_key_match_counts_each_customer_once() -> None:
     kinds = ("email", "phone")
     a = [("x@e.org", "+491"), ("y@e.org", "+492"), ("z@e.org", None), ("w@e.org", "+494")]
     b = [("x@e.org", "+491"), ("other@e.org", "+492"), (None, "+493"), ("z@e.org", "+499")]
-    blinded = fully_blinded_sets({"a": InProcessPeer(a, kinds), "b": InProcessPeer(b, kinds)})
+    sa, sb = new_scalar(), new_scalar()
+    blinded = {"a": reblind(blind_own(a, kinds, sa), sb), "b": reblind(blind_own(b, kinds, sb), sa)}
     assert overlap_counts(blinded) == {("a", "b"): 3}  # x (both keys), y (phone), z (email); not w
 
 
@@ -59,30 +69,64 @@ def plaintext_overlap(keys: dict[str, pl.DataFrame], group: tuple[str, ...]) -> 
     matched = pl.Series([True] * frame.height)
     for other in others:
         hit = frame["email_key"].is_in(keys[other]["email_key"].drop_nulls().implode())
-        hit = hit.fill_null(False) | frame["phone_key"].is_in(keys[other]["phone_key"].drop_nulls().implode())
+        hit = hit | frame["phone_key"].is_in(keys[other]["phone_key"].drop_nulls().implode())
         matched &= hit.fill_null(False)
     return int(matched.sum())
 
 
-def test_overlap_between_party_processes_equals_plaintext(prepared_workspace, small_spec) -> None:
-    """The real thing: each retailer's PSI session in its own process, over pipes."""
-    host = LocalPartyHost(prepared_workspace.parties_root)
+def psi_through_exchange(
+    settings, pinned, store, ordered_spec=None
+) -> tuple[RunExchange, dict, dict[str, PartyRun]]:
+    """Every party's session in its own thread (as its node runs it), the coordinator collecting the
+    fully blinded sets: (the coordinator's exchange, the sets, each party's run folder)."""
+    spec = ordered_spec or pinned.spec
+    run_id = f"20261201T000000Z-{token_hex(4)}"
+    names = [p.name for p in spec.data_parties]
+    runs, errors = {}, []
+    for name in names:
+        runs[name] = PartyRun(home(settings, name), run_id).create()
+        runs[name].pin(prepared(settings, name).name)
+
+    def session(name: str) -> None:
+        try:
+            party_node = node(settings, name, store)
+            exchange = RunExchange.for_run(store, spec, run_id, party_node.member)
+            run_session(exchange, spec, name, runs[name].prepared(), runs[name], timeout=120)
+        except Exception as exc:
+            errors.append(exc)
+
+    store.ensure_bucket(spec.exchange_bucket)
+    threads = [threading.Thread(target=session, args=(n,)) for n in names]
+    for thread in threads:
+        thread.start()
+    me = RunExchange.for_run(store, spec, run_id, coordinator(settings))
+    blinded = fully_blinded_sets(me, names, timeout=120, abort=lambda: None)
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return me, blinded, runs
+
+
+def test_overlap_through_the_exchange_equals_plaintext(prepared_workspace, small_spec, object_store) -> None:
+    """The real protocol: each retailer's session blinds its own keys and forwards sealed batches."""
+    me, blinded, _ = psi_through_exchange(prepared_workspace, small_spec, object_store)
     names = [p.name for p in small_spec.spec.data_parties]
-    peers = {
-        n: ProcessPeer(n, host.start_session(n, "psi", small_spec.path, "--keys", "email,phone")) for n in names
-    }
-    try:
-        counts = overlap_counts(fully_blinded_sets(peers))
-    finally:
-        for peer in peers.values():
-            peer.close()
-    keys = {
-        n: pl.read_parquet(prepared_workspace.parties_root / n / "prepared" / "join_keys.parquet") for n in names
-    }
+    counts = overlap_counts(blinded)
+    keys = {n: pl.read_parquet(prepared(prepared_workspace, n) / "join_keys.parquet") for n in names}
     assert len(counts) == 2 ** len(names) - len(names) - 1 == 11  # every group of two or more of four
     for group, count in counts.items():
         assert count == plaintext_overlap(keys, group), group
     assert counts[tuple(names)] > 0
-    assert all(peer.process.returncode == 0 for peer in peers.values())
     shown = disclosed(counts, min_group_size=counts[tuple(names)] + 1)  # the smallest group
     assert shown[tuple(names)] is None and all(v is not None for g, v in shown.items() if len(g) == 2)
+
+    # Every batch is sealed to its addressee: in the bucket, nothing but age files; the coordinator
+    # cannot open a batch addressed to a party, and the raw emails appear nowhere.
+    stored = {key: object_store.get(me.bucket, key) for key in object_store.keys(me.bucket, me.root + "/")}
+    assert len(stored) == len(names) * len(names)  # n owners x n blindings
+    assert all(blob.startswith(b"age-encryption.org/v1") for blob in stored.values())
+    emails = [e.encode() for e in keys["harbor"]["email_key"].drop_nulls().head(50).to_list()]
+    assert not [e for e in emails if any(e in blob for blob in stored.values())]
+    with pytest.raises(CryptoError, match="not one of the recipients"):
+        me.receive(batch_name(names[0], 1), names[0], timeout=5)
+    assert me.remove() == len(stored) and not object_store.keys(me.bucket, me.root + "/")

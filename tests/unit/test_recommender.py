@@ -18,6 +18,7 @@ from cleanroom.recommend import factorization as mf
 from cleanroom.recommend.retail import training_config
 from cleanroom.spec import load_spec, pin_spec
 from cleanroom.spec.catalogue import load_catalogue
+from tests.conftest import home, prepared
 from tests.plaintext_oracle import plaintext_interactions
 
 
@@ -44,9 +45,9 @@ def test_interactions_match_the_raw_exports(prepared_workspace, small_spec) -> N
     gtins = load_catalogue(small_spec.path, small_spec.spec)
     cutoff = datetime.combine(analysis.holdout_from, datetime.min.time(), tzinfo=timezone.utc)
     for party in ("northwind", "alpine"):  # canonical CSV and Alpine's own Parquet layout
-        home = prepared_workspace.parties_root / party
-        data = build_interactions(pl.scan_parquet(home / "prepared" / "transactions.parquet"), analysis, gtins)
-        counts, new_pairs = plaintext_interactions(home / "raw", gtins, cutoff)
+        transactions = pl.scan_parquet(prepared(prepared_workspace, party) / "transactions.parquet")
+        data = build_interactions(transactions, analysis, gtins)
+        counts, new_pairs = plaintext_interactions(home(prepared_workspace, party) / "raw", gtins, cutoff)
         assert len(counts) <= analysis.users_per_party  # the small consortium fits under the bound
         assert sorted(data.bought.sum(axis=1).tolist(), reverse=True) == counts
         assert len(data.held_out) == new_pairs > 0
@@ -80,8 +81,8 @@ def test_alone_training_is_the_secure_algorithm_on_one_party(prepared_workspace,
     """The per-party baseline uses exactly the weighting the players use (E = W * (U V^T) - W * bought)."""
     analysis = small_spec.spec.joint_recommender
     gtins = load_catalogue(small_spec.path, small_spec.spec)
-    home = prepared_workspace.parties_root / "harbor"
-    data = build_interactions(pl.scan_parquet(home / "prepared" / "transactions.parquet"), analysis, gtins)
+    transactions = pl.scan_parquet(prepared(prepared_workspace, "harbor") / "transactions.parquet")
+    data = build_interactions(transactions, analysis, gtins)
     target, weight = data.weights(analysis.purchase_weight, len(data.customer_codes))
     config = training_config(analysis)
     u, v = mf.initial_factors(*target.shape, config)

@@ -13,6 +13,7 @@ from cleanroom.report.html import render_html
 from cleanroom.report.publish import HTML_OBJECT, JSON_OBJECT, MANIFEST, open_report, seal_report
 from cleanroom.secure import RevealedTotals
 from cleanroom.spec import AnalysisKind, Protocol
+from tests.conftest import home
 
 
 def _revealed(cells: int, secure: bool = True) -> RevealedTotals:
@@ -45,7 +46,7 @@ def test_approver_opens_and_outsider_cannot(small_workspace, small_spec, report)
     for approver in small_spec.spec.approvers:
         identity = load_age_identity(small_workspace.keys_root / "approvers" / f"{approver.name}.age")
         assert open_report(sealed.files(), small_spec.spec, small_spec.sha256, identity) == report
-    outsider = load_age_identity(small_workspace.keys_root / "parties" / "alpine.age")
+    outsider = load_age_identity(home(small_workspace, "alpine") / "keys" / "party.age")
     with pytest.raises(CryptoError, match="not one of the recipients"):
         open_report(sealed.files(), small_spec.spec, small_spec.sha256, outsider)
 

@@ -10,6 +10,7 @@ from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import AnalysisKind, Protocol
+from tests.conftest import home, prepared
 from tests.plaintext_oracle import max_share_percent_per_cell, plaintext_disclosure, plaintext_grid
 
 
@@ -24,11 +25,11 @@ def test_secure_totals_equal_plaintext(prepared_workspace, small_spec, protocol:
         players=players,
         cells=analysis.cells,
         min_group_size=k,
-        input_paths={p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in players},
+        input_paths={p: str(prepared(prepared_workspace, p) / CATEGORY_MONTH_FILE) for p in players},
     )
     revealed = InProcessEngine().secure_totals(request)
 
-    sales, customers = plaintext_grid([prepared_workspace.parties_root / p / "raw" for p in players], analysis)
+    sales, customers = plaintext_grid([home(prepared_workspace, p) / "raw" for p in players], analysis)
     expected_shown = [c >= k for c in customers]
     assert revealed.shown == expected_shown
     assert 0 < sum(expected_shown) < len(expected_shown), "fixture must exercise both shown and suppressed cells"
@@ -44,14 +45,14 @@ def test_boundary_group_size_is_shown(prepared_workspace, small_spec) -> None:
     spec = small_spec.spec
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     players = [p.name for p in spec.compute_parties]
-    _, customers = plaintext_grid([prepared_workspace.parties_root / p / "raw" for p in players], analysis)
+    _, customers = plaintext_grid([home(prepared_workspace, p) / "raw" for p in players], analysis)
     k = sorted(c for c in customers if c > 1)[0]  # a k that some cell meets exactly
     request = AggregateRequest(
         protocol=Protocol.ABY3,
         players=players,
         cells=len(customers),
         min_group_size=k,
-        input_paths={p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in players},
+        input_paths={p: str(prepared(prepared_workspace, p) / CATEGORY_MONTH_FILE) for p in players},
     )
     revealed = InProcessEngine().secure_totals(request)
     assert revealed.shown == [c >= k for c in customers]
@@ -65,7 +66,7 @@ def test_dominance_rule_inside_mpc_matches_plaintext(prepared_workspace, small_s
     spec = small_spec.spec
     analysis = spec.category_month_sales
     players = [p.name for p in spec.compute_parties]
-    raw = [prepared_workspace.parties_root / p / "raw" for p in players]
+    raw = [home(prepared_workspace, p) / "raw" for p in players]
     shares = sorted(s for s in max_share_percent_per_cell(raw, analysis) if s > 0)
     p = round(shares[len(shares) // 2], 1) + 0.05  # about half the cells have a retailer above p%
     k = 2
@@ -76,7 +77,7 @@ def test_dominance_rule_inside_mpc_matches_plaintext(prepared_workspace, small_s
         min_group_size=k,
         min_contributors=3,
         max_share_percent=p,
-        input_paths={q: str(prepared_workspace.parties_root / q / CATEGORY_MONTH_FILE) for q in players},
+        input_paths={q: str(prepared(prepared_workspace, q) / CATEGORY_MONTH_FILE) for q in players},
     )
     revealed = InProcessEngine().secure_totals(request)
     sales, shown = plaintext_disclosure(raw, analysis, k, 3, p)
@@ -96,9 +97,9 @@ def test_fourth_retailer_provides_input_without_computing(
     analysis = spec.category_month_sales
     compute = [p.name for p in spec.compute_parties]
     fourth = tmp_path / "fjord"  # a fourth retailer whose data happen to look like Harbor's
-    shutil.copytree(prepared_workspace.parties_root / "harbor" / "raw", fourth / "raw")
-    shutil.copy(prepared_workspace.parties_root / "harbor" / CATEGORY_MONTH_FILE, fourth / "grid.i64")
-    paths = {p: str(prepared_workspace.parties_root / p / CATEGORY_MONTH_FILE) for p in compute}
+    shutil.copytree(home(prepared_workspace, "harbor") / "raw", fourth / "raw")
+    shutil.copy(prepared(prepared_workspace, "harbor") / CATEGORY_MONTH_FILE, fourth / "grid.i64")
+    paths = {p: str(prepared(prepared_workspace, p) / CATEGORY_MONTH_FILE) for p in compute}
     request = AggregateRequest(
         protocol=protocol,
         players=compute,
@@ -110,7 +111,7 @@ def test_fourth_retailer_provides_input_without_computing(
         input_paths=paths | {"fjord": str(fourth / "grid.i64")},
     )
     revealed = InProcessEngine().secure_totals(request)
-    raw = [prepared_workspace.parties_root / p / "raw" for p in compute] + [fourth / "raw"]
+    raw = [home(prepared_workspace, p) / "raw" for p in compute] + [fourth / "raw"]
     sales, shown = plaintext_disclosure(raw, analysis, 10, 2, 40)
     three, _ = plaintext_disclosure(raw[:3], analysis, 10, 2, 40)
     assert revealed.sales_cents == [s if ok else None for s, ok in zip(sales, shown)]

@@ -74,6 +74,32 @@ def _break(raw: dict, how: str) -> None:
         del raw["analyses"][5]["catalogue"]
     elif how == "data party without data":
         del raw["parties"][0]["data"]
+    elif how == "certificate from another CA":
+        raw["parties"][1]["certificate"] = _foreign_certificate("harbor")
+    elif how == "another party's certificate":
+        raw["parties"][0]["certificate"] = raw["parties"][1]["certificate"]
+    elif how == "shared endpoint":
+        raw["parties"][1]["endpoint"] = raw["parties"][0]["endpoint"]
+    elif how == "endpoint without port":
+        raw["parties"][0]["endpoint"] = "northwind.example"
+    elif how == "node without signing key":
+        del raw["parties"][0]["signing_key"]
+    elif how == "party named coordinator":
+        raw["parties"][3]["name"] = "coordinator"
+    elif how == "no coordinator":
+        del raw["coordinator"]
+
+
+def _foreign_certificate(member: str) -> str:
+    """A certificate for `member` from a CA that is not the consortium's."""
+    import tempfile
+
+    from cleanroom.crypto.pki import init_ca, issue_certificate
+
+    folder = Path(tempfile.mkdtemp())
+    init_ca(folder / "ca", "elsewhere")
+    certificate, _ = issue_certificate(folder / "ca", member, folder / "issued")
+    return certificate.read_text()
 
 
 CASES = {
@@ -96,6 +122,13 @@ CASES = {
     "regions finer than postcodes": "analyses[4].region_digits",
     "share in hundredths": "privacy.dominance.max_share_percent",
     "recommender without catalogue": "analyses[5].joint_recommender.catalogue",
+    "certificate from another CA": "parties[1].certificate: not issued by the consortium CA",
+    "another party's certificate": "parties[0].certificate: issued to 'harbor', not to 'northwind'",
+    "shared endpoint": "parties[1].endpoint",
+    "endpoint without port": "parties[0].endpoint",
+    "node without signing key": "parties[0]: signing_key",
+    "party named coordinator": "parties[3]: name",
+    "no coordinator": "coordinator",
 }
 
 
