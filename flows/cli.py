@@ -298,9 +298,9 @@ def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path) -> None
             change.name, "-" if change.previous is None else f"{change.previous:g}", f"{change.current:g}"
         )
     console.print(table)
-    console.print(f"[bold]Encrypted report in S3:[/] {outcome.report_uris['report.html.age']}")
-    console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest_uri']}")
-    console.print(f"[bold]Local archive (ciphertext):[/] {outcome.archive_dir}")
+    console.print(f"[bold]Encrypted report in S3:[/] {outcome.report_uris['report.html.age']}", soft_wrap=True)
+    console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest_uri']}", soft_wrap=True)
+    console.print(f"[bold]Local archive (ciphertext):[/] {outcome.archive_dir}", soft_wrap=True)
     key = identity or Path("<your-age-identity-file>")
     console.print(
         f"[bold]Decrypt later:[/] {Path(sys.executable).parent / 'cleanroom'} decrypt "

@@ -87,7 +87,9 @@ def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-
         f"node {node.party}: {len(deployments)} steps deployed on work pool {pool_name(node.party)}, "
         f"{published} spec signature(s) published; worker starting"
     )
-    environment = {**os.environ, **WORKER_SETTINGS, NODE_CONFIG_ENV: str(node.config_path)}
+    private_tmp = node.workspace / "tmp"  # Prefect's runner keeps files under the temp folder: not a shared one
+    private_tmp.mkdir(mode=0o700, exist_ok=True)
+    environment = {**os.environ, **WORKER_SETTINGS, NODE_CONFIG_ENV: str(node.config_path), "TMPDIR": str(private_tmp)}
     command = [
         sys.executable,
         "-m",

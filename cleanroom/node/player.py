@@ -23,7 +23,7 @@ from cleanroom.secure.player import NO_SECURE_RANDOMNESS, SERVING
 
 def socket_dir(member: str) -> Path:
     """A short private folder for the Unix sockets (their paths must stay under 108 bytes)."""
-    return Path(tempfile.mkdtemp(prefix=f"cr-{member}-"))
+    return Path(tempfile.mkdtemp(prefix=f"cr-{member}-", dir="/tmp"))
 
 
 @dataclass

@@ -1,15 +1,248 @@
-"""One Prefect test harness for the whole session (it takes about 10 s to start)."""
+"""The consortium across hosts: the shared services (Prefect server, object store), the coordinator and
+every party node each in its own network namespace, each node under its own Unix user with a
+workspace nobody else can read, joined by a bridge the tests capture on."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+import yaml
+
+from cleanroom.settings import Settings
+from tests.conftest import home
+from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, tools_present
+
+PLAYER_PORT = 7100
+COORDINATOR_USER = "cr-coordinator"
+ROOT_HOME = Path("/root")
+
+
+def party_user(party: str) -> str:
+    return f"cr-{party}"
+
+
+@dataclass
+class Consortium:
+    root: Path
+    network: Network
+    spec_path: Path  # the coordinator's copy
+    parties: list[str]
+    api_url: str
+    s3_url: str
+    nodes: dict[str, HostProcess] = field(default_factory=dict)
+    services: list[HostProcess] = field(default_factory=list)
+
+    @property
+    def coordinator_workspace(self) -> Path:
+        return self.root / "coordinator"
+
+    def node_folder(self, party: str) -> Path:
+        return self.root / "parties" / party
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        return {
+            "PATH": os.environ["PATH"],
+            "LANG": "C.UTF-8",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "GX_ANALYTICS_ENABLED": "False",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_API_URL": self.api_url,
+            "CLEANROOM_S3_ENDPOINT_URL": self.s3_url,
+            "CLEANROOM_NODE_OFFLINE_AFTER": "20",
+            **extra,
+        }
+
+    def start_node(self, party: str, **extra: str) -> HostProcess:
+        folder = self.node_folder(party)
+        command = [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "node",
+            "start",
+            "--party",
+            party,
+            "--config",
+            str(folder / "node.yaml"),
+        ]
+        environment = self.environment(HOME=str(folder), PREFECT_HOME=str(folder / ".prefect"), **extra)
+        log = self.root / "logs" / f"node-{party}.log"
+        self.nodes[party] = HostProcess(self.network, party, command, environment, log, party_user(party)).start()
+        return self.nodes[party]
+
+    def restart_nodes(self, **extra: str) -> None:
+        for node in self.nodes.values():
+            node.stop()
+        for party in self.parties:
+            self.start_node(party, **extra)
+        self.wait_online()
+
+    def wait_online(self, timeout: float = 240) -> None:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from flows.node_service import worker_name
+        from tasks.nodes import live_workers
+
+        deadline = time.monotonic() + timeout
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            for party, node in self.nodes.items():
+                assert node.process is not None
+                while worker_name(party, _child_pid(node.process.pid)) not in live_workers(party, within=30):
+                    assert node.process.poll() is None, (self.root / "logs" / f"node-{party}.log").read_text()[
+                        -3000:
+                    ]
+                    assert time.monotonic() < deadline, f"node {party} not online"
+                    time.sleep(1)
+
+    def run(self, spec: Path | None = None, timeout: float = 900, **extra: str):  # type: ignore[no-untyped-def]
+        """`cleanroom run` as the coordinator, on its host, under its own user."""
+        workspace = self.coordinator_workspace
+        environment = self.environment(
+            HOME=str(workspace),
+            PREFECT_HOME=str(workspace / ".prefect"),
+            CLEANROOM_WORKSPACE=str(workspace),
+            **extra,
+        )
+        command = [sys.executable, "-m", "flows.cli", "run", "--spec", str(spec or self.spec_path)]
+        return run_on(self.network, "coordinator", command, environment, COORDINATOR_USER, timeout)
+
+
+def _child_pid(pid: int) -> int:
+    """The node process under `ip netns exec` + `setpriv` (both exec, so the pid is the node's)."""
+    return pid
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
+def consortium(small_workspace: Settings, small_spec) -> Iterator[Consortium]:
+    if os.geteuid() != 0 or tools_present():
+        pytest.fail(f"the consortium tests need root and {tools_present()} (make setup installs them)")
+    root = Path(tempfile.mkdtemp(prefix="cr-e2e-"))
+    root.chmod(0o755)
+    (root / "logs").mkdir()
+    network = Network(tag=f"c{os.getpid() % 10000}").create()
+    root_mode = ROOT_HOME.stat().st_mode
+    ROOT_HOME.chmod(root_mode | stat.S_IXOTH)  # node users run the interpreter installed under /root
+    consortium: Consortium | None = None
+    try:
+        services = network.add_host("services")
+        coordinator_address = network.add_host("coordinator")
+        parties = [p.name for p in small_spec.spec.data_parties]
+        addresses = {party: network.add_host(party) for party in parties}
+        spec_path = _consortium_files(root, small_workspace, small_spec, addresses, coordinator_address)
+        consortium = Consortium(
+            root, network, spec_path, parties, f"http://{services}:4200/api", f"http://{services}:5000"
+        )
+        _start_services(consortium)
+        for party in parties:
+            consortium.start_node(party)
+        consortium.wait_online()
+        yield consortium
+    finally:
+        if consortium is not None:
+            for process in [*consortium.nodes.values(), *consortium.services]:
+                process.stop()
+        network.destroy()
+        ROOT_HOME.chmod(root_mode)
+        if not os.environ.get("CLEANROOM_E2E_KEEP"):  # set it to look at the hosts' logs after a failure
+            shutil.rmtree(root, ignore_errors=True)
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+
+def _consortium_files(
+    root: Path, small_workspace: Settings, small_spec, addresses: dict[str, str], coordinator: str
+) -> Path:
+    """Every node's folder (from the demo's) owned by its own user; the coordinator's workspace with its
+    keys; the spec with the hosts' addresses, signed by every party on its node."""
+    from cleanroom.node import registry
+    from cleanroom.node.config import Node
+
+    coordinator_workspace = root / "coordinator"
+    for folder in ("coordinator", "signing", "approvers"):
+        shutil.copytree(small_workspace.keys_root / folder, coordinator_workspace / "keys" / folder)
+    raw = yaml.safe_load(small_spec.path.read_text())
+    for party in raw["parties"]:
+        if party["name"] in addresses:
+            party["endpoint"] = f"{addresses[party['name']]}:{PLAYER_PORT}"
+    raw["coordinator"]["endpoint"] = f"{coordinator}:{PLAYER_PORT}"
+    spec_path = coordinator_workspace / "consortium.yaml"
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copy(small_spec.path.parent / "catalogue.csv", coordinator_workspace / "catalogue.csv")
+    for party in addresses:
+        folder = root / "parties" / party
+        shutil.copytree(
+            home(small_workspace, party), folder, ignore=shutil.ignore_patterns("specs", "runs", "logs")
+        )
+        config = yaml.safe_load((folder / "node.yaml").read_text())
+        (folder / "node.yaml").write_text(yaml.safe_dump(config | {"listen_host": "0.0.0.0"}))
+        registry.sign(Node.load(folder / "node.yaml", small_workspace), spec_path)
+        own_privately(folder, party_user(party))
+    own_privately(coordinator_workspace, COORDINATOR_USER)
+    coordinator_workspace.chmod(0o755)  # the spec and the archive are read by the tests (and approvers)
+    return spec_path
+
+
+def _start_services(consortium: Consortium) -> None:
+    root, network = consortium.root, consortium.network
+    home_dir = root / "prefect"
+    home_dir.mkdir()
+    environment = consortium.environment(PREFECT_HOME=str(home_dir), PREFECT_UI_ENABLED="false")
+    environment.pop("PREFECT_API_URL")
+    server = [sys.executable, "-m", "prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200"]
+    store = [sys.executable, "-m", "moto.server", "-H", "0.0.0.0", "-p", "5000"]
+    for command, name in ((server, "prefect-server"), (store, "object-store")):
+        process = HostProcess(network, "services", command, environment, root / "logs" / f"{name}.log").start()
+        consortium.services.append(process)
+    _wait_http(consortium.api_url + "/health", 180)
+    _wait_http(consortium.s3_url, 60)
+
+
+def report_of(consortium: Consortium, stdout: str, spec_path: Path | None = None):  # type: ignore[no-untyped-def]
+    """The run's sealed report from the coordinator's archive, opened as an approver."""
+    from cleanroom.crypto.keys import load_age_identity
+    from cleanroom.report.publish import open_report, read_archive
+    from cleanroom.spec import pin_spec
+
+    pinned = pin_spec(spec_path or consortium.spec_path)
+    line = next(line for line in stdout.splitlines() if "Local archive (ciphertext):" in line)
+    archive = Path(line.split(":", 1)[1].strip())
+    identity = load_age_identity(consortium.coordinator_workspace / "keys" / "approvers" / "bo-jensen.age")
+    return open_report(read_archive(archive), pinned.spec, pinned.sha256, identity), archive
+
+
+def players_running() -> list[str]:
+    """Command lines of every TF Encrypted player process on this machine (all hosts share it)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "cleanroom.secure.player" in text and "bwrap" not in text:
+            found.append(text)
+    return found
+
+
+def dump(value: object) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,277 @@
+"""The whole lifecycle on a consortium of separate hosts (network namespaces), each node under its own
+Unix user, the coordinator under another: results equal plaintext exactly; what crosses the network
+is TLS and sealed messages only; runs at the same time give the solo result; a node that dies fails
+the run at once, naming it; a node refuses a spec its party did not sign."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from cleanroom.party.versions import current_version
+from tests.e2e.conftest import COORDINATOR_USER, PLAYER_PORT, Consortium, players_running, report_of
+from tests.e2e.hosts import Capture, run_on
+from tests.plaintext_oracle import disclosed, plaintext_disclosure, plaintext_segments
+from tests.unit.test_psi import plaintext_overlap
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM"
+SOLO: dict[str, object] = {}  # the solo run's report, for the comparisons below
+
+
+def figures(report) -> dict:  # type: ignore[no-untyped-def]
+    """Everything a run reveals that must not depend on what else ran at the same time."""
+    return {
+        "category_month": report.category_month.sales_cents,
+        "segments": report.segments.customers if report.segments else None,
+        "copurchase": sorted((r.categories, r.baskets_together) for r in report.copurchase),
+        "baskets": [(r.region, r.size, r.baskets, r.value_cents, r.histogram) for r in report.baskets.rows],
+        "overlap": [(tuple(r.parties), r.customers) for r in report.overlap],
+        "shared_sales": report.shared_sales.model_dump(exclude={"seconds"}) if report.shared_sales else None,
+    }
+
+
+def test_lifecycle_across_hosts_equals_plaintext_and_sends_no_plaintext(
+    consortium: Consortium, small_spec
+) -> None:
+    spec = small_spec.spec
+    bridge = consortium.network.bridge
+    # Whole packets to and from the Prefect server and the object store (plain HTTP here); the
+    # players' and the secure client's traffic cut to its first bytes (a gRPC connection in the clear
+    # would show the HTTP/2 preface there; its tensors are binary, not text to search for).
+    services = Capture(bridge, consortium.root / "services.pcap", "tcp port 4200 or tcp port 5000")
+    players = Capture(bridge, consortium.root / "players.pcap", f"tcp port {PLAYER_PORT}", snap=160)
+    with services, players:
+        outcome = consortium.run()
+    assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
+    report, archive = report_of(consortium, outcome.stdout)
+    SOLO["report"] = report
+
+    # Revealed totals equal plaintext (exact, integer cents) under k and the dominance rule.
+    raw = [consortium.node_folder(p) / "raw" for p in consortium.parties]
+    privacy, analysis = spec.privacy, spec.category_month_sales
+    rule = privacy.dominance
+    sales, shown = plaintext_disclosure(
+        raw, analysis, privacy.min_group_size, rule.min_contributors, rule.max_share_percent
+    )
+    assert [v for row in report.category_month.sales_cents for v in row] == [
+        s if ok else None for s, ok in zip(sales, shown)
+    ]
+    assert 0 < report.headline.cells_suppressed < len(shown)
+    expected_segments = disclosed(
+        [plaintext_segments(r, spec.customer_segments) for r in raw],
+        privacy.min_group_size,
+        rule.min_contributors,
+        rule.max_share_percent,
+    )
+    assert [c for by_f in report.segments.customers for by_m in by_f for c in by_m] == expected_segments
+    keys = {
+        p: pl.read_parquet(current_version(consortium.node_folder(p)) / "join_keys.parquet")
+        for p in consortium.parties
+    }
+    display = {spec.party(p).display_name: p for p in consortium.parties}
+    for row in report.overlap:
+        expected = plaintext_overlap(keys, tuple(display[p] for p in row.parties))
+        assert row.customers == (expected if expected >= privacy.min_group_size else None), row
+    assert report.shared_sales is not None and report.shared_sales.shown
+    assert all(report.verification.values()) and report.recommender is not None
+    assert all(report.recommender.delivered.values()) and set(report.recommender.recall) == set(display)
+    assert {s.party for s in report.signatures} == set(display) and report.notice is None
+
+    # Each party's outputs exist only in its own run folder; the player's inputs are gone.
+    run_id = archive.name
+    for party in consortium.parties:
+        run = consortium.node_folder(party) / "runs" / run_id
+        assert (run / "reports" / "market_share.json").exists() and (
+            run / "reports" / "recommendations.parquet"
+        ).exists()
+        assert (run / "outputs" / "user_factors.csv").exists() and not (run / "player").exists()
+    assert not list(consortium.coordinator_workspace.rglob("user_factors*"))
+
+    # On the wire: TLS between players, sealed messages through the store; no gRPC in the clear, no
+    # party's emails, names or per-party figures.
+    between_players, messages = players.payload(), services.payload()
+    assert len(between_players) > 100_000 and len(messages) > 100_000, "the captures must have seen the run"
+    assert HTTP2_PREFACE not in between_players and HTTP2_PREFACE not in messages
+    leaks = _secrets_of(consortium, run_id)
+    assert len(leaks) > 100 and not [s for s in leaks if s in messages]
+
+    # Nobody keeps serving; the run's exchange is gone; Prefect holds no identifier or figure.
+    assert players_running() == []
+    assert not [k for k in _store_keys(consortium) if k.startswith(f"{spec.exchange.prefix}/{run_id}/")]
+    logs = "\n".join(asyncio.run(_log_messages(consortium.api_url)))
+    assert logs and not [s for s in leaks if s.decode() in logs]
+
+    # The coordinator (its own user) cannot even list a party's workspace.
+    listing = run_on(
+        consortium.network,
+        "coordinator",
+        ["ls", str(consortium.node_folder("harbor"))],
+        consortium.environment(),
+        COORDINATOR_USER,
+    )
+    assert listing.returncode != 0 and "Permission denied" in listing.stderr
+
+
+def test_two_runs_at_once_each_equal_the_solo_run(consortium: Consortium) -> None:
+    assert "report" in SOLO, "runs after the solo lifecycle test"
+    outcomes: list = [None, None]
+
+    def run(index: int) -> None:
+        outcomes[index] = consortium.run()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(2)  # distinct run ids, overlapping runs
+    for thread in threads:
+        thread.join()
+    solo = figures(SOLO["report"])
+    for outcome in outcomes:
+        assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
+        report, _ = report_of(consortium, outcome.stdout)
+        assert figures(report) == solo
+
+
+def test_a_node_that_dies_fails_the_run_naming_it_and_a_rerun_succeeds(consortium: Consortium) -> None:
+    outcome: list = [None]
+    thread = threading.Thread(target=lambda: outcome.__setitem__(0, consortium.run()))
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not any(" harbor " in f" {p} " for p in players_running()):  # harbor's player serves
+        assert time.monotonic() < deadline and thread.is_alive(), "the run never reached the secure phase"
+        time.sleep(0.5)
+    killed_at = time.monotonic()
+    consortium.nodes["harbor"].kill(signal.SIGKILL)
+    thread.join(timeout=300)
+    failed = outcome[0]
+    assert failed is not None and failed.returncode == 2, failed.stdout[-2000:] if failed else "still running"
+    assert time.monotonic() - killed_at < 120
+    message = failed.stderr + failed.stdout
+    assert "party harbor" in message and "Traceback" not in failed.stderr.split("error:")[-1]
+    assert "Local archive" not in failed.stdout  # nothing was released
+    deadline = time.monotonic() + 90
+    while players_running():  # every other node's player returns to idle
+        assert time.monotonic() < deadline, players_running()
+        time.sleep(1)
+    consortium.start_node("harbor")
+    consortium.wait_online()
+    rerun = consortium.run()
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert figures(report_of(consortium, rerun.stdout)[0]) == figures(SOLO["report"])
+
+
+def test_a_node_refuses_a_spec_its_party_did_not_sign(consortium: Consortium) -> None:
+    from cleanroom.node import registry
+    from cleanroom.node.config import Node
+    from cleanroom.spec import pin_spec
+
+    raw = yaml.safe_load(consortium.spec_path.read_text())
+    raw["version"] += 1
+    changed = consortium.coordinator_workspace / "consortium-v2.yaml"
+    changed.write_text(yaml.safe_dump(raw, sort_keys=False))
+    pinned = pin_spec(changed)
+    for party in consortium.parties:
+        if party != "harbor":
+            node = Node.load(consortium.node_folder(party) / "node.yaml")
+            registry.sign(node, changed)
+            for path in (consortium.node_folder(party) / "specs").rglob("*"):
+                _chown_like(path, consortium.node_folder(party))
+    refused = consortium.run(spec=changed, timeout=120)
+    assert refused.returncode == 2 and f"not signed by harbor (spec sha256 {pinned.sha256[:16]})" in refused.stderr
+    # The node itself refuses too, whoever asks it (here: straight through the Prefect API).
+    state = _run_step(consortium, "prepare", "harbor", pinned.sha256)
+    assert f"party harbor has not signed spec {pinned.sha256[:16]}" in state.message and state.is_failed()
+
+
+def test_without_tls_the_same_capture_shows_grpc(consortium: Consortium) -> None:
+    """The development flag switches TLS off on every node and the coordinator: the check above can fail."""
+    consortium.restart_nodes(CLEANROOM_DEV_PLAINTEXT_PLAYERS="1")
+    try:
+        capture = Capture(
+            consortium.network.bridge, consortium.root / "plain.pcap", f"tcp port {PLAYER_PORT}", snap=160
+        )
+        with capture:
+            outcome = consortium.run(CLEANROOM_DEV_PLAINTEXT_PLAYERS="1")
+        assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
+        report, _ = report_of(consortium, outcome.stdout)
+        assert report.notice and "plaintext gRPC" in report.notice
+        assert HTTP2_PREFACE in capture.payload()
+    finally:
+        consortium.restart_nodes()
+
+
+def _secrets_of(consortium: Consortium, run_id: str) -> list[bytes]:
+    """Emails, names and phone numbers of every party's customers, and each party's own per-cell
+    sales (as the decimal strings a leak would carry), long enough not to occur by chance."""
+    found: list[bytes] = []
+    for party in consortium.parties:
+        folder = consortium.node_folder(party)
+        customers = next((folder / "raw").glob("kunden.csv"), folder / "raw" / "customers.csv")
+        text = customers.read_text(encoding="utf-8").splitlines()[1:40]
+        found += [field.encode() for line in text for field in line.split(",") if "@" in field or len(field) > 12]
+        grid = np.frombuffer((current_version(folder) / "category_month.i64").read_bytes(), "<i8").reshape(2, -1)
+        found += [str(v).encode() for v in grid[0] if v >= 1_000_000]
+    return [s for s in found if len(s) >= 7]
+
+
+def _store_keys(consortium: Consortium) -> list[str]:
+    import boto3
+
+    from cleanroom.settings import Settings
+
+    settings = Settings()
+    client = boto3.client(
+        "s3",
+        endpoint_url=consortium.s3_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
+        aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+    )
+    keys = []
+    for bucket in client.list_buckets()["Buckets"]:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+async def _log_messages(api_url: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    messages: list[str] = []
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            while page := await client.read_logs(limit=200, offset=len(messages)):
+                messages += [log.message for log in page]
+    return messages
+
+
+def _run_step(consortium: Consortium, step: str, party: str, spec_sha256: str):  # type: ignore[no-untyped-def]
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: consortium.api_url}):
+        flow_run = run_deployment(
+            f"party-{step}/{party}",
+            parameters={"run_id": "20261201T000000Z-0bad", "spec_sha256": spec_sha256},
+            timeout=120,
+            poll_interval=1,
+            as_subflow=False,
+        )
+    return flow_run.state
+
+
+def _chown_like(path: Path, reference: Path) -> None:
+    import os
+
+    owner = reference.stat()
+    os.lchown(path, owner.st_uid, owner.st_gid)
