@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Prefect's database (ephemeral mode and `make server`) lives in the workspace unless you point elsewhere.
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: setup demo test lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender
+.PHONY: setup demo test lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender bench-tls bench-topology
 
 setup:
 	@infra/bootstrap.sh
@@ -21,7 +21,7 @@ test: setup
 	@$(BIN)/pytest -q
 
 # Benchmarks write their ratios into BENCHMARKS.md (see that file for what each one measures).
-bench: bench-prepare bench-psi bench-aggregates bench-recommender
+bench: bench-prepare bench-psi bench-aggregates bench-recommender bench-tls bench-topology
 
 bench-prepare: setup
 	@$(BIN)/python -m bench.prepare_party
@@ -34,6 +34,13 @@ bench-recommender: setup
 
 bench-psi: setup
 	@$(BIN)/python -m bench.psi_overlap
+
+bench-tls: setup
+	@$(BIN)/python -m bench.tls_overhead
+
+# Needs root: the consortium across network namespaces, as the end-to-end tests build it.
+bench-topology: setup
+	@$(BIN)/python -m bench.lifecycle_topology
 
 lint: setup
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -18,14 +18,12 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from cleanroom.party.host import LocalPartyHost
-from cleanroom.secure.network import PlayerNetwork
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.recommend import factorization as mf
 from cleanroom.recommend.movielens import PartyRatings, load_interactions, split_parties
-from cleanroom.secure.engine import InProcessEngine, PlayerProcessEngine
+from cleanroom.secure.engine import InProcessEngine
 from cleanroom.secure.factorization import (
     RATINGS_INPUT_PATH,
     USER_FACTORS_OUTPUT_PATH,
@@ -33,6 +31,7 @@ from cleanroom.secure.factorization import (
     read_user_factors,
     write_party_ratings,
 )
+from cleanroom.secure.local_cluster import local_cluster
 from cleanroom.spec import Protocol
 
 console = Console()
@@ -88,15 +87,14 @@ def main() -> None:
     args = parser.parse_args()
     config = mf.MFConfig(epochs=args.epochs, learning_rate=0.005)
 
-    settings, _ = fresh_workspace(args.workspace)
-    host = LocalPartyHost(settings.parties_root)
+    fresh_workspace(args.workspace)
     players = ["northwind", "harbor", "alpine"]
-    homes = {p: host.workspace(p) for p in players}
+    homes = {p: args.workspace / "players" / p for p in players}  # each player's working folder
     parties = split_parties(load_interactions(), parties=len(players))
     rows = max(p.train_ratings.shape[0] for p in parties)
     items = parties[0].train_ratings.shape[1]
     for name, party in zip(players, parties):
-        (homes[name] / "prepared").mkdir(parents=True, exist_ok=True)
+        homes[name].mkdir(parents=True, exist_ok=True)
         centred = mf.centred(party.train_ratings, party.train_mask, config)
         write_party_ratings(str(homes[name] / RATINGS_INPUT_PATH), centred, party.train_mask, rows)
 
@@ -110,17 +108,12 @@ def main() -> None:
         pond_request = request_for(players, rows, items, config, 1, homes, 10, Protocol.POND)
         pond = InProcessEngine().train_factorization(pond_request).seconds_per_epoch or 0.0
 
-    network = PlayerNetwork(players, host, args.workspace / "runs" / "bench").start()
-    try:
-        engine = PlayerProcessEngine(network)
-
-        with console.status("secure epochs, players as processes over gRPC"):
+    with local_cluster(homes, args.workspace / "cluster") as engine:
+        with console.status("secure epochs, players as sandboxed processes behind mutual TLS"):
             timed = engine.train_factorization(request_for(players, rows, items, config, 1, None, 10))
             remote, remote_fixed = timed.seconds_per_epoch or 0.0, timed.seconds
         with console.status(f"secure training, {args.epochs} epochs, players as processes"):
             trained = engine.train_factorization(request_for(players, rows, items, config, args.epochs, None))
-    finally:
-        network.stop()
 
     secure_items = np.asarray(trained.item_factors)
     u, v = mf.train(ratings, mask, config)
@@ -145,7 +138,7 @@ def main() -> None:
         big_rows = max(p.train_ratings.shape[0] for p in big)
         big_homes = {p: args.workspace / "ml1m" / p for p in players}
         for name, party in zip(players, big):
-            (big_homes[name] / "prepared").mkdir(parents=True, exist_ok=True)
+            big_homes[name].mkdir(parents=True, exist_ok=True)
             write_party_ratings(
                 str(big_homes[name] / RATINGS_INPUT_PATH),
                 mf.centred(party.train_ratings, party.train_mask, config),
@@ -169,7 +162,8 @@ def main() -> None:
         "| --- | --- | --- |",
         f"| plaintext epoch (numpy, fastest of 30) | {plain * 1000:.1f} ms | baseline |",
         f"| secure epoch, players in one process | {local * 1000:.0f} ms ({local / plain:.0f}x) | <= 10x |",
-        f"| secure epoch, players as 3 processes (gRPC) | {remote * 1000:.0f} ms ({remote / plain:.0f}x) "
+        f"| secure epoch, players as 3 sandboxed processes, mutual TLS | {remote * 1000:.0f} ms "
+        f"({remote / plain:.0f}x) "
         "| <= 25x |",
         f"| secure epoch, Pond (2 parties + dealer), one process | {pond * 1000:.0f} ms ({pond / plain:.0f}x) | |",
         f"| graph tracing + first epoch, one process / processes | {local_fixed:.1f} s / {remote_fixed:.1f} s | |",

@@ -34,11 +34,11 @@ def bench_arguments(doc: str, name: str) -> argparse.ArgumentParser:
     return parser
 
 
-def fresh_workspace(path: Path) -> tuple[Settings, Path]:
-    """An empty demo workspace (keys, spec, tiny exports) for a benchmark to fill; returns the spec path."""
+def fresh_workspace(path: Path, scale: float = 0.02) -> tuple[Settings, Path]:
+    """A new demo workspace (keys, spec, signed by every node, exports at `scale`); returns the spec path."""
     shutil.rmtree(path, ignore_errors=True)
     settings = Settings(workspace=path)
-    return settings, ensure_demo_workspace(settings, scale=0.02)
+    return settings, ensure_demo_workspace(settings, scale=scale)
 
 
 def publish(lines: list[str], key: str, title: str, *, command: str, dry_run: bool) -> None:

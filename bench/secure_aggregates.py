@@ -3,14 +3,15 @@
     make bench-aggregates     # or: .venv/bin/python -m bench.secure_aggregates --rows 10000000
 
 End to end as in a run: each party pre-aggregates its prepared transactions in its own process (all
-three at once), then the three TF Encrypted player processes start and compute the totals with
-disclosure control (minimum group size and competitor dominance inside MPC, ABY3). The baseline in
-the same run is the plaintext equivalent: the same pre-aggregation, then a numpy sum and the same
-rules in the clear.
+three at once), then the three TF Encrypted players start as the nodes run them (each sandboxed,
+behind mutual TLS) and compute the totals with disclosure control (minimum group size and competitor
+dominance inside MPC, ABY3). The baseline in the same run is the plaintext equivalent: the same
+pre-aggregation, then a numpy sum and the same rules in the clear.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -19,14 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from cleanroom.party.host import LocalPartyHost
-from cleanroom.secure.network import PlayerNetwork
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
-from cleanroom.party.category_month import category_month_aggregates
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
 from cleanroom.secure import AggregateRequest
-from cleanroom.secure.engine import PlayerProcessEngine
+from cleanroom.secure.local_cluster import local_cluster
 from cleanroom.spec import load_spec
 
 console = Console()
@@ -34,7 +33,7 @@ PRE_AGGREGATE = """
 import sys, polars as pl
 from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
 from cleanroom.spec import load_spec
-grid = category_month_aggregates(pl.scan_parquet("prepared/transactions.parquet"),
+grid = category_month_aggregates(pl.scan_parquet("transactions.parquet"),
                                  load_spec(sys.argv[1]).category_month_sales)
 CATEGORY_MONTH_FILE.write_bytes(grid.astype("<i8").tobytes())
 """
@@ -64,24 +63,22 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
 
-    settings, spec_path = fresh_workspace(args.workspace)
+    _, spec_path = fresh_workspace(args.workspace)
     spec = load_spec(spec_path)
     analysis = spec.category_month_sales
     players = [p.name for p in spec.compute_parties]
-    host = LocalPartyHost(settings.parties_root)
+    prepared = {name: args.workspace / "prepared" / name for name in players}  # each party's own folder
     with console.status(f"generating {args.rows:,} prepared transaction lines for each of {len(players)} parties"):
         for seed, name in enumerate(players):
             write_prepared_transactions(
-                host.workspace(name) / "prepared" / "transactions.parquet", args.rows, analysis.categories, seed
+                prepared[name] / "transactions.parquet", args.rows, analysis.categories, seed
             )
 
     rule = spec.privacy.dominance
     with console.status("baseline: plaintext pre-aggregation, sum and rules"):
         started = time.perf_counter()
         grids = [
-            category_month_aggregates(
-                pl.scan_parquet(host.workspace(n) / "prepared" / "transactions.parquet"), analysis
-            )
+            category_month_aggregates(pl.scan_parquet(prepared[n] / "transactions.parquet"), analysis)
             for n in players
         ]
         totals = sum(g[0] for g in grids)
@@ -94,19 +91,24 @@ def main() -> None:
         ]
         baseline = time.perf_counter() - started
 
-    with console.status("secure: pre-aggregation in each party's process, then MPC on 3 player processes"):
+    with console.status("secure: pre-aggregation in each party's process, then MPC on 3 sandboxed players"):
         started = time.perf_counter()
         workers = [
-            subprocess.Popen([sys.executable, "-c", PRE_AGGREGATE, str(spec_path)], cwd=host.workspace(n))
+            subprocess.Popen([sys.executable, "-c", PRE_AGGREGATE, str(spec_path)], cwd=prepared[n])
             for n in players
         ]
         if any(w.wait() != 0 for w in workers):
             raise SystemExit("a party's pre-aggregation failed")
+        player_dirs = {
+            n: args.workspace / "player" / n for n in players
+        }  # the run's inputs only, as a node stages
+        for name, folder in player_dirs.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(prepared[name] / CATEGORY_MONTH_FILE.name, folder / CATEGORY_MONTH_FILE.name)
         aggregated = time.perf_counter()
-        network = PlayerNetwork(players, host, args.workspace / "runs" / "bench").start()
-        try:
+        with local_cluster(player_dirs, args.workspace / "cluster") as engine:
             serving = time.perf_counter()
-            revealed = PlayerProcessEngine(network).secure_totals(
+            revealed = engine.secure_totals(
                 AggregateRequest(
                     protocol=spec.secure_computation.protocol,
                     players=players,
@@ -116,8 +118,6 @@ def main() -> None:
                     max_share_percent=rule.max_share_percent,
                 )
             )
-        finally:
-            network.stop()
         secure = time.perf_counter() - started
     expected = [int(t) if ok else None for t, ok in zip(totals, plain_shown)]
     if revealed.sales_cents != expected:
@@ -125,14 +125,15 @@ def main() -> None:
 
     lines = [
         f"Measured {date.today()}; {len(players)} parties x {args.rows:,} transaction lines, "
-        f"{len(expected)} cells, protocol {spec.secure_computation.protocol.value}, players as processes on "
-        "loopback gRPC. Secure and plaintext totals are identical (checked by the benchmark).",
+        f"{len(expected)} cells, protocol {spec.secure_computation.protocol.value}, players as sandboxed "
+        "processes behind mutual TLS (stunnel) on loopback. Secure and plaintext totals are identical "
+        "(checked by the benchmark).",
         "",
         "| measure | value |",
         "| --- | --- |",
         f"| secure, end to end (target <= 30 s) | {secure:.1f} s |",
         f"| of which: pre-aggregation, 3 party processes in parallel | {aggregated - started:.1f} s |",
-        f"| of which: starting 3 player processes | {serving - aggregated:.1f} s |",
+        f"| of which: starting 3 sandboxed players and their TLS terminators | {serving - aggregated:.1f} s |",
         f"| of which: secure sum + disclosure control (graph tracing included: {revealed.seconds:.1f} s "
         f"in the client) | {secure - (serving - started):.1f} s |",
         f"| baseline: plaintext pre-aggregation + sum + rules, one process | {baseline:.1f} s |",

@@ -2,7 +2,9 @@
 
     .venv/bin/python -m deployments.lifecycle --spec var/demo/consortium.yaml
 
-Needs a Prefect server (`make server`; PREFECT_API_URL=http://127.0.0.1:4200/api). Three ways in:
+Needs a Prefect server (`make server`; PREFECT_API_URL=http://127.0.0.1:4200/api). For the demo spec it
+also starts the object store and one node per retailer (`--no-demo-nodes` when the parties run their
+own, as in a real consortium). Three ways in:
 the UI ("Run" on `collaboration-lifecycle/on-demand`), the monthly schedule, and the event
 `cleanroom.party.data-arrived` that `cleanroom notify-data --party NAME` emits when a retailer has
 dropped a new export (self-hosted Prefect has no webhooks, so events come in through emit_event).
@@ -61,8 +63,21 @@ def build_deployments(spec_path: Path) -> list[RunnerDeployment]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=Path("var/demo/consortium.yaml"))
+    parser.add_argument(
+        "--no-demo-nodes", action="store_true", help="the parties run their own nodes (a real consortium)"
+    )
     args = parser.parse_args()
-    serve(*build_deployments(args.spec))
+    deployments = build_deployments(args.spec)
+    if args.no_demo_nodes:
+        serve(*deployments)
+        return
+    from cleanroom.settings import Settings
+    from cleanroom.spec import load_spec
+    from flows.consortium import demo_consortium
+
+    parties = [p.name for p in load_spec(args.spec).data_parties]
+    with demo_consortium(Settings(), parties):  # the demo's object store and one node per retailer
+        serve(*deployments)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -254,26 +255,14 @@ def _run(spec_path: Path):  # type: ignore[no-untyped-def]
 def _run_demo(settings, spec_path: Path):  # type: ignore[no-untyped-def]
     """Start the embedded services and every demo node, run the lifecycle as the coordinator, stop all."""
     _quiet_runtime()
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from cleanroom.demo_setup import node_config_path
-    from flows.consortium import NodeProcesses, embedded_services
+    from flows.consortium import demo_consortium
     from flows.lifecycle import collaboration_lifecycle
 
     parties = [p.name for p in _pinned(spec_path).spec.data_parties]
-    with embedded_services(settings) as services:
-        os.environ.update({k: v for k, v in services.items() if k.startswith("CLEANROOM_")})
-        environment = {**os.environ, **services}
-        configs = {p: node_config_path(settings, p) for p in parties}
-        nodes = NodeProcesses(configs, environment, settings.runs_root / "nodes")
-        api_url = services.get("PREFECT_API_URL") or os.environ["PREFECT_API_URL"]
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            try:
-                with console.status(f"starting {len(parties)} retailer nodes"):
-                    nodes.start().wait_online()
-                return collaboration_lifecycle(spec_path=spec_path.resolve())
-            finally:
-                nodes.stop()
+    with ExitStack() as running:
+        with console.status(f"starting the services and {len(parties)} retailer nodes"):
+            running.enter_context(demo_consortium(settings, parties))
+        return collaboration_lifecycle(spec_path=spec_path.resolve())
 
 
 def _print_report(spec_path: Path, identity_path: Path, run_dir: Path) -> None:

@@ -140,3 +140,24 @@ def embedded_services(settings: Settings) -> Iterator[dict[str, str]]:
             stack.callback(store.stop)
             environment["CLEANROOM_S3_ENDPOINT_URL"] = store.endpoint_url
         yield environment
+
+
+@contextmanager
+def demo_consortium(settings: Settings, parties: list[str]) -> Iterator[str]:
+    """The demo's services (as needed) and one node per party, for the block; yields the Prefect API
+    URL, which is also in force for the block, as the object store's endpoint is in the environment."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from cleanroom.demo_setup import node_config_path
+
+    with embedded_services(settings) as services:
+        os.environ.update({k: v for k, v in services.items() if k.startswith("CLEANROOM_")})
+        api_url = services.get("PREFECT_API_URL") or os.environ["PREFECT_API_URL"]
+        configs = {party: node_config_path(settings, party) for party in parties}
+        nodes = NodeProcesses(configs, {**os.environ, **services}, settings.runs_root / "nodes")
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            try:
+                nodes.start().wait_online()
+                yield api_url
+            finally:
+                nodes.stop()

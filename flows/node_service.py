@@ -89,7 +89,12 @@ def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-
     )
     private_tmp = node.workspace / "tmp"  # Prefect's runner keeps files under the temp folder: not a shared one
     private_tmp.mkdir(mode=0o700, exist_ok=True)
-    environment = {**os.environ, **WORKER_SETTINGS, NODE_CONFIG_ENV: str(node.config_path), "TMPDIR": str(private_tmp)}
+    environment = {
+        **os.environ,
+        **WORKER_SETTINGS,
+        NODE_CONFIG_ENV: str(node.config_path),
+        "TMPDIR": str(private_tmp),
+    }
     command = [
         sys.executable,
         "-m",

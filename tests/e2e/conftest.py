@@ -13,6 +13,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from cleanroom.settings import Settings
+from cleanroom.spec import PinnedSpec
 from tests.conftest import home
 from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, tools_present
 
@@ -135,10 +137,15 @@ def _wait_http(url: str, timeout: float) -> None:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="session")
-def consortium(small_workspace: Settings, small_spec) -> Iterator[Consortium]:
+@contextmanager
+def consortium_across_hosts(
+    workspace: Settings, pinned: PinnedSpec, node_environment: dict[str, str] | None = None
+) -> Iterator[Consortium]:
+    """The demo consortium of `workspace` (its keys, nodes and exports) on separate hosts, for the block."""
     if os.geteuid() != 0 or tools_present():
-        pytest.fail(f"the consortium tests need root and {tools_present()} (make setup installs them)")
+        raise RuntimeError(
+            f"a consortium across hosts needs root and {tools_present()} (make setup installs them)"
+        )
     root = Path(tempfile.mkdtemp(prefix="cr-e2e-"))
     root.chmod(0o755)
     (root / "logs").mkdir()
@@ -149,15 +156,15 @@ def consortium(small_workspace: Settings, small_spec) -> Iterator[Consortium]:
     try:
         services = network.add_host("services")
         coordinator_address = network.add_host("coordinator")
-        parties = [p.name for p in small_spec.spec.data_parties]
+        parties = [p.name for p in pinned.spec.data_parties]
         addresses = {party: network.add_host(party) for party in parties}
-        spec_path = _consortium_files(root, small_workspace, small_spec, addresses, coordinator_address)
+        spec_path = _consortium_files(root, workspace, pinned, addresses, coordinator_address)
         consortium = Consortium(
             root, network, spec_path, parties, f"http://{services}:4200/api", f"http://{services}:5000"
         )
         _start_services(consortium)
         for party in parties:
-            consortium.start_node(party)
+            consortium.start_node(party, **(node_environment or {}))
         consortium.wait_online()
         yield consortium
     finally:
@@ -170,8 +177,16 @@ def consortium(small_workspace: Settings, small_spec) -> Iterator[Consortium]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def consortium(small_workspace: Settings, small_spec: PinnedSpec) -> Iterator[Consortium]:
+    if os.geteuid() != 0 or tools_present():
+        pytest.fail(f"the consortium tests need root and {tools_present()} (make setup installs them)")
+    with consortium_across_hosts(small_workspace, small_spec) as built:
+        yield built
+
+
 def _consortium_files(
-    root: Path, small_workspace: Settings, small_spec, addresses: dict[str, str], coordinator: str
+    root: Path, workspace: Settings, pinned: PinnedSpec, addresses: dict[str, str], coordinator: str
 ) -> Path:
     """Every node's folder (from the demo's) owned by its own user; the coordinator's workspace with its
     keys; the spec with the hosts' addresses, signed by every party on its node."""
@@ -180,23 +195,23 @@ def _consortium_files(
 
     coordinator_workspace = root / "coordinator"
     for folder in ("coordinator", "signing", "approvers"):
-        shutil.copytree(small_workspace.keys_root / folder, coordinator_workspace / "keys" / folder)
-    raw = yaml.safe_load(small_spec.path.read_text())
+        shutil.copytree(workspace.keys_root / folder, coordinator_workspace / "keys" / folder)
+    raw = yaml.safe_load(pinned.path.read_text())
     for party in raw["parties"]:
         if party["name"] in addresses:
             party["endpoint"] = f"{addresses[party['name']]}:{PLAYER_PORT}"
     raw["coordinator"]["endpoint"] = f"{coordinator}:{PLAYER_PORT}"
     spec_path = coordinator_workspace / "consortium.yaml"
     spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    shutil.copy(small_spec.path.parent / "catalogue.csv", coordinator_workspace / "catalogue.csv")
+    shutil.copy(pinned.path.parent / "catalogue.csv", coordinator_workspace / "catalogue.csv")
     for party in addresses:
         folder = root / "parties" / party
         shutil.copytree(
-            home(small_workspace, party), folder, ignore=shutil.ignore_patterns("specs", "runs", "logs")
+            home(workspace, party), folder, ignore=shutil.ignore_patterns("specs", "runs", "logs", "tmp")
         )
         config = yaml.safe_load((folder / "node.yaml").read_text())
         (folder / "node.yaml").write_text(yaml.safe_dump(config | {"listen_host": "0.0.0.0"}))
-        registry.sign(Node.load(folder / "node.yaml", small_workspace), spec_path)
+        registry.sign(Node.load(folder / "node.yaml", workspace), spec_path)
         own_privately(folder, party_user(party))
     own_privately(coordinator_workspace, COORDINATOR_USER)
     coordinator_workspace.chmod(0o755)  # the spec and the archive are read by the tests (and approvers)
