@@ -2,10 +2,10 @@
 
     make bench-prepare            # or: .venv/bin/python -m bench.prepare_party --rows 10000000
 
-Generates a retailer's exports (vectorized, seconds), then runs the party's real worker process
-(`python -m cleanroom.party prepare`) and, as the baseline in the same run, a plain polars load of the
-same transactions file. Reports wall time, rows/s, peak memory and the split between polars checks,
-Great Expectations and HMAC hashing; writes the result into BENCHMARKS.md.
+Generates a retailer's exports (vectorized, seconds), then runs the party's preparation (what its
+node's `party-prepare` step runs) in a fresh interpreter and, as the baseline in the same run, a plain
+polars load of the same transactions file. Reports wall time, rows/s, peak memory and the split
+between polars checks, Great Expectations and HMAC hashing; writes the result into BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -24,11 +24,19 @@ from rich.console import Console
 from bench.memory import PeakMemory, run_sampled
 from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.demo_data import EMAIL_DOMAINS, product_catalogue
+from cleanroom.demo_setup import demo_nodes_root
+from cleanroom.party.versions import current_version
 
 PARTY = "harbor"
 console = Console()
 
-PREPARE = ["-m", "cleanroom.party", "prepare", "--party", PARTY, "--spec"]
+# The node's preparation in a fresh interpreter: SPEC PARTY WORKSPACE.
+PREPARE = [
+    "-c",
+    "import sys; from pathlib import Path; from cleanroom.party.preparation import prepare_party; "
+    "from cleanroom.spec import load_spec; "
+    "prepare_party(load_spec(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]))",
+]
 BASELINE = ["-c", "import polars as pl, sys; assert pl.read_csv(sys.argv[1]).height > 0"]
 
 
@@ -84,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings, spec_path = fresh_workspace(args.workspace)
-    home = settings.parties_root / PARTY
+    home = demo_nodes_root(settings) / PARTY
     with console.status(f"generating {args.rows:,} transaction lines for {PARTY}"):
         shutil.rmtree(home / "raw")
         generate_exports(home / "raw", args.rows, args.customers)
@@ -93,10 +101,10 @@ def main() -> None:
 
     with console.status("baseline: plain polars read_csv of the same file"):
         base_seconds, base_peak = measure([*BASELINE, str(home / "raw" / "transactions.csv")], home)
-    with console.status("the party's preparation worker (load, validate, anonymize, aggregate)"):
-        seconds, peak = measure([*PREPARE, str(spec_path)], home)
+    with console.status("the party's preparation (load, validate, anonymize, aggregate)"):
+        seconds, peak = measure([*PREPARE, str(spec_path), PARTY, str(home)], home)
     report = json.loads((home / "reports" / "preparation.json").read_text())
-    if not (home / "prepared" / "manifest.json").exists():
+    if current_version(home) is None:
         raise SystemExit("preparation did not complete: see " + str(home / "logs"))
 
     split = report["seconds"]

@@ -31,14 +31,11 @@ from cleanroom.party.preparation import prepare_party
 from cleanroom.party.recommendations import prepare_recommender_input
 from cleanroom.party.runs import PartyRun
 from cleanroom.processes import free_ports, start_process, stop_processes
-from cleanroom.recommend.retail import training_config
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.factorization import FactorizationRequest
 from cleanroom.secure.local_cluster import local_cluster
-from cleanroom.secure.requests import GridPart
+from cleanroom.secure.spec_requests import recommender_request, summed_groups, summed_request
 from cleanroom.spec import pin_spec
-from cleanroom.spec.catalogue import load_catalogue
-from tasks.analysis import GRID_FILES
 
 console = Console()
 DIRECT_CLIENT = """
@@ -103,28 +100,9 @@ def demo_inputs(workspace: Path) -> tuple[dict[str, Path], AggregateRequest, Fac
             shutil.copy(grid, run.player_dir / grid.name)
         prepare_recommender_input(spec, spec_path, version, run)
         workdirs[party] = run.player_dir
-    summed = [a for a in spec.analyses if type(a) in GRID_FILES]
-    totals = AggregateRequest(
-        protocol=spec.secure_computation.protocol,
-        players=[p.name for p in spec.compute_parties],
-        input_parties=parties,
-        cells=sum(a.cells for a in summed),
-        parts=[GridPart(file=GRID_FILES[type(a)], cells=a.cells) for a in summed],
-        value_units=[unit for a in summed for unit in a.value_units],
-        min_group_size=spec.privacy.min_group_size,
-        min_contributors=spec.privacy.dominance.min_contributors,
-        max_share_percent=spec.privacy.dominance.max_share_percent,
-    )
-    analysis = spec.joint_recommender
-    assert analysis is not None
-    training = FactorizationRequest.from_config(
-        training_config(analysis),
-        spec.protocol_for(analysis),
-        [p.name for p in spec.compute_parties],
-        analysis.users_per_party,
-        len(load_catalogue(spec_path, spec)),
-        input_parties=parties,
-    )
+    (protocol, summed), *_ = summed_groups(spec).items()  # the demo runs every summed analysis under one
+    totals = summed_request(spec, protocol, summed)
+    training = recommender_request(spec, spec_path)
     return workdirs, totals, training
 
 

@@ -10,33 +10,13 @@ from cleanroom.psi.indicators import hand_out
 from cleanroom.psi.overlap import RevealedOverlap, overlap_from_blinded
 from cleanroom.psi.rounds import fully_blinded_sets
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, training_config
-from cleanroom.secure import AggregateRequest, RevealedTotals
-from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
-from cleanroom.secure.requests import (
-    BASKET_STATISTICS_INPUT_PATH,
-    COPURCHASE_INPUT_PATH,
-    PLAYER_INPUT_PATH,
-    SEGMENTS_INPUT_PATH,
-    GridPart,
-)
+from cleanroom.secure import RevealedTotals
+from cleanroom.secure.factorization import TrainedFactors
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedIndicators, SharedSalesRequest
-from cleanroom.spec.catalogue import load_catalogue
-from cleanroom.spec.models import BasketStatistics, CategoryMonthSales, CopurchaseLift, CustomerSegments
+from cleanroom.secure.spec_requests import recommender_request, summed_groups, summed_request
 from tasks import PRIVATE
 from tasks.context import RunContext
 from tasks.secure_setup import PlayerSession
-
-# Analyses computed as a secure sum of per-party grids with disclosure control.
-SummedAnalysis = CategoryMonthSales | CustomerSegments | CopurchaseLift | BasketStatistics
-
-
-# Where each party's player finds its pre-aggregated grid for each summed analysis.
-GRID_FILES: dict[type, str] = {
-    CategoryMonthSales: PLAYER_INPUT_PATH,
-    CustomerSegments: SEGMENTS_INPUT_PATH,
-    CopurchaseLift: COPURCHASE_INPUT_PATH,
-    BasketStatistics: BASKET_STATISTICS_INPUT_PATH,
-}
 
 
 @task(name="secure-sums-with-disclosure-control", **PRIVATE)
@@ -46,22 +26,9 @@ def secure_sums(context: RunContext, players: PlayerSession) -> dict[str, Reveal
     competitor dominance), evaluated inside MPC, are revealed. Analyses under the same protocol run as
     one computation: one graph to trace and one stacked secure comparison. Results by analysis id."""
     spec = context.pinned.spec
-    summed: list[SummedAnalysis] = [a for a in spec.analyses if type(a) in GRID_FILES]  # type: ignore[misc]
     results: dict[str, RevealedTotals] = {}
-    for protocol in dict.fromkeys(spec.protocol_for(a) for a in summed):
-        group = [a for a in summed if spec.protocol_for(a) is protocol]
-        request = AggregateRequest(
-            protocol=protocol,
-            players=[p.name for p in spec.compute_parties],
-            input_parties=[p.name for p in spec.data_parties],
-            cells=sum(a.cells for a in group),
-            parts=[GridPart(file=GRID_FILES[type(a)], cells=a.cells) for a in group],
-            value_units=[unit for a in group for unit in a.value_units],
-            min_group_size=spec.privacy.min_group_size,
-            min_contributors=spec.privacy.dominance.min_contributors,
-            max_share_percent=spec.privacy.dominance.max_share_percent,
-            allow_insecure_randomness=context.settings.allow_insecure_randomness,
-        )
+    for protocol, group in summed_groups(spec).items():
+        request = summed_request(spec, protocol, group, context.settings.allow_insecure_randomness)
         revealed = players.engine().secure_totals(request)
         offset = 0
         for analysis in group:
@@ -149,19 +116,10 @@ def train_joint_recommender(context: RunContext, players: PlayerSession) -> Trai
     analysis = spec.joint_recommender
     if analysis is None:
         return None
-    config = training_config(analysis)
-    request = FactorizationRequest.from_config(
-        config,
-        spec.protocol_for(analysis),
-        [p.name for p in spec.compute_parties],
-        analysis.users_per_party,
-        len(load_catalogue(context.pinned.path, spec)),
-        input_parties=context.parties,
-        allow_insecure_randomness=context.settings.allow_insecure_randomness,
-    )
+    request = recommender_request(spec, context.pinned.path, context.settings.allow_insecure_randomness)
     trained = players.engine().train_factorization(request)
     get_run_logger().info(
-        "joint recommender: %d epochs in %.1f s under %s", config.epochs, trained.seconds, request.protocol.value
+        "joint recommender: %d epochs in %.1f s under %s", request.epochs, trained.seconds, request.protocol.value
     )
     return trained
 

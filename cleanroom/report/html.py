@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from html import escape
 
 from cleanroom.report.charts import bar_chart
@@ -71,7 +72,7 @@ def _signatures_section(report: Report) -> str:
     if not report.signatures:
         return ""
     rows = "".join(
-        f"<tr><th>{escape(row.party)}</th><td>{escape(row.signed_at)}</td>"
+        f"<tr><th>{escape(row.party)}</th><td>{escape(_utc_minute(row.signed_at))}</td>"
         f'<td style="text-align:left;font-family:monospace">{escape(row.signature[:24])}&hellip;</td></tr>'
         for row in report.signatures
     )
@@ -79,6 +80,11 @@ def _signatures_section(report: Report) -> str:
 <p class="meta">Each retailer signed the hash of this spec ({escape(report.spec_sha256[:16])}&hellip;) with its
 own key; its node serves no run of a spec it has not signed. Signatures checked against the keys in the spec.</p>
 <table><tr><th>retailer</th><th>signed at</th><th>Ed25519 signature</th></tr>{rows}</table>"""
+
+
+def _utc_minute(timestamp: str) -> str:
+    """2026-12-01T08:11:36+00:00 -> 2026-12-01 08:11 UTC"""
+    return datetime.fromisoformat(timestamp).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _overlap_section(report: Report) -> str:

@@ -1,4 +1,4 @@
-"""A 2 GB transactions export is prepared by streaming: the party's process never holds the file."""
+"""A 2 GB transactions export is prepared by streaming: the preparing process never holds the file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from bench.memory import run_sampled
-from bench.prepare_party import generate_exports
+from bench.prepare_party import PREPARE, generate_exports
 from cleanroom.party.category_month import CATEGORY_MONTH_FILE
+from cleanroom.party.versions import current_version
 from tests.unit.test_preparation import harbor  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
@@ -41,13 +42,12 @@ def write_two_gigabytes(raw: Path) -> tuple[int, int]:
 def test_two_gigabyte_export_streams(harbor: Path, small_spec) -> None:  # noqa: F811
     size, expected_sales = write_two_gigabytes(harbor / "raw")
     assert size > 2_000_000_000
-    code, peak, _ = run_sampled(
-        [sys.executable, "-m", "cleanroom.party", "prepare", "--party", "harbor", "--spec", str(small_spec.path)],
-        cwd=harbor,
-        stdout=subprocess.DEVNULL,
-    )
+    command = [sys.executable, *PREPARE, str(small_spec.path), "harbor", str(harbor)]
+    code, peak, _ = run_sampled(command, cwd=harbor, stdout=subprocess.DEVNULL)
     assert code == 0
-    grid = np.frombuffer((harbor / CATEGORY_MONTH_FILE).read_bytes(), "<i8").reshape(2, -1)
+    version = current_version(harbor)
+    assert version is not None
+    grid = np.frombuffer((version / CATEGORY_MONTH_FILE).read_bytes(), "<i8").reshape(2, -1)
     assert int(grid[0].sum()) == expected_sales  # every line counted once
     # Loading the file whole takes about 1.6x its size in polars; the worker holds under 0.8x.
     assert peak.anonymous < 0.8 * size, f"peak anonymous memory {peak.anonymous / 2**30:.2f} GiB"

@@ -20,6 +20,27 @@ def test_flows_import_and_deployments_build(small_spec) -> None:
     assert DATA_ARRIVED_EVENT in deployments[2].triggers[0].expect
 
 
+def test_party_steps_build_as_deployments_on_their_party_pool() -> None:
+    """What `cleanroom node start` registers: each step by module path (the node's installed code) on
+    the party's own work pool."""
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.party_steps import STEP_FLOWS
+    from tasks.nodes import deployment_name, pool_name
+
+    assert sorted(STEP_FLOWS) == ["player", "prepare", "psi", "recommend", "verify"]
+    for step, step_flow in STEP_FLOWS.items():
+        deployment = step_flow.to_deployment(
+            name="harbor", entrypoint_type=EntrypointType.MODULE_PATH, work_pool_name=pool_name("harbor")
+        )
+        assert f"{step_flow.name}/{deployment.name}" == deployment_name(step, "harbor")
+        assert (
+            deployment.entrypoint == f"flows.party_steps.{step}"
+            and deployment.work_pool_name == "cleanroom-harbor"
+        )
+        assert set(step_flow.parameters.properties) == {"run_id", "spec_sha256"}  # nothing else reaches a node
+
+
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
