@@ -159,9 +159,10 @@ def node_start(
     """Serve this party's steps of every run of a spec it signed: a Prefect worker on its own work
     pool, and per run its player behind mutual TLS at the spec's endpoint. Runs until stopped."""
     _quiet_runtime()
-    from flows.node_service import node_from, start
+    from cleanroom.node.config import Node
+    from flows.node_service import start
 
-    node = node_from(config)
+    node = Node.load(config)
     if node.party != party:
         raise CleanroomError(
             f"node.yaml is for party '{node.party}', not '{party}'",

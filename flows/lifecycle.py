@@ -11,6 +11,7 @@ from secrets import token_hex
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from cleanroom.exchange.heartbeat import Heartbeats
 from cleanroom.history import KpiChange
 from tasks import analysis, improvement, objectives, preparation, reporting, review, secure_setup
 from tasks.context import RunContext, open_run
@@ -39,7 +40,8 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
     pinned = objectives.pin_collaboration_spec(spec_path)
     context = open_run(pinned, new_run_id())
     try:
-        return _phases(context, started)
+        with Heartbeats(context.exchange, to=context.parties):  # nodes give up on a coordinator that died
+            return _phases(context, started)
     finally:
         _close(context)
 

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -23,12 +23,13 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from cleanroom.network.sandbox import require_tools
 from cleanroom.node import registry
 from cleanroom.node.config import Node
+from cleanroom.processes import die_with_parent
 from cleanroom.spec.signatures import publish
 from flows.party_steps import NODE_CONFIG_ENV, STEP_FLOWS
 from tasks.nodes import pool_name
 
 WORKER_SETTINGS = {
-    "PREFECT_WORKER_QUERY_SECONDS": "1",  # a step waits at most a second to be picked up
+    "PREFECT_WORKER_QUERY_SECONDS": "2",  # a step waits at most 2 s to be picked up (each poll is a query)
     "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",  # the coordinator sees a dead node (CLEANROOM_NODE_OFFLINE_AFTER)
     "PREFECT_WORKER_PREFETCH_SECONDS": "5",
 }
@@ -37,6 +38,12 @@ WORKER_SETTINGS = {
 def register(node: Node) -> list[str]:
     """The work pool and one deployment per party step; returns the deployment names."""
     pool = pool_name(node.party)
+    signed = registry.signatures(node)
+    shown = (
+        registry.resolve(node, signed[-1].spec_sha256).spec.party(node.party).display_name
+        if signed
+        else node.party
+    )
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     names = []
@@ -49,7 +56,7 @@ def register(node: Node) -> list[str]:
             entrypoint_type=EntrypointType.MODULE_PATH,
             work_pool_name=pool,
             tags=["cleanroom", f"party:{node.party}"],
-            description=f"{step} on the node of {node.party}",
+            description=f"{step} on the node of {shown}",
         )
         deployment.apply()
         names.append(f"{step_flow.name}/{node.party}")
@@ -77,7 +84,7 @@ def publish_signatures(node: Node) -> int:
     return len(signatures)
 
 
-def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-type]
+def start(node: Node, announce: Callable[[str], object] = print) -> int:
     """Register, then run the worker until it exits or this process is asked to stop."""
     require_tools("bwrap", "socat", *([] if node.settings.dev_plaintext_players else ["stunnel"]))
     _ = node.member  # the node's keys load now, not at its first step
@@ -95,6 +102,8 @@ def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-
         NODE_CONFIG_ENV: str(node.config_path),
         "TMPDIR": str(private_tmp),
     }
+    pool = pool_name(node.party)
+    name = worker_name(node.party, os.getpid())
     command = [
         sys.executable,
         "-m",
@@ -102,17 +111,17 @@ def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-
         "worker",
         "start",
         "--pool",
-        pool_name(node.party),
+        pool,
         "--type",
         "process",
         "--name",
-        f"node-{node.party}-{os.getpid()}",
+        name,
     ]
     log = node.workspace / "logs" / "worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
         worker = subprocess.Popen(
-            command, env=environment, cwd=node.workspace, stdout=output, stderr=output, preexec_fn=_die_with_parent
+            command, env=environment, cwd=node.workspace, stdout=output, stderr=output, preexec_fn=die_with_parent
         )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.terminate())
@@ -122,13 +131,3 @@ def start(node: Node, announce: callable = print) -> int:  # type: ignore[valid-
 def worker_name(party: str, node_pid: int) -> str:
     """The worker's name tells which node process runs it (a restarted node is a new worker)."""
     return f"node-{party}-{node_pid}"
-
-
-def _die_with_parent() -> None:
-    from cleanroom.processes import die_with_parent
-
-    die_with_parent()
-
-
-def node_from(config: Path) -> Node:
-    return Node.load(config)

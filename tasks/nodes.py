@@ -24,7 +24,7 @@ from cleanroom.spec.models import CollaborationSpec
 
 Status = dict
 FAILED = {StateType.FAILED, StateType.CRASHED, StateType.CANCELLED, StateType.CANCELLING}
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 LIVENESS_SECONDS = 3.0  # how often worker heartbeats are read (each read is a query on the server)
 
 

@@ -37,7 +37,7 @@ def pin_collaboration_spec(spec_path: Path) -> PinnedSpec:
 def check_consortium(context: RunContext) -> dict[str, SpecSignature]:
     """Before anything runs: the coordinator's keys are the ones the spec pins, every data party has
     signed this spec's hash, and every node is online. Returns the signatures for the report."""
-    pinned, settings = context.pinned, context.settings
+    pinned = context.pinned
     spec = pinned.spec
     _check_coordinator_keys(context)
     found = collect(context.store, spec, pinned.sha256)
@@ -51,7 +51,7 @@ def check_consortium(context: RunContext) -> dict[str, SpecSignature]:
     context.nodes.check_online(context.parties)
     context.store.expire_prefix(spec.exchange_bucket, spec.exchange.prefix + "/", spec.exchange.expire_days)
     get_run_logger().info(
-        "consortium ready: %d nodes online, spec signed by all (%s)", len(found), settings.s3_region
+        "consortium ready: %d nodes online, every one signed spec %s", len(found), pinned.sha256[:16]
     )
     return {party: signature for party, signature in found.items() if signature is not None}
 

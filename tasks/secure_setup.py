@@ -10,7 +10,6 @@ from pathlib import Path
 from prefect import get_run_logger
 
 from cleanroom.errors import CleanroomError, PartyUnavailableError
-from cleanroom.exchange.heartbeat import Heartbeats
 from cleanroom.exchange.messages import RELEASE, player_ready, shares_staged
 from cleanroom.locks import exclusive
 from cleanroom.network.topology import COORDINATOR, split_endpoint
@@ -76,5 +75,4 @@ def player_session(context: RunContext) -> Iterator[PlayerSession]:
         stack.callback(shutil.rmtree, session.sockets, ignore_errors=True)
         stack.callback(context.nodes.wait_finished, "player", parties, RELEASE_GRACE_SECONDS)
         stack.callback(context.exchange.send, RELEASE, b"", parties)
-        stack.enter_context(Heartbeats(context.exchange, to=parties))
         yield session

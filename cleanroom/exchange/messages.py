@@ -14,7 +14,7 @@ def player_ready(party: str) -> str:
 
 
 def heartbeats() -> str:
-    """The prefix of the coordinator's heartbeats while players serve (one object each, written once)."""
+    """The prefix of the coordinator's heartbeats during a run (one object each, written once)."""
     return "coordinator/alive-"
 
 

@@ -43,7 +43,7 @@ class RunExchange:
     run_id: str
     me: Member
     directory: Directory
-    poll_seconds: float = 1.0  # the longest pause between two looks (short waits look sooner)
+    poll_seconds: float = 2.0  # the longest pause between two looks (short waits look sooner)
 
     @classmethod
     def for_run(cls, store: S3ObjectStore, spec: CollaborationSpec, run_id: str, me: Member) -> RunExchange:

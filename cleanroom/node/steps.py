@@ -18,18 +18,19 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cleanroom.errors import CleanroomError, PartyUnavailableError, SecureComputationError
+from cleanroom.exchange.heartbeat import CoordinatorWatch
 from cleanroom.exchange.messages import (
     EVALUATION,
     ITEM_FACTORS,
     RELEASE,
     REVEALED_TOTALS,
-    heartbeats,
     player_ready,
     shares_staged,
 )
@@ -50,12 +51,12 @@ from cleanroom.secure.shared_sales import indicator_share_file
 from cleanroom.spec import PinnedSpec
 
 log = logging.getLogger("cleanroom.node")
-SERVE_POLL_SECONDS = 2.0  # how often a serving player's step looks for release and heartbeats
+SERVE_POLL_SECONDS = 3.0  # how often a serving player's step looks for release and heartbeats
 PLAYER_LOCK = Path("runs") / ".player.lock"  # one player per node at a time: it owns the spec's endpoint
 Status = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass
 class NodeRun:
     """One run as one node sees it: its signed spec, its run folder, its exchange."""
 
@@ -74,8 +75,13 @@ class NodeRun:
     def party(self) -> str:
         return self.node.party
 
+    @cached_property
+    def stop_waiting(self) -> CoordinatorWatch:
+        """Why to give up now: the run was closed, or the coordinator fell silent (it died)."""
+        return CoordinatorWatch(self.exchange, self.node.config.timeouts.coordinator_silence_seconds)
+
     def wait(self, name: str, sender: str) -> bytes:
-        return self.exchange.receive(name, sender, self.node.config.timeouts.message_seconds, self.exchange.closed)
+        return self.exchange.receive(name, sender, _message_timeout(self.node), self.stop_waiting)
 
 
 def prepare(node: Node, run_id: str, spec_sha256: str) -> Status:
@@ -94,9 +100,17 @@ def prepare(node: Node, run_id: str, spec_sha256: str) -> Status:
 
 def psi(node: Node, run_id: str, spec_sha256: str) -> Status:
     context = NodeRun.open(node, run_id, spec_sha256)
-    prepared = context.run.wait_prepared(_message_timeout(node), context.exchange.closed)
+    prepared = context.run.wait_prepared(_message_timeout(node), context.stop_waiting)
     started = time.monotonic()
-    run_session(context.exchange, context.pinned.spec, node.party, prepared, context.run, _message_timeout(node))
+    run_session(
+        context.exchange,
+        context.pinned.spec,
+        node.party,
+        prepared,
+        context.run,
+        _message_timeout(node),
+        context.stop_waiting,
+    )
     log.info("psi %s: done in %.1f s", run_id, time.monotonic() - started)
     return {"status": "done"}
 
@@ -115,7 +129,7 @@ def player(node: Node, run_id: str, spec_sha256: str) -> Status:
         f"another run's player kept the endpoint for {waited:.0f} s", where=f"party {node.party}"
     )
     try:
-        with exclusive(node.workspace / PLAYER_LOCK, timeouts.message_seconds, busy, context.exchange.closed):
+        with exclusive(node.workspace / PLAYER_LOCK, timeouts.message_seconds, busy, context.stop_waiting):
             serving.start(timeouts.player_start_seconds)
             context.exchange.send(player_ready(node.party), b"", [COORDINATOR])
             _stage_overlap_shares(context, serving)  # they arrive once PSI is done, while the player serves
@@ -150,7 +164,7 @@ def verify(node: Node, run_id: str, spec_sha256: str) -> Status:
     context = NodeRun.open(node, run_id, spec_sha256)
     analysis = context.pinned.spec.category_month_sales
     revealed = json.loads(context.wait(REVEALED_TOTALS, COORDINATOR))
-    prepared = context.run.wait_prepared(_message_timeout(node), context.exchange.closed)
+    prepared = context.run.wait_prepared(_message_timeout(node), context.stop_waiting)
     own = load_own_aggregates(prepared, analysis.cells)
     check = check_contribution(node.party, own, revealed["sales_cents"], revealed["shown"])
     write_market_share(context.run.reports_dir, analysis, own, revealed["sales_cents"])
@@ -189,7 +203,7 @@ def _stage_overlap_shares(context: NodeRun, serving: SandboxedPlayer) -> None:
             return PartyUnavailableError("its player exited", where=f"party {context.party}")
         if context.exchange.has(RELEASE):
             return PartyUnavailableError("released before the shares came", where=f"party {context.party}")
-        return context.exchange.closed()
+        return context.stop_waiting()
 
     parties = [p.name for p in spec.data_parties]
     timeout = _message_timeout(context.node)
@@ -200,25 +214,19 @@ def _stage_overlap_shares(context: NodeRun, serving: SandboxedPlayer) -> None:
 
 def _serve(context: NodeRun, serving: SandboxedPlayer) -> str:
     """Why serving ended: released, the run closed, the coordinator silent, the player dead, too long."""
-    timeouts = context.node.config.timeouts
-    started = last_sign = time.monotonic()
-    beats = 0
+    limit = context.node.config.timeouts.player_max_seconds
+    started = time.monotonic()
     while True:
         time.sleep(SERVE_POLL_SECONDS)
-        now = time.monotonic()
         if not serving.alive():
             return "the player process exited"
         if context.exchange.has(RELEASE):
             return "released"
-        if context.exchange.closed() is not None:
-            return "the coordinator closed the run"
-        count = len(context.exchange.names(heartbeats()))
-        if count > beats:
-            beats, last_sign = count, now
-        if now - last_sign > timeouts.coordinator_silence_seconds:
-            return f"the coordinator was silent for {timeouts.coordinator_silence_seconds:.0f} s"
-        if now - started > timeouts.player_max_seconds:
-            return f"served longer than {timeouts.player_max_seconds:.0f} s"
+        problem = context.stop_waiting()
+        if problem is not None:
+            return problem.message
+        if time.monotonic() - started > limit:
+            return f"served longer than {limit:.0f} s"
 
 
 def _keep_outputs_drop_inputs(run: PartyRun) -> None:

@@ -12,12 +12,13 @@ values only its player can read; the coordinator sees match bits for rows in an 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from cleanroom.errors import DataContractError
+from cleanroom.errors import CleanroomError, DataContractError
 from cleanroom.exchange.store import RunExchange
 from cleanroom.party.runs import PartyRun
 from cleanroom.psi.rounds import party_rounds
@@ -29,7 +30,13 @@ KEY_COLUMNS = {"email": "email_key", "phone": "phone_key"}
 
 
 def run_session(
-    exchange: RunExchange, spec: CollaborationSpec, party: str, prepared: Path, run: PartyRun, timeout: float
+    exchange: RunExchange,
+    spec: CollaborationSpec,
+    party: str,
+    prepared: Path,
+    run: PartyRun,
+    timeout: float,
+    abort: Callable[[], CleanroomError | None] | None = None,
 ) -> None:
     analysis = spec.customer_overlap
     assert analysis is not None
@@ -41,7 +48,8 @@ def run_session(
         (run.player_dir / SHARED_VALUES_FILE).write_bytes(sales.astype("<i8").tobytes())
 
     ordered = write_values if analysis.shared_customer_sales else None
-    party_rounds(exchange, [p.name for p in spec.data_parties], party, rows, kinds, timeout, ordered)
+    parties = [p.name for p in spec.data_parties]
+    party_rounds(exchange, parties, party, rows, kinds, timeout, ordered, abort or exchange.closed)
 
 
 def own_key_rows(prepared: Path, kinds: tuple[str, ...], party: str) -> list[tuple[str | None, ...]]:

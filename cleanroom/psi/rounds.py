@@ -34,6 +34,7 @@ def party_rounds(
     kinds: tuple[str, ...],
     timeout: float,
     ordered: Callable[[np.ndarray], None] | None = None,
+    abort: Callable[[], CleanroomError | None] | None = None,
 ) -> None:
     """This party's side, with an ephemeral scalar that exists only in this call. With `ordered`, its
     own rows go out in a secret order (handed to `ordered` first) and nobody shuffles, so indicators
@@ -52,7 +53,7 @@ def party_rounds(
     for blindings in range(2, n + 1):
         owner = parties[(i - blindings + 1) % n]  # whose rows reach this party for their blinding-th time
         received = decode_points(
-            exchange.receive(batch_name(owner, blindings - 1), predecessor, timeout, abort=exchange.closed)
+            exchange.receive(batch_name(owner, blindings - 1), predecessor, timeout, abort or exchange.closed)
         )
         blinded = reblind(received, scalar, shuffle=ordered is None)
         exchange.send(

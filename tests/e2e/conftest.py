@@ -26,6 +26,7 @@ from tests.conftest import home
 from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, tools_present
 
 PLAYER_PORT = 7100
+COORDINATOR_SILENCE = 20  # seconds without the coordinator's heartbeats before a node stops its player
 COORDINATOR_USER = "cr-coordinator"
 ROOT_HOME = Path("/root")
 
@@ -109,6 +110,15 @@ class Consortium:
 
     def run(self, spec: Path | None = None, timeout: float = 900, **extra: str):  # type: ignore[no-untyped-def]
         """`cleanroom run` as the coordinator, on its host, under its own user."""
+        return run_on(self.network, "coordinator", *self._coordinator(spec, **extra), COORDINATOR_USER, timeout)
+
+    def start_run(self, **extra: str) -> HostProcess:
+        """The same, in the background (to be killed)."""
+        command, environment = self._coordinator(None, **extra)
+        log = self.root / "logs" / "coordinator.log"
+        return HostProcess(self.network, "coordinator", command, environment, log, COORDINATOR_USER).start()
+
+    def _coordinator(self, spec: Path | None, **extra: str) -> tuple[list[str], dict[str, str]]:
         workspace = self.coordinator_workspace
         environment = self.environment(
             HOME=str(workspace),
@@ -116,8 +126,7 @@ class Consortium:
             CLEANROOM_WORKSPACE=str(workspace),
             **extra,
         )
-        command = [sys.executable, "-m", "flows.cli", "run", "--spec", str(spec or self.spec_path)]
-        return run_on(self.network, "coordinator", command, environment, COORDINATOR_USER, timeout)
+        return [sys.executable, "-m", "flows.cli", "run", "--spec", str(spec or self.spec_path)], environment
 
 
 def _child_pid(pid: int) -> int:
@@ -210,7 +219,10 @@ def _consortium_files(
             home(workspace, party), folder, ignore=shutil.ignore_patterns("specs", "runs", "logs", "tmp")
         )
         config = yaml.safe_load((folder / "node.yaml").read_text())
-        (folder / "node.yaml").write_text(yaml.safe_dump(config | {"listen_host": "0.0.0.0"}))
+        timeouts = config.get("timeouts", {}) | {"coordinator_silence_seconds": COORDINATOR_SILENCE}
+        (folder / "node.yaml").write_text(
+            yaml.safe_dump(config | {"listen_host": "0.0.0.0", "timeouts": timeouts})
+        )
         registry.sign(Node.load(folder / "node.yaml", workspace), spec_path)
         own_privately(folder, party_user(party))
     own_privately(coordinator_workspace, COORDINATOR_USER)

@@ -17,7 +17,14 @@ import pytest
 import yaml
 
 from cleanroom.party.versions import current_version
-from tests.e2e.conftest import COORDINATOR_USER, PLAYER_PORT, Consortium, players_running, report_of
+from tests.e2e.conftest import (
+    COORDINATOR_SILENCE,
+    COORDINATOR_USER,
+    PLAYER_PORT,
+    Consortium,
+    players_running,
+    report_of,
+)
 from tests.e2e.hosts import Capture, run_on
 from tests.plaintext_oracle import disclosed, plaintext_disclosure, plaintext_segments
 from tests.unit.test_psi import plaintext_overlap
@@ -167,6 +174,20 @@ def test_a_node_that_dies_fails_the_run_naming_it_and_a_rerun_succeeds(consortiu
     rerun = consortium.run()
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert figures(report_of(consortium, rerun.stdout)[0]) == figures(SOLO["report"])
+
+
+def test_players_stop_when_the_coordinator_dies(consortium: Consortium) -> None:
+    coordinator = consortium.start_run()
+    deadline = time.monotonic() + 300
+    while len(players_running()) < len(consortium.parties):  # every player serves
+        assert time.monotonic() < deadline and coordinator.process.poll() is None, "no secure phase"
+        time.sleep(0.5)
+    coordinator.kill(signal.SIGKILL)  # no release, no closing message: only its heartbeats stop
+    killed_at = time.monotonic()
+    while players_running():
+        assert time.monotonic() - killed_at < COORDINATOR_SILENCE + 40, players_running()
+        time.sleep(1)
+    assert all(node.process.poll() is None for node in consortium.nodes.values())  # the nodes themselves go on
 
 
 def test_a_node_refuses_a_spec_its_party_did_not_sign(consortium: Consortium) -> None:
