@@ -15,6 +15,7 @@ Times are the lifecycle flow's own (its KPI history), without starting servers o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.cpu_split import CpuSplit
 from bench.report import ROOT, bench_arguments, fresh_workspace, publish
 from cleanroom.spec import pin_spec
 
@@ -80,16 +82,18 @@ def demo_now(workspace: Path) -> list[float]:
     return lifecycle_seconds(workspace / "demo" / "history" / "kpis.jsonl")
 
 
-def across_hosts(workspace: Path) -> list[float]:
+def across_hosts(workspace: Path) -> tuple[list[float], CpuSplit]:
     from tests.e2e.conftest import consortium_across_hosts
 
     settings, spec_path = fresh_workspace(workspace / "hosts", scale=1.0)
+    split = CpuSplit()
     with consortium_across_hosts(settings, pin_spec(spec_path)) as consortium:
-        for _ in range(2):
-            outcome = consortium.run()
+        for run in range(2):
+            with split if run == 1 else contextlib.nullcontext():
+                outcome = consortium.run()
             if outcome.returncode != 0:
                 raise SystemExit(outcome.stdout[-2000:] + outcome.stderr[-2000:])
-        return lifecycle_seconds(consortium.coordinator_workspace / "history" / "kpis.jsonl")
+        return lifecycle_seconds(consortium.coordinator_workspace / "history" / "kpis.jsonl"), split
 
 
 def main() -> None:
@@ -104,7 +108,7 @@ def main() -> None:
     with console.status("make demo now: one node per retailer on this host, two runs"):
         demo = demo_now(args.workspace)
     with console.status("the consortium across network namespaces, two runs"):
-        hosts = across_hosts(args.workspace)
+        hosts, split = across_hosts(args.workspace)
     rows = [("previous single-host topology (baseline)", old), ("`make demo` now: nodes on one host, TLS", demo)]
     rows.append(("consortium across hosts (namespaces, own users), TLS", hosts))
     lines = [
@@ -114,6 +118,8 @@ def main() -> None:
         "| topology | first run (prepares) | second run (data unchanged) | second run vs baseline |",
         "| --- | --- | --- | --- |",
         *[f"| {name} | {t[0]:.0f} s | {t[1]:.0f} s | {t[1] / old[1]:.2f}x |" for name, t in rows],
+        "",
+        *split.table(hosts[1]),
     ]
     publish(
         lines,
