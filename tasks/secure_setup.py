@@ -49,7 +49,12 @@ class PlayerSession:
             mode = "mutual TLS" if tls else "plaintext: development only"
             get_run_logger().info("%d players serving (%s)", len(context.parties), mode)
             self._engine = RemoteEngine(
-                cluster.internal(), self.sockets, context.run_dir, self.problem, settings.step_timeout
+                cluster.internal(),
+                self.sockets,
+                context.run_dir,
+                self.problem,
+                settings.step_timeout,
+                diagnose_seconds=settings.node_offline_after + 10,
             )
         return self._engine
 

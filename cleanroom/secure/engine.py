@@ -71,6 +71,7 @@ class RemoteEngine:
     log_dir: Path
     watch: Callable[[], CleanroomError | None] = lambda: None
     timeout: float = 900.0
+    diagnose_seconds: float = 0.0  # how long a crashed computation waits for `watch` to name its cause
 
     def secure_totals(self, request: AggregateRequest) -> RevealedTotals:
         return RevealedTotals.model_validate(self._run_client("totals", request.model_dump(mode="json")))
@@ -100,11 +101,22 @@ class RemoteEngine:
             if "error" in payload:
                 raise SecureComputationError(payload["error"], where="secure engine client")
             return payload
-        raise SecureComputationError(
+        raise self._diagnosed() or SecureComputationError(
             f"secure computation client exited with code {process.returncode}",
             where="secure engine",
             fix=f"see {log}",
         )
+
+    def _diagnosed(self) -> CleanroomError | None:
+        """After a crash, the cause the watch finds (a node gone offline is seen within its heartbeat
+        limit), so the error names the party rather than the client's exit code."""
+        deadline = time.monotonic() + self.diagnose_seconds
+        while time.monotonic() < deadline:
+            problem = self.watch()
+            if problem is not None:
+                return problem
+            time.sleep(1.0)
+        return None
 
     def _wait(self, process: subprocess.Popen) -> CleanroomError | None:
         deadline = time.monotonic() + self.timeout
