@@ -49,9 +49,9 @@ def sandboxed(command: list[str], workdir: Path, sockets: Path) -> list[str]:
             args += ["--symlink", os.readlink(target), link]
         elif target.is_dir():
             args += ["--ro-bind", link, link]
-    for runtime in _runtime_dirs():
-        args += ["--ro-bind", str(runtime), str(runtime)]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for runtime in _runtime_dirs():  # after /tmp's tmpfs, which would hide a runtime living under /tmp
+        args += ["--ro-bind", str(runtime), str(runtime)]
     args += ["--bind", str(workdir.resolve()), str(WORKDIR_INSIDE)]
     args += ["--bind", str(sockets.resolve()), str(SOCKETS_INSIDE), "--chdir", str(WORKDIR_INSIDE)]
     environment = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +22,12 @@ import yaml
 from cleanroom.settings import Settings
 from cleanroom.spec import PinnedSpec
 from tests.conftest import home
-from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, tools_present
+from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, tools_present, traversable
 
 PLAYER_PORT = 7100
 COORDINATOR_SILENCE = 20  # seconds without the coordinator's heartbeats before a node stops its player
 COORDINATOR_USER = "cr-coordinator"
-ROOT_HOME = Path("/root")
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def party_user(party: str) -> str:
@@ -159,10 +158,10 @@ def consortium_across_hosts(
     root.chmod(0o755)
     (root / "logs").mkdir()
     network = Network(tag=f"c{os.getpid() % 10000}").create()
-    root_mode = ROOT_HOME.stat().st_mode
-    ROOT_HOME.chmod(root_mode | stat.S_IXOTH)  # node users run the interpreter installed under /root
     consortium: Consortium | None = None
+    passable = ExitStack()
     try:
+        passable.enter_context(traversable(Path(sys.base_prefix), Path(sys.prefix), PROJECT))
         services = network.add_host("services")
         coordinator_address = network.add_host("coordinator")
         parties = [p.name for p in pinned.spec.data_parties]
@@ -181,7 +180,7 @@ def consortium_across_hosts(
             for process in [*consortium.nodes.values(), *consortium.services]:
                 process.stop()
         network.destroy()
-        ROOT_HOME.chmod(root_mode)
+        passable.close()
         if not os.environ.get("CLEANROOM_E2E_KEEP"):  # set it to look at the hosts' logs after a failure
             shutil.rmtree(root, ignore_errors=True)
 
@@ -241,8 +240,15 @@ def _start_services(consortium: Consortium) -> None:
     for command, name in ((server, "prefect-server"), (store, "object-store")):
         process = HostProcess(network, "services", command, environment, root / "logs" / f"{name}.log").start()
         consortium.services.append(process)
-    _wait_http(consortium.api_url + "/health", 180)
-    _wait_http(consortium.s3_url, 60)
+    for url, timeout, name in (
+        (consortium.api_url + "/health", 180, "prefect-server"),
+        (consortium.s3_url, 60, "object-store"),
+    ):
+        try:
+            _wait_http(url, timeout)
+        except OSError as error:
+            log = (root / "logs" / f"{name}.log").read_text()[-3000:]
+            raise RuntimeError(f"{name} not reachable at {url} ({error}); its log ends:\n{log}") from error
 
 
 def report_of(consortium: Consortium, stdout: str, spec_path: Path | None = None):  # type: ignore[no-untyped-def]

@@ -5,16 +5,22 @@ machines); everything is removed again when the session ends."""
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUBNET = "10.77.{net}"
+# RFC 2544's benchmarking range: not routed on the internet, so unlikely to be a machine's own network
+# (a CI machine's address or route in 10.0.0.0/8 made an earlier choice unreachable).
+CANDIDATE_SUBNETS = [f"198.{18 + i // 256}.{i % 256}.0/24" for i in range(8, 512)]
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -26,7 +32,7 @@ class Network:
     """A bridge in the root namespace and one namespace per host, each with a veth on the bridge."""
 
     tag: str  # short and unique per session: it prefixes every namespace and interface name
-    net: int = 77
+    subnet: ipaddress.IPv4Network = field(default_factory=lambda: free_subnet())
     hosts: dict[str, str] = field(default_factory=dict)  # host name -> its IP address
 
     @property
@@ -38,13 +44,13 @@ class Network:
 
     def create(self) -> Network:
         sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"10.{self.net}.0.1/24", "dev", self.bridge)
+        sh("ip", "addr", "add", f"{self.subnet[1]}/{self.subnet.prefixlen}", "dev", self.bridge)
         sh("ip", "link", "set", self.bridge, "up")
         return self
 
     def add_host(self, host: str) -> str:
         index = len(self.hosts) + 2
-        address = f"10.{self.net}.0.{index}"
+        address = str(self.subnet[index])
         namespace, outside, inside = self.namespace(host), f"{self.tag}h{index}", f"{self.tag}n{index}"
         sh("ip", "netns", "add", namespace)
         sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
@@ -52,7 +58,7 @@ class Network:
         sh("ip", "link", "set", outside, "master", self.bridge)
         sh("ip", "link", "set", outside, "up")
         inns = ("ip", "netns", "exec", namespace)
-        sh(*inns, "ip", "addr", "add", f"{address}/24", "dev", inside)
+        sh(*inns, "ip", "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", inside)
         sh(*inns, "ip", "link", "set", inside, "up")
         sh(*inns, "ip", "link", "set", "lo", "up")
         self.hosts[host] = address
@@ -62,6 +68,38 @@ class Network:
         for host in self.hosts:
             sh("ip", "netns", "del", self.namespace(host), check=False)
         sh("ip", "link", "del", self.bridge, check=False)
+
+
+def free_subnet() -> ipaddress.IPv4Network:
+    """A /24 that overlaps no address or route of this machine (nor another session's test network)."""
+    taken = []
+    for line in sh("ip", "-4", "route", "show", "table", "all").stdout.splitlines():
+        words = line.split()[:2]  # "DEST ..." or "local|broadcast|... DEST ..."
+        taken += [ipaddress.ip_network(w, strict=False) for w in words if w[:1].isdigit()][:1]
+    for line in sh("ip", "-4", "-o", "addr").stdout.splitlines():
+        taken.append(ipaddress.ip_interface(line.split()[3]).network)
+    for candidate in map(ipaddress.ip_network, CANDIDATE_SUBNETS):
+        if not any(candidate.overlaps(other) for other in taken):
+            return candidate
+    raise RuntimeError("no free /24 for the test network in 198.18.0.0/15")
+
+
+@contextmanager
+def traversable(*paths: Path) -> Iterator[None]:
+    """Every folder above `paths` passable by other users for the block (then as before): node users
+    run the interpreter and the source tree wherever they are (under /root, in a private clone)."""
+    changed: dict[Path, int] = {}
+    for path in paths:
+        for folder in [path.resolve(), *path.resolve().parents]:
+            mode = folder.stat().st_mode
+            if folder not in changed and not mode & stat.S_IXOTH:
+                changed[folder] = stat.S_IMODE(mode)
+                folder.chmod(changed[folder] | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
 
 
 def ensure_user(name: str) -> tuple[int, int]:
