@@ -22,7 +22,7 @@ import yaml
 from cleanroom.settings import Settings
 from cleanroom.spec import PinnedSpec
 from tests.conftest import home
-from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, tools_present, traversable
+from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, sh, tools_present, traversable
 
 PLAYER_PORT = 7100
 COORDINATOR_SILENCE = 20  # seconds without the coordinator's heartbeats before a node stops its player
@@ -133,14 +133,15 @@ def _child_pid(pid: int) -> int:
     return pid
 
 
-def _wait_http(url: str, timeout: float) -> None:
+def _wait_http(url: str, timeout: float, server: HostProcess) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
-            if time.monotonic() > deadline:
+            assert server.process is not None
+            if time.monotonic() > deadline or server.process.poll() is not None:
                 raise
             time.sleep(0.5)
 
@@ -240,15 +241,18 @@ def _start_services(consortium: Consortium) -> None:
     for command, name in ((server, "prefect-server"), (store, "object-store")):
         process = HostProcess(network, "services", command, environment, root / "logs" / f"{name}.log").start()
         consortium.services.append(process)
-    for url, timeout, name in (
-        (consortium.api_url + "/health", 180, "prefect-server"),
-        (consortium.s3_url, 60, "object-store"),
+    for process, url, timeout in zip(
+        consortium.services, (consortium.api_url + "/health", consortium.s3_url), (180, 60), strict=True
     ):
         try:
-            _wait_http(url, timeout)
-        except OSError as error:
-            log = (root / "logs" / f"{name}.log").read_text()[-3000:]
-            raise RuntimeError(f"{name} not reachable at {url} ({error}); its log ends:\n{log}") from error
+            _wait_http(url, timeout, process)
+        except OSError as error:  # say why: the process, the route to its host, its log
+            assert process.process is not None
+            route = sh("ip", "route", "get", network.hosts["services"], check=False).stdout.strip()
+            raise RuntimeError(
+                f"{process.log.stem} not reachable at {url} ({error}; exit code {process.process.poll()}; "
+                f"route: {route}); its log ends:\n{process.log.read_text()[-3000:]}"
+            ) from error
 
 
 def report_of(consortium: Consortium, stdout: str, spec_path: Path | None = None):  # type: ignore[no-untyped-def]
