@@ -134,12 +134,22 @@ def embedded_services(settings: Settings) -> Iterator[dict[str, str]]:
         if not os.environ.get("PREFECT_API_URL"):
             server = PrefectServer(settings.workspace.resolve() / "prefect").start()
             stack.callback(server.stop)
+            stack.callback(_send_pending_logs)  # runs first: the server must still be there to take them
             environment["PREFECT_API_URL"] = server.api_url
         if not settings.s3_endpoint_url:
             store = MotoServer(settings.runs_root.resolve() / "services").start()
             stack.callback(store.stop)
             environment["CLEANROOM_S3_ENDPOINT_URL"] = store.endpoint_url
         yield environment
+
+
+def _send_pending_logs() -> None:
+    """Flow logs and events still queued in this process, sent (or given up after 5 s each)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=5, at_exit=False)
 
 
 @contextmanager
