@@ -231,28 +231,59 @@ def _consortium_files(
 
 
 def _start_services(consortium: Consortium) -> None:
+    """PostgreSQL, the Prefect server on it, and the object store, on the services host. PostgreSQL as
+    a consortium would run it: on SQLite, two lifecycles at once made the server answer 503
+    ('database is locked') to a worker submitting a flow run for over a minute, and the run failed."""
     root, network = consortium.root, consortium.network
+    database = _start_postgres(consortium)
     home_dir = root / "prefect"
     home_dir.mkdir()
-    environment = consortium.environment(PREFECT_HOME=str(home_dir), PREFECT_UI_ENABLED="false")
+    environment = consortium.environment(
+        PREFECT_HOME=str(home_dir),
+        PREFECT_UI_ENABLED="false",
+        PREFECT_API_LOG_RETRYABLE_ERRORS="true",
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=database,
+    )
     environment.pop("PREFECT_API_URL")
     server = [sys.executable, "-m", "prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200"]
     store = [sys.executable, "-m", "moto.server", "-H", "0.0.0.0", "-p", "5000"]
-    for command, name in ((server, "prefect-server"), (store, "object-store")):
-        process = HostProcess(network, "services", command, environment, root / "logs" / f"{name}.log").start()
-        consortium.services.append(process)
-    for process, url, timeout in zip(
-        consortium.services, (consortium.api_url + "/health", consortium.s3_url), (180, 60), strict=True
+    for command, name, url, timeout in (
+        (server, "prefect-server", consortium.api_url + "/health", 180),
+        (store, "object-store", consortium.s3_url, 60),
     ):
+        process = HostProcess(network, "services", command, environment, root / "logs" / f"{name}.log").start()
+        consortium.services.insert(0, process)  # stopped before the database
         try:
             _wait_http(url, timeout, process)
         except OSError as error:  # say why: the process, the route to its host, its log
             assert process.process is not None
             route = sh("ip", "route", "get", network.hosts["services"], check=False).stdout.strip()
             raise RuntimeError(
-                f"{process.log.stem} not reachable at {url} ({error}; exit code {process.process.poll()}; "
+                f"{name} not reachable at {url} ({error}; exit code {process.process.poll()}; "
                 f"route: {route}); its log ends:\n{process.log.read_text()[-3000:]}"
             ) from error
+
+
+def _start_postgres(consortium: Consortium) -> str:
+    """A PostgreSQL cluster of the session's own (Debian's binaries, run as the postgres user) on the
+    services host's loopback; its connection URL for Prefect."""
+    binaries = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    data = consortium.root / "postgres"
+    data.mkdir(mode=0o700)
+    shutil.chown(data, "postgres", "postgres")
+    as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]
+    sh(*as_postgres, str(binaries / "initdb"), "-D", str(data), "-U", "prefect", "--auth=trust", "-E", "UTF8")
+    command = [str(binaries / "postgres"), "-D", str(data), "-k", str(data), "-c", "listen_addresses=127.0.0.1"]
+    log = consortium.root / "logs" / "postgres.log"
+    process = HostProcess(network := consortium.network, "services", command, {"LANG": "C.UTF-8"}, log, "postgres")
+    consortium.services.append(process.start())
+    deadline = time.monotonic() + 60
+    ready = [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-U", "prefect", "-q"]
+    while run_on(network, "services", ready, {}).returncode != 0:
+        assert process.process is not None and process.process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"postgres not ready; {log}"
+        time.sleep(0.5)
+    return "postgresql+asyncpg://prefect@127.0.0.1:5432/postgres"
 
 
 def report_of(consortium: Consortium, stdout: str, spec_path: Path | None = None):  # type: ignore[no-untyped-def]
