@@ -38,6 +38,15 @@ def lifecycle_seconds(history: Path) -> list[float]:
     return [json.loads(line)["total_seconds"] for line in history.read_text().splitlines()]
 
 
+def run_demo(environment: dict[str, str], cwd: Path | None = None) -> None:
+    """One `cleanroom demo`; a failure stops the benchmark with the end of what the demo printed."""
+    outcome = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "demo"], cwd=cwd, env=environment, capture_output=True, text=True
+    )
+    if outcome.returncode != 0:
+        raise SystemExit(f"demo failed in {cwd or ROOT}:\n{outcome.stdout[-3000:]}{outcome.stderr[-3000:]}")
+
+
 def baseline(workspace: Path) -> list[float]:
     """Two demo runs of the previous topology, from a worktree of its commit."""
     tree = workspace / "baseline-tree"
@@ -58,13 +67,7 @@ def baseline(workspace: Path) -> list[float]:
         environment.pop("PREFECT_API_URL", None)
         (workspace / "baseline" / "prefect").mkdir(parents=True, exist_ok=True)
         for _ in range(2):
-            subprocess.run(
-                [sys.executable, "-m", "flows.cli", "demo"],
-                cwd=tree,
-                env=environment,
-                check=True,
-                capture_output=True,
-            )
+            run_demo(environment, cwd=tree)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
     return lifecycle_seconds(workspace / "baseline" / "history" / "kpis.jsonl")
@@ -76,9 +79,7 @@ def demo_now(workspace: Path) -> list[float]:
     environment.pop("PREFECT_API_URL", None)
     environment.pop("CLEANROOM_S3_ENDPOINT_URL", None)
     for _ in range(2):
-        subprocess.run(
-            [sys.executable, "-m", "flows.cli", "demo"], env=environment, check=True, capture_output=True
-        )
+        run_demo(environment)
     return lifecycle_seconds(workspace / "demo" / "history" / "kpis.jsonl")
 
 
@@ -110,7 +111,7 @@ def main() -> None:
     with console.status("the consortium across network namespaces, two runs"):
         hosts, split = across_hosts(args.workspace)
     rows = [("previous single-host topology (baseline)", old), ("`make demo` now: nodes on one host, TLS", demo)]
-    rows.append(("consortium across hosts (namespaces, own users), TLS", hosts))
+    rows.append(("consortium across hosts (namespaces, own users, Prefect on PostgreSQL), TLS", hosts))
     lines = [
         f"Measured {date.today()} on 2 cores; the demo consortium (four retailers, scale 1.0), lifecycle flow "
         "time from its KPI history. Target for the consortium across hosts: <= 1.3x the previous topology.",
