@@ -34,15 +34,21 @@ REQUESTS: dict[str, type[BaseModel]] = {
 def connect(internal: dict[str, str], sockets: Path) -> Any:
     """Bridge to the players through the TLS terminator, then join the cluster as TF's client job at
     its fixed loopback address (players fetch client-side tensors from it)."""
-    import tensorflow as tf
-
     start_bridges(sockets, internal, own=COORDINATOR)
     os.nice(PLAYER_NICENESS)  # as the players: forwarding comes first
     hostmap = OrderedDict((name, address) for name, address in internal.items() if name != COORDINATOR)
     config = import_tfe().RemoteConfig(hostmap, job_name=PLAYER_JOB)
-    cluster = tf.train.ClusterSpec({PLAYER_JOB: list(hostmap.values()), CLIENT_JOB: [internal[COORDINATOR]]})
-    tf.config.experimental_connect_to_cluster(cluster, job_name=CLIENT_JOB)
+    join_cluster(internal)
     return config
+
+
+def join_cluster(internal: dict[str, str]) -> None:
+    """TF's client job in the players' cluster (again: a fresh eager context, through bridges already up)."""
+    import tensorflow as tf
+
+    players = [address for name, address in internal.items() if name != COORDINATOR]
+    cluster = tf.train.ClusterSpec({PLAYER_JOB: players, CLIENT_JOB: [internal[COORDINATOR]]})
+    tf.config.experimental_connect_to_cluster(cluster, job_name=CLIENT_JOB)
 
 
 def main() -> int:

@@ -100,7 +100,8 @@ class Consortium:
         with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
             for party, node in self.nodes.items():
                 assert node.process is not None
-                while worker_name(party, _child_pid(node.process.pid)) not in live_workers(party, within=30):
+                # `ip netns exec` and `setpriv` both exec: the pid is the node's own
+                while worker_name(party, node.process.pid) not in live_workers(party, within=30):
                     assert node.process.poll() is None, (self.root / "logs" / f"node-{party}.log").read_text()[
                         -3000:
                     ]
@@ -126,11 +127,6 @@ class Consortium:
             **extra,
         )
         return [sys.executable, "-m", "flows.cli", "run", "--spec", str(spec or self.spec_path)], environment
-
-
-def _child_pid(pid: int) -> int:
-    """The node process under `ip netns exec` + `setpriv` (both exec, so the pid is the node's)."""
-    return pid
 
 
 def _wait_http(url: str, timeout: float, server: HostProcess) -> None:
@@ -275,8 +271,9 @@ def _start_postgres(consortium: Consortium) -> str:
     sh(*as_postgres, str(binaries / "initdb"), "-D", str(data), "-U", "prefect", "--auth=trust", "-E", "UTF8")
     command = [str(binaries / "postgres"), "-D", str(data), "-k", str(data), "-c", "listen_addresses=127.0.0.1"]
     log = consortium.root / "logs" / "postgres.log"
-    process = HostProcess(network := consortium.network, "services", command, {"LANG": "C.UTF-8"}, log, "postgres")
-    consortium.services.append(process.start())
+    network = consortium.network
+    process = HostProcess(network, "services", command, {"LANG": "C.UTF-8"}, log, user="postgres").start()
+    consortium.services.append(process)
     deadline = time.monotonic() + 60
     ready = [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-U", "prefect", "-q"]
     while run_on(network, "services", ready, {}).returncode != 0:

@@ -37,18 +37,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from cleanroom.network.topology import CLIENT_JOB, COORDINATOR
-from cleanroom.secure.client import connect
-from cleanroom.secure.player import PLAYER_JOB
+from cleanroom.secure.client import connect, join_cluster
 
 args = json.loads(Path("args.json").read_text())
 connect(args["cluster"], Path(args["sockets"]))
-players = [address for name, address in args["cluster"].items() if name != COORDINATOR]
-cluster = tf.train.ClusterSpec({PLAYER_JOB: players, CLIENT_JOB: [args["cluster"][COORDINATOR]]})
 results, messages = {}, {}
 for label, path in args["paths"].items():
-    # a fresh eager context per read: a failed remote op can fail the next ones with InvalidArgument
-    tf.config.experimental_connect_to_cluster(cluster, job_name=CLIENT_JOB)
+    join_cluster(args["cluster"])  # a fresh context per read: a failed remote op can fail the next ones
     try:
         with tf.device(args["device"]):
             results[label] = int(tf.strings.length(tf.io.read_file(path)).numpy())
