@@ -49,21 +49,21 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
 def _phases(context: RunContext, started: float) -> LifecycleOutcome:
     signatures = objectives.check_consortium(context)
     spec = context.pinned.spec
-    # Party steps start ahead of their phase and wait on their nodes for their inputs, so starting
-    # their processes overlaps the phases before them.
-    context.nodes.start_ahead(*(["psi"] if spec.customer_overlap else []))
+    # One session per node runs every party step of the run (flows/party_steps.py): after preparation,
+    # PSI and the player start at once (players start while PSI runs), verify and recommend when their
+    # inputs come.
     preparation.prepare_all_parties(context)
-    with secure_setup.player_session(context) as players:  # the nodes start their players while PSI runs
-        context.nodes.start_ahead("verify", *(["recommend"] if spec.joint_recommender else []))
+    with secure_setup.player_session(context) as players:
         overlap, indicator_shares = analysis.customer_overlap(context)
         sums = analysis.secure_sums(context, players)
+        revealed = sums[spec.category_month_sales.id]
+        review.share_revealed_totals(context, revealed)  # the nodes verify while the rest computes
         trained = analysis.train_joint_recommender(context, players)
         shared_sales = analysis.shared_customer_sales(context, players, indicator_shares)
-    revealed = sums[spec.category_month_sales.id]
     segments, copurchase, baskets = (
         sums[a.id] if a else None for a in (spec.customer_segments, spec.copurchase_lift, spec.basket_statistics)
     )
-    recommending = analysis.deliver_recommendations.submit(context, trained)  # the nodes verify meanwhile
+    recommending = analysis.deliver_recommendations.submit(context, trained)
     verification = review.cross_verify(context, revealed)
     recommender = recommending.result()
     insights = reporting.Insights(overlap, segments, copurchase, recommender, baskets, shared_sales)

@@ -1,9 +1,9 @@
 """`cleanroom node start`: what a retailer runs on its own host.
 
 It checks the node's configuration and tools, makes sure the party's work pool exists, deploys the
-party-side steps on it (labelled with the party's display name), publishes the party's spec signatures,
-then runs a Prefect process worker on that pool until stopped. Each step's flow run, and the player it
-may start, die with the worker.
+party's session on it (every party-side step of a run, see `flows/party_steps.py`), publishes the
+party's spec signatures, then runs a Prefect process worker on that pool until stopped. A session's
+flow run, and the player it may start, die with the worker.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from cleanroom.node import registry
 from cleanroom.node.config import Node
 from cleanroom.processes import die_with_parent
 from cleanroom.spec.signatures import publish
-from flows.party_steps import NODE_CONFIG_ENV, STEP_FLOWS
-from tasks.nodes import pool_name
+from flows.party_steps import NODE_CONFIG_ENV, session
+from tasks.nodes import deployment_name, pool_name
 
 WORKER_SETTINGS = {
-    "PREFECT_WORKER_QUERY_SECONDS": "2",  # a step waits at most 2 s to be picked up (each poll is a query)
+    "PREFECT_WORKER_QUERY_SECONDS": "2",  # a session waits at most 2 s to be picked up (each poll is a query)
     "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",  # the coordinator sees a dead node (CLEANROOM_NODE_OFFLINE_AFTER)
     "PREFECT_WORKER_PREFETCH_SECONDS": "5",
 }
 
 
-def register(node: Node) -> list[str]:
-    """The work pool and one deployment per party step; returns the deployment names."""
+def register(node: Node) -> str:
+    """The work pool and the party's session deployment; returns the deployment's name."""
     pool = pool_name(node.party)
     signed = registry.signatures(node)
     shown = (
@@ -46,33 +46,25 @@ def register(node: Node) -> list[str]:
     )
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-    names = []
-    for step, step_flow in STEP_FLOWS.items():
-        if _deployed(step_flow.name, node.party, pool):
-            names.append(f"{step_flow.name}/{node.party}")
-            continue  # a restart writes nothing: fewer writes for the server's database
-        deployment = step_flow.to_deployment(
+    name = deployment_name(node.party)
+    if not _deployed(name, pool):  # a restart writes nothing: fewer writes for the server's database
+        session.to_deployment(
             name=node.party,
             entrypoint_type=EntrypointType.MODULE_PATH,
             work_pool_name=pool,
             tags=["cleanroom", f"party:{node.party}"],
-            description=f"{step} on the node of {shown}",
-        )
-        deployment.apply()
-        names.append(f"{step_flow.name}/{node.party}")
-    return names
+            description=f"Every party-side step of a run, on the node of {shown}",
+        ).apply()
+    return name
 
 
-def _deployed(flow_name: str, party: str, pool: str) -> bool:
+def _deployed(name: str, pool: str) -> bool:
     with get_client(sync_client=True) as client:
         try:
-            deployment = client.read_deployment_by_name(f"{flow_name}/{party}")
+            deployment = client.read_deployment_by_name(name)
         except ObjectNotFound:
             return False
-    return (
-        deployment.work_pool_name == pool
-        and deployment.entrypoint == f"flows.party_steps.{flow_name.removeprefix('party-')}"
-    )
+    return deployment.work_pool_name == pool and deployment.entrypoint == "flows.party_steps.session"
 
 
 def publish_signatures(node: Node) -> int:
@@ -88,10 +80,10 @@ def start(node: Node, announce: Callable[[str], object] = print) -> int:
     """Register, then run the worker until it exits or this process is asked to stop."""
     require_tools("bwrap", "socat", *([] if node.settings.dev_plaintext_players else ["stunnel"]))
     _ = node.member  # the node's keys load now, not at its first step
-    deployments = register(node)
+    deployment = register(node)
     published = publish_signatures(node)
     announce(
-        f"node {node.party}: {len(deployments)} steps deployed on work pool {pool_name(node.party)}, "
+        f"node {node.party}: {deployment} deployed on work pool {pool_name(node.party)}, "
         f"{published} spec signature(s) published; worker starting"
     )
     private_tmp = node.workspace / "tmp"  # Prefect's runner keeps files under the temp folder: not a shared one

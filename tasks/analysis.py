@@ -61,7 +61,6 @@ def customer_overlap(context: RunContext) -> tuple[RevealedOverlap | None, Share
     if analysis is None:
         return None, None
     started = time.perf_counter()
-    nodes.start("psi", context.parties)
     watch = lambda: nodes.problem("psi", context.parties)  # noqa: E731
     blinded = fully_blinded_sets(context.exchange, context.parties, context.settings.step_timeout, watch)
     nodes.wait("psi", context.parties)
@@ -118,6 +117,8 @@ def train_joint_recommender(context: RunContext, players: PlayerSession) -> Trai
         return None
     request = recommender_request(spec, context.pinned.path, context.settings.allow_insecure_randomness)
     trained = players.engine().train_factorization(request)
+    # Sealed to the data parties now: each node ranks for its customers once its player stopped.
+    context.exchange.send(ITEM_FACTORS, json.dumps(trained.item_factors).encode(), to=context.parties)
     get_run_logger().info(
         "joint recommender: %d epochs in %.1f s under %s", request.epochs, trained.seconds, request.protocol.value
     )
@@ -127,13 +128,12 @@ def train_joint_recommender(context: RunContext, players: PlayerSession) -> Trai
 @task(name="joint-recommendations", **PRIVATE)
 def deliver_recommendations(context: RunContext, trained: TrainedFactors | None) -> RecommenderOutcome | None:
     """Each party's node ranks and evaluates for its own customers, from the revealed item factors
-    (sealed to the data parties) and the user factors its player kept; the evaluation comes back only
-    where the spec shares it."""
+    (sealed to the data parties after training) and the user factors its player kept; the evaluation
+    comes back only where the spec shares it."""
     spec = context.pinned.spec
     analysis = spec.joint_recommender
     if analysis is None or trained is None:
         return None
-    context.exchange.send(ITEM_FACTORS, json.dumps(trained.item_factors).encode(), to=context.parties)
     statuses = context.nodes.run("recommend", context.parties)
     recall = {}
     if analysis.share_evaluation:

@@ -1,7 +1,9 @@
-"""The coordinator's view of the party nodes: each party step is a deployment on that party's work
-pool, started with `run_deployment` (run id and spec hash only) and watched until it answers with a
-status. A node whose worker stops sending heartbeats, or a step that fails or takes too long, ends the
-wait at once with one line naming the party; the run's other steps are cancelled when it closes."""
+"""The coordinator's view of the party nodes: each node deploys one session on its party's work pool
+(`flows/party_steps.py`); the coordinator starts it once per run with `run_deployment` (run id and spec
+hash only), and reads each step's task run inside it (named after the step) for that step's status.
+A node whose worker stops sending heartbeats, or a step or session that fails or takes too long, ends
+the wait at once with one line naming the party; sessions still running when the run closes are
+cancelled."""
 
 from __future__ import annotations
 
@@ -13,8 +15,14 @@ from datetime import datetime, timezone
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+    TaskRunFilterName,
+)
+from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling
@@ -26,15 +34,17 @@ Status = dict
 FAILED = {StateType.FAILED, StateType.CRASHED, StateType.CANCELLED, StateType.CANCELLING}
 POLL_SECONDS = 1.0
 LIVENESS_SECONDS = 3.0  # how often worker heartbeats are read (each read is a query on the server)
+Run = FlowRun | TaskRun  # a step's task run, or its session's flow run when the session ended first
+SESSION_END_SECONDS = 10.0  # at close, how long sessions get to end by themselves before being cancelled
 
 
 def pool_name(party: str) -> str:
     return f"cleanroom-{party}"
 
 
-def deployment_name(step: str, party: str) -> str:
-    """Each node deploys flow `party-<step>` (flows/party_steps.py) under its party's name."""
-    return f"party-{step}/{party}"
+def deployment_name(party: str) -> str:
+    """Each node deploys flow `party-session` (flows/party_steps.py) under its party's name."""
+    return f"party-session/{party}"
 
 
 @dataclass
@@ -44,46 +54,42 @@ class PartyNodes:
     run_id: str
     step_timeout: float
     offline_after: float
-    started: dict[tuple[str, str], UUID] = field(default_factory=dict)  # (step, party) -> flow run
+    sessions: dict[str, UUID] = field(default_factory=dict)  # party -> its session's flow run
     _offline: tuple[float, list[str]] = (0.0, [])  # (when read, parties found offline)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, step: str, parties: list[str]) -> dict[str, Status]:
-        """Run a step on every named party's node at once and return their statuses."""
-        self.start(step, parties)
+        """Every named party's status for the step, once done (starting their sessions if needed)."""
+        self.start(parties)
         return self.wait(step, parties)
 
-    def start(self, step: str, parties: list[str]) -> None:
-        """Start the step on these parties' nodes (once per run: a step started ahead is not repeated)."""
-        parties = [party for party in parties if (step, party) not in self.started]
+    def start(self, parties: list[str]) -> None:
+        """Start this run's session on these parties' nodes (once per run)."""
+        parties = [party for party in parties if party not in self.sessions]
         self.check_online(parties)
         for party in parties:
             flow_run = run_deployment(
-                deployment_name(step, party),
+                deployment_name(party),
                 parameters={"run_id": self.run_id, "spec_sha256": self.spec_sha256},
                 timeout=0,
-                flow_run_name=f"{self.spec.party(party).display_name} · {step} · {self.run_id}",
+                flow_run_name=f"{self.spec.party(party).display_name} · session · {self.run_id}",
                 tags=["cleanroom", f"party:{party}", f"run:{self.run_id}"],
             )
-            self.started[step, party] = flow_run.id
-
-    def start_ahead(self, *steps: str) -> None:
-        """Start later steps now on every data party's node: each waits there for its inputs, so
-        starting a flow run's process overlaps the phases before it."""
-        parties = [p.name for p in self.spec.data_parties]
-        for step in steps:
-            self.start(step, parties)
+            self.sessions[party] = flow_run.id
 
     def wait(self, step: str, parties: list[str]) -> dict[str, Status]:
         """Every party's status once its step completed; raises at the first failure or offline node."""
         deadline = time.monotonic() + self.step_timeout
         statuses: dict[str, Status] = {}
         while True:
-            for party, flow_run in self._runs(step, [p for p in parties if p not in statuses]).items():
-                if flow_run.state_type is StateType.COMPLETED:
-                    statuses[party] = json.loads(flow_run.state.message or "{}") if flow_run.state else {}
-                elif flow_run.state_type in FAILED:
-                    raise self._failure(step, party, flow_run)
+            for party, run in self._step_runs(step, [p for p in parties if p not in statuses]).items():
+                # A task run's state reaches the server as an event: its type can show a moment before
+                # the message that carries the status. Without the message, look again.
+                if run.id not in self.sessions.values() and run.state and run.state.is_completed():
+                    if run.state.message:
+                        statuses[party] = json.loads(run.state.message)
+                elif run.state is not None and run.state.is_final():
+                    raise self._failure(step, party, run)
             pending = [p for p in parties if p not in statuses]
             if not pending:
                 return statuses
@@ -99,10 +105,10 @@ class PartyNodes:
             time.sleep(POLL_SECONDS)
 
     def problem(self, step: str, parties: list[str]) -> CleanroomError | None:
-        """A failed step or an offline node among these parties, as the error to raise."""
-        for party, flow_run in self._runs(step, parties).items():
-            if flow_run.state_type in FAILED:
-                return self._failure(step, party, flow_run)
+        """A failed step or session, or an offline node among these parties, as the error to raise."""
+        for party, run in self._step_runs(step, parties).items():
+            if run.state and run.state.type in FAILED:
+                return self._failure(step, party, run)
         offline = self.offline(parties)
         return _offline_error(offline) if offline else None
 
@@ -123,38 +129,75 @@ class PartyNodes:
         return [party for party in parties if party in found]
 
     def cancel_all(self) -> None:
-        """Cancel every step of this run that has not finished (its node's worker stops it)."""
+        """Sessions end by themselves once the run closed (their steps see it); any still running after
+        a short wait is cancelled (its node's worker stops it)."""
+        deadline = time.monotonic() + SESSION_END_SECONDS
+        running = self._unfinished_sessions()
+        while running and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            running = self._unfinished_sessions()
         with get_client(sync_client=True) as client:
-            for flow_run_id in self.started.values():
-                flow_run = client.read_flow_run(flow_run_id)
-                if flow_run.state is not None and not flow_run.state.is_final():
-                    client.set_flow_run_state(flow_run_id, Cancelling(message="the run ended"), force=True)
+            for flow_run_id in running:
+                client.set_flow_run_state(flow_run_id, Cancelling(message="the run ended"), force=True)
 
     def wait_finished(self, step: str, parties: list[str], timeout: float) -> None:
-        """Wait (bounded) until these steps reached a final state, whatever it is."""
+        """Wait (bounded) until these parties' step (or their session) reached a final state."""
         deadline = time.monotonic() + timeout
+        parties = [p for p in parties if p in self.sessions]
         while time.monotonic() < deadline:
-            runs = self._runs(step, [p for p in parties if (step, p) in self.started])
-            if all(r.state is not None and r.state.is_final() for r in runs.values()):
+            runs = self._step_runs(step, parties)
+            if len(runs) == len(parties) and all(r.state and r.state.is_final() for r in runs.values()):
                 return
             time.sleep(POLL_SECONDS)
 
-    def _runs(self, step: str, parties: list[str]) -> dict[str, FlowRun]:
-        """The step's flow runs for these parties, in one query."""
-        ids = {self.started[step, party]: party for party in parties}
-        if not ids:
-            return {}
+    def _session_runs(self) -> dict[UUID, FlowRun]:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(ids))), limit=len(ids)
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(self.sessions.values()))),
+                limit=len(self.sessions),
             )
-        return {ids[run.id]: run for run in runs}
+        return {run.id: run for run in runs}
 
-    def _failure(self, step: str, party: str, flow_run: FlowRun) -> CleanroomError:
-        message = (flow_run.state.message if flow_run.state else "") or ""
+    def _unfinished_sessions(self) -> list[UUID]:
+        if not self.sessions:
+            return []
+        return [i for i, r in self._session_runs().items() if not (r.state and r.state.is_final())]
+
+    def _step_runs(self, step: str, parties: list[str]) -> dict[str, Run]:
+        """Each party's task run for the step; its session's flow run instead when the session ended
+        without the step finishing (a crash, a cancellation, a failure before the step). Parties whose
+        step has not started yet are missing."""
+        parties = [p for p in parties if p in self.sessions]
+        if not parties:
+            return {}
+        ids = [self.sessions[p] for p in parties]
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                task_run_filter=TaskRunFilter(
+                    flow_run_id=TaskRunFilterFlowRunId(any_=ids), name=TaskRunFilterName(any_=[step])
+                ),
+                limit=2 * len(ids),
+            )
+        sessions = self._session_runs()
+        found: dict[str, Run] = {}
+        for party in parties:
+            steps = [r for r in runs if r.flow_run_id == self.sessions[party]]
+            session = sessions.get(self.sessions[party])
+            if steps and steps[0].state is not None and steps[0].state.is_final():
+                found[party] = steps[0]
+            elif session is not None and session.state is not None and session.state.is_final():
+                found[party] = session  # ended, and this step never finished inside it
+            elif steps:
+                found[party] = steps[0]
+        return found
+
+    def _failure(self, step: str, party: str, run: Run) -> CleanroomError:
+        message = (run.state.message if run.state else "") or ""
         reason = message.split("StepFailed: ", 1)[1] if "StepFailed: " in message else message
         reason = reason.removeprefix(f"party {party}: ")
-        outcome = flow_run.state_type.value.lower() if flow_run.state_type else "failed"
+        outcome = run.state.type.value.lower() if run.state else "failed"
+        if run.id in self.sessions.values() and outcome == "completed":
+            outcome, reason = "failed", f"its node's session ended without running {step}"
         return PartyUnavailableError(f"{step} {outcome}: {reason or 'no reason given'}", where=f"party {party}")
 
 

@@ -9,14 +9,19 @@ from tasks import PRIVATE
 from tasks.context import RunContext
 
 
+def share_revealed_totals(context: RunContext, revealed: RevealedTotals) -> None:
+    """The revealed market totals, sealed to the data parties as soon as they are known: each node
+    checks them against its own data while the other analyses run."""
+    payload = revealed.model_dump_json(include={"sales_cents", "shown"}).encode()
+    context.exchange.send(REVEALED_TOTALS, payload, to=context.parties)
+
+
 @task(name="cross-verify", **PRIVATE)
 def cross_verify(context: RunContext, revealed: RevealedTotals) -> dict[str, bool]:
     """Combine the in-MPC check (each party's shares reconstruct to its own input, checked on its own
     player) with each party's check, on its node, that every revealed total is at least its own
-    figure (the totals reach the nodes sealed to the data parties); stop if any fails."""
+    figure (`share_revealed_totals` sealed the totals to them); stop if any fails."""
     checks = {f"{p}: shares reconstruct to its input": ok for p, ok in revealed.contribution_consistent.items()}
-    payload = revealed.model_dump_json(include={"sales_cents", "shown"}).encode()
-    context.exchange.send(REVEALED_TOTALS, payload, to=context.parties)
     statuses = context.nodes.run("verify", context.parties)
     checks |= {
         f"{p}: revealed totals consistent with its own data": bool(s.get("consistent"))

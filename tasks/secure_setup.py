@@ -56,6 +56,7 @@ class PlayerSession:
                 settings.step_timeout,
                 diagnose_seconds=settings.node_offline_after + 10,
             )
+            self.stack.callback(self._engine.close)  # before the terminator stops (callbacks run last first)
         return self._engine
 
     def await_shares(self) -> None:
@@ -75,7 +76,7 @@ def player_session(context: RunContext) -> Iterator[PlayerSession]:
         f"another run's secure computation held the players for {waited:.0f} s", where="coordinator"
     )
     with exclusive(settings.locks_root / PLAYERS_LOCK, settings.step_timeout, busy), ExitStack() as stack:
-        context.nodes.start("player", parties)
+        context.nodes.start(parties)  # already started for preparation: their players are starting
         session = PlayerSession(context, stack)
         stack.callback(shutil.rmtree, session.sockets, ignore_errors=True)
         stack.callback(context.nodes.wait_finished, "player", parties, RELEASE_GRACE_SECONDS)

@@ -49,6 +49,7 @@ from cleanroom.psi.indicators import receive_shares
 from cleanroom.secure.factorization import USER_FACTORS_OUTPUT_PATH
 from cleanroom.secure.shared_sales import indicator_share_file
 from cleanroom.spec import PinnedSpec
+from cleanroom.spec.models import CollaborationSpec
 
 log = logging.getLogger("cleanroom.node")
 SERVE_POLL_SECONDS = 3.0  # how often a serving player's step looks for release and heartbeats
@@ -179,6 +180,29 @@ STEPS: dict[str, Callable[[Node, str, str], Status]] = {
     "recommend": recommend,
     "verify": verify,
 }
+
+
+# The coordinator's message a step starts from: its flow run starts once the message is there, so it
+# takes no CPU while the node is busiest (players starting, PSI) and its time in the UI is its work.
+STARTS_WITH = {"recommend": ITEM_FACTORS, "verify": REVEALED_TOTALS}
+STARTS_AFTER = {"recommend": "player"}  # its player hands over this party's user factors when it stops
+
+
+def await_start(node: Node, run_id: str, spec_sha256: str, step: str) -> None:
+    """Return once the step's starting message is in the run's exchange (at once for other steps);
+    raises if the run closes, the coordinator falls silent, or nothing comes in time."""
+    if step in STARTS_WITH:
+        NodeRun.open(node, run_id, spec_sha256).wait(STARTS_WITH[step], COORDINATOR)
+
+
+def later_steps(spec: CollaborationSpec) -> list[str]:
+    """The steps after preparation that this spec's lifecycle asks of every data party's node."""
+    return [
+        *(["psi"] if spec.customer_overlap else []),
+        "player",
+        *(["recommend"] if spec.joint_recommender else []),
+        "verify",
+    ]
 
 
 def _stage_player_inputs(context: NodeRun) -> None:

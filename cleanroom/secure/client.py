@@ -1,7 +1,8 @@
-"""The coordinator's secure-computation client, run as its own sandboxed process so TensorFlow's
-process-wide cluster connection never outlives one computation: reads a request (aggregate totals,
-matrix factorization, shared-customer sales) plus the cluster's loopback addresses from a JSON file,
-writes the revealed result as JSON beside it."""
+"""The coordinator's secure-computation client, run as its own sandboxed process for one player session,
+so TensorFlow's process-wide cluster connection never outlives the session: joins the cluster named in
+a JSON file, then for each request file named on its standard input (aggregate totals, matrix
+factorization, shared-customer sales) writes the revealed result as JSON beside it, until that input
+closes."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 from cleanroom.secure.shared_sales import SharedSalesRequest, run_shared_sales
 
-RESULT_FILE = "result.json"  # in its working folder (the engine reads it when the client has exited)
+CLUSTER_FILE = "cluster.json"  # in its working folder: the members' loopback addresses, the sockets folder
 REQUESTS: dict[str, type[BaseModel]] = {
     "totals": AggregateRequest,
     "factorization": FactorizationRequest,
@@ -51,15 +52,29 @@ def join_cluster(internal: dict[str, str]) -> None:
     tf.config.experimental_connect_to_cluster(cluster, job_name=CLIENT_JOB)
 
 
+def result_file(request_file: str) -> str:
+    """Where the answer to a request goes (written whole: the engine reads it once it exists)."""
+    return request_file.replace("request", "result")
+
+
 def main() -> int:
-    message = json.loads(Path(sys.argv[1]).read_text())
-    kind = message.get("kind", "totals")
-    request: AggregateRequest | FactorizationRequest | SharedSalesRequest = REQUESTS[kind].model_validate(
-        message["request"]
-    )
+    joined = json.loads(Path(sys.argv[1]).read_text())
+    config = connect(joined["cluster"], Path(joined["sockets"]))
+    for line in sys.stdin:
+        name = line.strip()
+        message = json.loads(Path(name).read_text())
+        answer = serve(message.get("kind", "totals"), message["request"], config)
+        partial = Path(name + ".partial")
+        partial.write_text(answer)
+        partial.replace(result_file(name))
+    return 0
+
+
+def serve(kind: str, raw: dict, config: Any) -> str:
+    """One computation's revealed result (or its one-line error) as JSON."""
+    request: AggregateRequest | FactorizationRequest | SharedSalesRequest = REQUESTS[kind].model_validate(raw)
     try:
         secure = require_secure_randomness(request.allow_insecure_randomness)
-        config = connect(message["cluster"], Path(message["sockets"]))
         with protocol_scope(request.protocol, config, request.players) as prot:
             revealed: BaseModel
             if isinstance(request, FactorizationRequest):
@@ -69,10 +84,8 @@ def main() -> int:
             else:
                 revealed = run_totals(request, prot, secure)
     except CleanroomError as exc:
-        Path(RESULT_FILE).write_text(json.dumps({"error": exc.one_line()}))
-        return 3
-    Path(RESULT_FILE).write_text(revealed.model_dump_json())
-    return 0
+        return json.dumps({"error": exc.one_line()})
+    return revealed.model_dump_json()
 
 
 if __name__ == "__main__":

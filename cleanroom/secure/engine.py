@@ -3,23 +3,28 @@ coordinator's remote client joining the nodes' players."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
 from cleanroom.errors import CleanroomError, SecureComputationError
 from cleanroom.network.sandbox import SOCKETS_INSIDE, sandboxed
 from cleanroom.processes import start_process, stop_processes
-from cleanroom.secure.client import RESULT_FILE
+from cleanroom.secure.client import CLUSTER_FILE, result_file
 from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedSalesRequest
+
+CLIENT_LOG = "client.log"
+CLOSE_GRACE_SECONDS = 10.0
 
 
 class SecureEngine(TypingProtocol):
@@ -62,9 +67,11 @@ class InProcessEngine:
 
 @dataclass
 class RemoteEngine:
-    """The coordinator's secure client, run per computation in its own sandbox, joining the players
-    over the TLS terminator whose sockets are in `sockets`. `watch` is polled while it runs: when it
-    names a problem (a node went offline, a player stopped), the client is stopped and that is raised."""
+    """The coordinator's secure client, in its own sandbox, joining the players over the TLS terminator
+    whose sockets are in `sockets`. One client process serves every computation of a player session
+    (it starts at the first and stops at `close`): TensorFlow's import and the cluster join cost seconds
+    of CPU each time. `watch` is polled while a computation runs: when it names a problem (a node went
+    offline, a player stopped), the client is stopped and that is raised."""
 
     internal: dict[str, str]  # every member's loopback address inside the sandboxes
     sockets: Path
@@ -72,6 +79,9 @@ class RemoteEngine:
     watch: Callable[[], CleanroomError | None] = lambda: None
     timeout: float = 900.0
     diagnose_seconds: float = 0.0  # how long a crashed computation waits for `watch` to name its cause
+    _client: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _workdir: Path | None = field(default=None, init=False, repr=False)
+    _requests: int = field(default=0, init=False, repr=False)
 
     def secure_totals(self, request: AggregateRequest) -> RevealedTotals:
         return RevealedTotals.model_validate(self._run_client("totals", request.model_dump(mode="json")))
@@ -84,28 +94,62 @@ class RemoteEngine:
             self._run_client("shared_sales", request.model_dump(mode="json"))
         )
 
+    def close(self) -> None:
+        """End the client (it exits when its request stream closes) and remove its folder."""
+        client, workdir = self._client, self._workdir
+        self._client, self._workdir = None, None
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.stdin.close()  # type: ignore[union-attr]
+            try:
+                client.wait(timeout=CLOSE_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                stop_processes([client], grace=2)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
     def _run_client(self, kind: str, request: dict) -> dict:
-        message = {"kind": kind, "request": request, "cluster": self.internal, "sockets": str(SOCKETS_INSIDE)}
-        with tempfile.TemporaryDirectory(prefix="cleanroom-client-") as folder:
-            workdir = Path(folder)
-            (workdir / "request.json").write_text(json.dumps(message))
-            command = [sys.executable, "-m", "cleanroom.secure.client", "request.json"]
-            log = self.log_dir / "client.log"
-            process = start_process(sandboxed(command, workdir, self.sockets), log)
-            problem = self._wait(process)
-            if problem is not None:
-                raise problem
-            output = (workdir / RESULT_FILE).read_text() if (workdir / RESULT_FILE).exists() else ""
-        if output:
-            payload = json.loads(output)
+        client, workdir = self._started()
+        self._requests += 1
+        name = f"request-{self._requests}.json"
+        (workdir / name).write_text(json.dumps({"kind": kind, "request": request}))
+        result = workdir / result_file(name)
+        try:
+            client.stdin.write(f"{name}\n".encode())  # type: ignore[union-attr]
+            client.stdin.flush()  # type: ignore[union-attr]
+        except OSError:
+            pass  # it exited: the wait below says so
+        problem = self._wait(client, result)
+        if problem is not None:
+            self.close()
+            raise problem
+        if result.exists():
+            payload = json.loads(result.read_text())
+            result.unlink()
             if "error" in payload:
                 raise SecureComputationError(payload["error"], where="secure engine client")
             return payload
+        code = client.returncode
+        self.close()
         raise self._diagnosed() or SecureComputationError(
-            f"secure computation client exited with code {process.returncode}",
+            f"secure computation client exited with code {code}",
             where="secure engine",
-            fix=f"see {log}",
+            fix=f"see {self.log_dir / CLIENT_LOG}",
         )
+
+    def _started(self) -> tuple[subprocess.Popen, Path]:
+        if self._client is not None and self._client.poll() is not None:
+            self.close()  # it died with a computation: the next one gets a new client
+        if self._client is None or self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="cleanroom-client-"))
+            (self._workdir / CLUSTER_FILE).write_text(
+                json.dumps({"cluster": self.internal, "sockets": str(SOCKETS_INSIDE)})
+            )
+            command = [sys.executable, "-m", "cleanroom.secure.client", CLUSTER_FILE]
+            self._client = start_process(
+                sandboxed(command, self._workdir, self.sockets), self.log_dir / CLIENT_LOG, stdin=subprocess.PIPE
+            )
+        return self._client, self._workdir
 
     def _diagnosed(self) -> CleanroomError | None:
         """After a crash, the cause the watch finds (a node gone offline is seen within its heartbeat
@@ -118,18 +162,19 @@ class RemoteEngine:
             time.sleep(1.0)
         return None
 
-    def _wait(self, process: subprocess.Popen) -> CleanroomError | None:
+    def _wait(self, process: subprocess.Popen, result: Path) -> CleanroomError | None:
+        """Until the result is written or the client exited; the watch's problem or a timeout if either
+        comes first."""
         deadline = time.monotonic() + self.timeout
-        while process.poll() is None:
+        while not result.exists() and process.poll() is None:
             problem = self.watch()
             if problem is None and time.monotonic() > deadline:
                 problem = SecureComputationError(
                     f"the secure computation took longer than {self.timeout:.0f} s", where="secure engine"
                 )
             if problem is not None:
-                stop_processes([process], grace=2)
                 return problem
-            time.sleep(0.5)
+            time.sleep(0.2)
         return None
 
 

@@ -58,4 +58,6 @@ def local_cluster(workdirs: dict[str, Path], root: Path, tls: bool = True) -> It
         )
         stack.callback(terminator.stop)
         terminator.start()
-        yield RemoteEngine(cluster.internal(), sockets, root)
+        engine = RemoteEngine(cluster.internal(), sockets, root)
+        stack.callback(engine.close)
+        yield engine

@@ -211,7 +211,7 @@ def test_a_node_refuses_a_spec_its_party_did_not_sign(consortium: Consortium) ->
     assert refused.returncode == 2
     assert f"not signed by harbor (spec sha256 {pinned.sha256[:16]})" in refused.stderr.replace("\n", " ")
     # The node itself refuses too, whoever asks it (here: straight through the Prefect API).
-    state = _run_step(consortium, "prepare", "harbor", pinned.sha256)
+    state = _run_session(consortium, "harbor", pinned.sha256)
     assert f"party harbor has not signed spec {pinned.sha256[:16]}" in state.message and state.is_failed()
 
 
@@ -278,13 +278,13 @@ async def _log_messages(api_url: str) -> list[str]:
     return messages
 
 
-def _run_step(consortium: Consortium, step: str, party: str, spec_sha256: str):  # type: ignore[no-untyped-def]
+def _run_session(consortium: Consortium, party: str, spec_sha256: str):  # type: ignore[no-untyped-def]
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: consortium.api_url}):
         flow_run = run_deployment(
-            f"party-{step}/{party}",
+            f"party-session/{party}",
             parameters={"run_id": "20261201T000000Z-0bad", "spec_sha256": spec_sha256},
             timeout=120,
             poll_interval=1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,25 +21,23 @@ def test_flows_import_and_deployments_build(small_spec) -> None:
     assert DATA_ARRIVED_EVENT in deployments[2].triggers[0].expect
 
 
-def test_party_steps_build_as_deployments_on_their_party_pool() -> None:
-    """What `cleanroom node start` registers: each step by module path (the node's installed code) on
-    the party's own work pool."""
+def test_party_session_builds_as_a_deployment_on_its_party_pool() -> None:
+    """What `cleanroom node start` registers: the session by module path (the node's installed code) on
+    the party's own work pool; its steps are tasks it runs, with the same two parameters."""
     from prefect.deployments.runner import EntrypointType
 
-    from flows.party_steps import STEP_FLOWS
+    from flows.party_steps import STEP_TASKS, session
     from tasks.nodes import deployment_name, pool_name
 
-    assert sorted(STEP_FLOWS) == ["player", "prepare", "psi", "recommend", "verify"]
-    for step, step_flow in STEP_FLOWS.items():
-        deployment = step_flow.to_deployment(
-            name="harbor", entrypoint_type=EntrypointType.MODULE_PATH, work_pool_name=pool_name("harbor")
-        )
-        assert f"{step_flow.name}/{deployment.name}" == deployment_name(step, "harbor")
-        assert (
-            deployment.entrypoint == f"flows.party_steps.{step}"
-            and deployment.work_pool_name == "cleanroom-harbor"
-        )
-        assert set(step_flow.parameters.properties) == {"run_id", "spec_sha256"}  # nothing else reaches a node
+    deployment = session.to_deployment(
+        name="harbor", entrypoint_type=EntrypointType.MODULE_PATH, work_pool_name=pool_name("harbor")
+    )
+    assert f"{session.name}/{deployment.name}" == deployment_name("harbor")
+    assert deployment.entrypoint == "flows.party_steps.session" and deployment.work_pool_name == "cleanroom-harbor"
+    assert sorted(STEP_TASKS) == ["player", "prepare", "psi", "recommend", "verify"]
+    assert set(session.parameters.properties) == {"run_id", "spec_sha256"}  # nothing else reaches a node
+    for step_task in STEP_TASKS.values():
+        assert list(inspect.signature(step_task.fn).parameters) == ["run_id", "spec_sha256"]
 
 
 def _imports(path: Path) -> set[str]:
