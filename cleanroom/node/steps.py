@@ -52,7 +52,7 @@ from cleanroom.spec import PinnedSpec
 from cleanroom.spec.models import CollaborationSpec
 
 log = logging.getLogger("cleanroom.node")
-SERVE_POLL_SECONDS = 3.0  # how often a serving player's step looks for release and heartbeats
+SERVE_POLL_SECONDS = 1.0  # how often a serving player's step looks for its release (one request each)
 PLAYER_LOCK = Path("runs") / ".player.lock"  # one player per node at a time: it owns the spec's endpoint
 Status = dict[str, Any]
 

@@ -25,6 +25,7 @@ from cleanroom.secure.shared_sales import RevealedSharedSales, SharedSalesReques
 
 CLIENT_LOG = "client.log"
 CLOSE_GRACE_SECONDS = 10.0
+WATCH_SECONDS = 2.0  # how often a running computation asks whether a node went offline or a player stopped
 
 
 class SecureEngine(TypingProtocol):
@@ -166,15 +167,18 @@ class RemoteEngine:
         """Until the result is written or the client exited; the watch's problem or a timeout if either
         comes first."""
         deadline = time.monotonic() + self.timeout
+        watched = time.monotonic()
         while not result.exists() and process.poll() is None:
-            problem = self.watch()
-            if problem is None and time.monotonic() > deadline:
-                problem = SecureComputationError(
+            if time.monotonic() - watched >= WATCH_SECONDS:  # each look is a query on the Prefect server
+                watched = time.monotonic()
+                problem = self.watch()
+                if problem is not None:
+                    return problem
+            if time.monotonic() > deadline:
+                return SecureComputationError(
                     f"the secure computation took longer than {self.timeout:.0f} s", where="secure engine"
                 )
-            if problem is not None:
-                return problem
-            time.sleep(0.2)
+            time.sleep(0.1)
         return None
 
 
