@@ -12,7 +12,7 @@ KINDS = [
     ("prefect server", "Prefect server"),
     ("moto.server", "object store (moto)"),
     ("worker start", "Prefect workers (nodes)"),
-    ("prefect.engine", "party step flow runs"),
+    ("prefect.engine", "party sessions (a flow run per node per run)"),
     ("cleanroom.secure.player", "TF Encrypted players"),
     ("cleanroom.secure.client", "secure client"),
     ("stunnel", "stunnel (TLS)"),

@@ -67,9 +67,10 @@ class NodeRun:
     exchange: RunExchange
 
     @classmethod
-    def open(cls, node: Node, run_id: str, spec_sha256: str) -> NodeRun:
+    def open(cls, node: Node, run_id: str, spec_sha256: str, player: bool = True) -> NodeRun:
+        """`player=False` for the steps that start after the player stopped."""
         pinned = resolve(node, spec_sha256)  # refuses a spec its party has not signed
-        run = PartyRun(node.workspace, run_id).create()
+        run = PartyRun(node.workspace, run_id).create(player)
         return cls(node, pinned, run, RunExchange.for_run(node.store, pinned.spec, run_id, node.member))
 
     @property
@@ -145,7 +146,7 @@ def player(node: Node, run_id: str, spec_sha256: str) -> Status:
 
 
 def recommend(node: Node, run_id: str, spec_sha256: str) -> Status:
-    context = NodeRun.open(node, run_id, spec_sha256)
+    context = NodeRun.open(node, run_id, spec_sha256, player=False)
     spec = context.pinned.spec
     analysis = spec.joint_recommender
     assert analysis is not None
@@ -162,7 +163,7 @@ def recommend(node: Node, run_id: str, spec_sha256: str) -> Status:
 
 
 def verify(node: Node, run_id: str, spec_sha256: str) -> Status:
-    context = NodeRun.open(node, run_id, spec_sha256)
+    context = NodeRun.open(node, run_id, spec_sha256, player=False)
     analysis = context.pinned.spec.category_month_sales
     revealed = json.loads(context.wait(REVEALED_TOTALS, COORDINATOR))
     prepared = context.run.wait_prepared(_message_timeout(node), context.stop_waiting)
@@ -192,7 +193,7 @@ def await_start(node: Node, run_id: str, spec_sha256: str, step: str) -> None:
     """Return once the step's starting message is in the run's exchange (at once for other steps);
     raises if the run closes, the coordinator falls silent, or nothing comes in time."""
     if step in STARTS_WITH:
-        NodeRun.open(node, run_id, spec_sha256).wait(STARTS_WITH[step], COORDINATOR)
+        NodeRun.open(node, run_id, spec_sha256, player=False).wait(STARTS_WITH[step], COORDINATOR)
 
 
 def later_steps(spec: CollaborationSpec) -> list[str]:

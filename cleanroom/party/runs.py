@@ -63,8 +63,10 @@ class PartyRun:
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
-    def create(self) -> PartyRun:
-        for folder in (self.player_dir, self.outputs_dir, self.reports_dir):
+    def create(self, player: bool = True) -> PartyRun:
+        """The run's folders; without `player` for steps after the player stopped (its folder is gone
+        with the run's inputs and stays gone)."""
+        for folder in (*([self.player_dir] if player else []), self.outputs_dir, self.reports_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 
