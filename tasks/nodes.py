@@ -35,7 +35,8 @@ FAILED = {StateType.FAILED, StateType.CRASHED, StateType.CANCELLED, StateType.CA
 POLL_SECONDS = 1.0
 LIVENESS_SECONDS = 3.0  # how often worker heartbeats are read (each read is a query on the server)
 Run = FlowRun | TaskRun  # a step's task run, or its session's flow run when the session ended first
-SESSION_END_SECONDS = 10.0  # at close, how long sessions get to end by themselves before being cancelled
+SESSION_END_SECONDS = 10.0
+STEP_EVENT_LAG_SECONDS = 30.0  # at close, how long sessions get to end by themselves before being cancelled
 
 
 def pool_name(party: str) -> str:
@@ -55,6 +56,7 @@ class PartyNodes:
     step_timeout: float
     offline_after: float
     sessions: dict[str, UUID] = field(default_factory=dict)  # party -> its session's flow run
+    _completed_at: dict[str, float] = field(default_factory=dict)  # party -> when its session was seen completed
     _offline: tuple[float, list[str]] = (0.0, [])  # (when read, parties found offline)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -186,10 +188,19 @@ class PartyNodes:
             if steps and steps[0].state is not None and steps[0].state.is_final():
                 found[party] = steps[0]
             elif session is not None and session.state is not None and session.state.is_final():
-                found[party] = session  # ended, and this step never finished inside it
+                if not session.state.is_completed() or self._lagged_too_long(party):
+                    found[party] = session  # ended, and this step never finished inside it
+                elif steps:
+                    found[party] = steps[0]
             elif steps:
                 found[party] = steps[0]
         return found
+
+    def _lagged_too_long(self, party: str) -> bool:
+        """A session completes only when all its steps did, but a task run's final state reaches the
+        server as an event, after the session's own: a completed session's step is waited for a while."""
+        first_seen = self._completed_at.setdefault(party, time.monotonic())
+        return time.monotonic() - first_seen > STEP_EVENT_LAG_SECONDS
 
     def _failure(self, step: str, party: str, run: Run) -> CleanroomError:
         message = (run.state.message if run.state else "") or ""

@@ -51,16 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", required=True, help="JSON: member name -> loopback address")
     parser.add_argument("--sockets", required=True, type=Path)
     args = parser.parse_args(argv)
-    if not secure_randomness_available() and not insecure_randomness_allowed():
-        print("refusing to start: TF Encrypted secure randomness is not available", file=sys.stderr)
-        return NO_SECURE_RANDOMNESS
     internal = OrderedDict(json.loads(args.cluster))
     bridges = start_bridges(args.sockets, internal, args.name)
-    os.nice(PLAYER_NICENESS)  # the bridges and terminator forward every message: they must not wait for CPU
-    hostmap = OrderedDict((name, address) for name, address in internal.items() if name != COORDINATOR)
-    server = import_tfe().RemoteConfig(hostmap, job_name=PLAYER_JOB).start_server(args.name, start=True)
-    print(f"player {args.name} {SERVING}", flush=True)
+    # The bridges and terminator forward every message: they must not wait for CPU. Niced before
+    # TensorFlow's import, too: the nodes' other steps (preparation, PSI) come first while players start.
+    os.nice(PLAYER_NICENESS)
     try:
+        if not secure_randomness_available() and not insecure_randomness_allowed():
+            print("refusing to start: TF Encrypted secure randomness is not available", file=sys.stderr)
+            return NO_SECURE_RANDOMNESS
+        hostmap = OrderedDict((name, address) for name, address in internal.items() if name != COORDINATOR)
+        server = import_tfe().RemoteConfig(hostmap, job_name=PLAYER_JOB).start_server(args.name, start=True)
+        print(f"player {args.name} {SERVING}", flush=True)
         server.join()
     finally:
         for bridge in bridges:
