@@ -101,6 +101,10 @@ def _run_steps(steps: list[str], run_id: str, spec_sha256: str) -> list[str]:
             log.warning("%s %s not started: %s", step, run_id, exc.one_line())
             failures[step] = f"{step} not started: {exc.one_line()}"
             return
+        except Exception:  # a library's text could quote data: it stays in the node's own log
+            log.exception("%s %s not started", step, run_id)
+            failures[step] = f"{step} not started; see {step_log(Path('.'))} in the party's workspace"
+            return
         state = STEP_TASKS[step](run_id, spec_sha256, return_state=True)
         if not state.is_completed():
             failures[step] = f"{step}: {(state.message or 'failed').split('StepFailed: ', 1)[-1]}"

@@ -35,8 +35,8 @@ FAILED = {StateType.FAILED, StateType.CRASHED, StateType.CANCELLED, StateType.CA
 POLL_SECONDS = 1.0
 LIVENESS_SECONDS = 3.0  # how often worker heartbeats are read (each read is a query on the server)
 Run = FlowRun | TaskRun  # a step's task run, or its session's flow run when the session ended first
-SESSION_END_SECONDS = 10.0
-STEP_EVENT_LAG_SECONDS = 30.0  # at close, how long sessions get to end by themselves before being cancelled
+SESSION_END_SECONDS = 10.0  # at close, how long sessions get to end by themselves before being cancelled
+STEP_EVENT_LAG_SECONDS = 30.0  # how long a completed session's step may still look unfinished (events lag)
 
 
 def pool_name(party: str) -> str:
@@ -183,17 +183,12 @@ class PartyNodes:
         sessions = self._session_runs()
         found: dict[str, Run] = {}
         for party in parties:
-            steps = [r for r in runs if r.flow_run_id == self.sessions[party]]
+            step_run = next((r for r in runs if r.flow_run_id == self.sessions[party]), None)
             session = sessions.get(self.sessions[party])
-            if steps and steps[0].state is not None and steps[0].state.is_final():
-                found[party] = steps[0]
-            elif session is not None and session.state is not None and session.state.is_final():
-                if not session.state.is_completed() or self._lagged_too_long(party):
-                    found[party] = session  # ended, and this step never finished inside it
-                elif steps:
-                    found[party] = steps[0]
-            elif steps:
-                found[party] = steps[0]
+            completed = session is not None and session.state is not None and session.state.is_completed()
+            chosen = step_or_session(step_run, session, completed and self._lagged_too_long(party))
+            if chosen is not None:
+                found[party] = chosen
         return found
 
     def _lagged_too_long(self, party: str) -> bool:
@@ -210,6 +205,18 @@ class PartyNodes:
         if run.id in self.sessions.values() and outcome == "completed":
             outcome, reason = "failed", f"its node's session ended without running {step}"
         return PartyUnavailableError(f"{step} {outcome}: {reason or 'no reason given'}", where=f"party {party}")
+
+
+def step_or_session(step: TaskRun | None, session: FlowRun | None, lagged_out: bool) -> Run | None:
+    """What says how a party's step went: its task run once final; its session's flow run when the
+    session failed, crashed or was cancelled first, or completed and the step still looks unfinished
+    after the events' lag (`lagged_out`); else the task run if it exists (still running)."""
+    if step is not None and step.state is not None and step.state.is_final():
+        return step
+    ended = session is not None and session.state is not None and session.state.is_final()
+    if ended and (lagged_out or not session.state.is_completed()):  # type: ignore[union-attr]
+        return session
+    return step
 
 
 def live_workers(party: str, within: float) -> list[str]:
