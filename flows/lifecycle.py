@@ -79,7 +79,7 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
 
 
 def _close(context: RunContext) -> None:
-    """Whatever happened: the nodes stop waiting, unfinished party steps are cancelled, and the run's
+    """Whatever happened: the nodes stop waiting, unfinished party sessions are cancelled, and the run's
     exchange prefix is removed (a lifecycle rule expires it should this fail too). A failure here is
     logged, never raised over the run's own outcome."""
     for step in (context.exchange.close, context.nodes.cancel_all, context.exchange.remove):

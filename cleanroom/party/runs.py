@@ -76,7 +76,7 @@ class PartyRun:
 
     def wait_prepared(self, timeout: float, abort: Callable[[], CleanroomError | None]) -> Path:
         """The prepared version, once this node's preparation for the run has pinned it (a step that
-        started ahead waits here)."""
+        starts with it waits here)."""
         deadline = time.monotonic() + timeout
         while not (self.root / PIN_FILE).exists():
             problem = abort()
