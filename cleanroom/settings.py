@@ -3,16 +3,29 @@ every party node; per-run values are flow parameters."""
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cleanroom.errors import ConfigurationError
+
+PREFIX = "CLEANROOM_"
+# Read elsewhere, not settings: the node's config for its session (set by `cleanroom node start`), the
+# interpreter for setup (infra/bootstrap.sh), keeping the end-to-end test hosts after a failure.
+OTHER_VARIABLES = {"CLEANROOM_NODE_CONFIG", "CLEANROOM_PYTHON", "CLEANROOM_E2E_KEEP"}
+
 
 class Settings(BaseSettings):
     """Everything an environment (local demo, CI, AWS) changes."""
 
-    model_config = SettingsConfigDict(env_prefix="CLEANROOM_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid")
+
+    def __init__(self, **values: object) -> None:
+        check_environment()
+        super().__init__(**values)
 
     workspace: Path = Path("var")
     # The consortium's object store (reports and the exchange between nodes): moto on loopback in the
@@ -59,3 +72,18 @@ class Settings(BaseSettings):
     @property
     def locks_root(self) -> Path:
         return self.workspace / "locks"
+
+
+def check_environment() -> None:
+    """A mistyped setting must not be ignored (`CLEANROOM_S3_ENDPOINT` silently gave a throwaway
+    store): every CLEANROOM_ variable is a setting or one of the few read elsewhere. Names all at once."""
+    known = {PREFIX + name.upper() for name in Settings.model_fields} | OTHER_VARIABLES
+    unknown = sorted(name for name in os.environ if name.startswith(PREFIX) and name not in known)
+    if unknown:
+        close = {name: difflib.get_close_matches(name, known, n=1) for name in unknown}
+        guesses = [f"{name} (did you mean {close[name][0]}?)" if close[name] else name for name in unknown]
+        raise ConfigurationError(
+            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(guesses)}",
+            where="environment",
+            fix=f"unset or correct it; the settings are {', '.join(sorted(known - OTHER_VARIABLES))}",
+        )

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cleanroom.errors import CleanroomError
+from cleanroom.settings import check_environment
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Secure multi-party retail analytics.")
 console = Console()
@@ -28,6 +29,7 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_environment()  # a mistyped setting stops every command before it starts anything
             return command(*args, **kwargs)
         except CleanroomError as exc:
             err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)

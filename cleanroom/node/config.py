@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from pydantic import Field, ValidationError
 
 from cleanroom.crypto.keys import load_age_identity, load_signing_key
@@ -31,6 +30,7 @@ from cleanroom.spec.analyses import Name
 from cleanroom.spec.base import Strict
 from cleanroom.spec.loader import first_error
 from cleanroom.storage.s3 import S3ObjectStore
+from cleanroom.strict_yaml import load_yaml
 
 
 class NodeKeys(Strict):
@@ -57,13 +57,12 @@ class NodeConfig(Strict):
 
 def load_node_config(path: Path) -> NodeConfig:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigurationError(
             "node config not found", where=str(path), fix="pass --config with the path of the node's node.yaml"
         ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError("not valid YAML", where=str(path), fix="correct the YAML syntax") from exc
+    raw = load_yaml(text, Path(path))
     if not isinstance(raw, dict):
         raise ConfigurationError("the node config must be a YAML mapping", where=str(path), fix="see README")
     try:

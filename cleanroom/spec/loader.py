@@ -7,11 +7,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from cleanroom.errors import ConfigurationError
 from cleanroom.spec.models import CollaborationSpec
+from cleanroom.strict_yaml import load_yaml
 
 FIXES = {
     "missing": "add the field",
@@ -30,12 +30,7 @@ def load_spec(path: Path) -> CollaborationSpec:
         raise ConfigurationError(
             "spec file not found", where=str(path), fix="pass --spec with the path of your consortium YAML"
         ) from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigurationError("not valid YAML", where=where, fix="correct the YAML syntax") from exc
+    raw = load_yaml(text, path)
     if not isinstance(raw, dict):
         raise ConfigurationError("the spec must be a YAML mapping", where=str(path), fix="see demo spec")
     try:

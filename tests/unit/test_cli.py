@@ -46,3 +46,17 @@ def test_keygen_refuses_to_overwrite(tmp_path) -> None:
     assert result.exit_code == 0 and result.output.startswith("age1")
     again = runner.invoke(app, ["keygen", "age", "--out", str(tmp_path / "k.age")])
     assert again.exit_code == 2 and "never overwritten" in again.output
+
+
+def test_a_mistyped_setting_stops_every_command_naming_it(small_spec, monkeypatch) -> None:
+    """`CLEANROOM_S3_ENDPOINT` (for ..._URL) was ignored and the run used a throwaway store."""
+    monkeypatch.setenv("CLEANROOM_S3_ENDPOINT", "http://store.example:9000")
+    monkeypatch.setenv("CLEANROOM_WORKSPACES", "elsewhere")
+    for command in (["check-spec", str(small_spec.path)], ["run", "--spec", str(small_spec.path)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "CLEANROOM_S3_ENDPOINT (did you mean CLEANROOM_S3_ENDPOINT_URL?)" in result.output
+        assert "CLEANROOM_WORKSPACES (did you mean CLEANROOM_WORKSPACE?)" in result.output
+    monkeypatch.delenv("CLEANROOM_S3_ENDPOINT")
+    monkeypatch.delenv("CLEANROOM_WORKSPACES")
+    assert runner.invoke(app, ["check-spec", str(small_spec.path)]).exit_code == 0

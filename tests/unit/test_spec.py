@@ -150,3 +150,19 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_spec(tmp_path / "nope.yaml")
     with pytest.raises(ConfigurationError, match=r"bad\.yaml:\d+: not valid YAML"):
         load_spec(write(tmp_path / "bad.yaml", "a: 1\nb: [unclosed\n"))
+
+
+def test_a_repeated_key_is_an_error_not_a_silent_override(tmp_path: Path, small_spec) -> None:
+    """`min_group_size: 10` then `min_group_size: 2` would make k = 2 without a word."""
+    text = small_spec.path.read_text()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("min_group_size:"))
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    lines.insert(at + 1, f"{indent}min_group_size: 2")
+    path = write(tmp_path / "twice.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_spec(path)
+    message = caught.value.one_line()
+    assert f"twice.yaml:{at + 2}" in message and "duplicate key 'min_group_size'" in message
+    assert f"first on line {at + 1}" in message and "fix:" in message and "\n" not in message
+    assert load_spec(write(tmp_path / "once.yaml", text)).privacy.min_group_size != 2  # the original loads

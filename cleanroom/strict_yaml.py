@@ -1,0 +1,44 @@
+"""YAML as the product reads its configuration: PyYAML's safe loader, except that a key repeated in
+one mapping is an error (YAML would keep the last value silently: `min_group_size: 10` followed by
+`min_group_size: 2` made k = 2), and a YAML error becomes one line naming the file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+
+from cleanroom.errors import ConfigurationError
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in first_line:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{key}' (first on line {first_line[key]}): the later value would win silently",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, path: Path) -> Any:
+    """Parse `text` (read from `path`); raises ConfigurationError naming the file, line and fix."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None)
+        if problem and problem.startswith("duplicate key"):
+            raise ConfigurationError(problem, where=where, fix="keep one value for that key") from None
+        raise ConfigurationError(
+            f"not valid YAML{f' ({problem})' if problem else ''}", where=where, fix="correct the YAML syntax"
+        ) from None
