@@ -1,6 +1,7 @@
-"""YAML as the product reads its configuration: PyYAML's safe loader, except that a key repeated in
-one mapping is an error (YAML would keep the last value silently: `min_group_size: 10` followed by
-`min_group_size: 2` made k = 2), and a YAML error becomes one line naming the file and line."""
+"""YAML as the product reads its configuration files: PyYAML's safe loader, except that a key repeated
+in one mapping is an error (YAML would keep the last value silently: `min_group_size: 10` followed by
+`min_group_size: 2` made k = 2); a file that cannot be read (missing, a folder, not UTF-8) or parsed
+becomes one line naming the file and line."""
 
 from __future__ import annotations
 
@@ -42,3 +43,25 @@ def load_yaml(text: str, path: Path) -> Any:
         raise ConfigurationError(
             f"not valid YAML{f' ({problem})' if problem else ''}", where=where, fix="correct the YAML syntax"
         ) from None
+
+
+def read_yaml_file(path: Path, what: str, fix_missing: str) -> Any:
+    """Read and parse a UTF-8 YAML file; every way it can be unreadable is one ConfigurationError."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"{what} not found", where=str(path), fix=fix_missing) from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"{what} is a folder", where=str(path), fix=fix_missing) from None
+    except PermissionError:
+        raise ConfigurationError(
+            f"{what} is not readable by this user", where=str(path), fix="give this user read access to it"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigurationError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", where=f"{path}:{line}", fix="save the file as UTF-8"
+        ) from None
+    return load_yaml(text, Path(path))

@@ -30,7 +30,7 @@ from cleanroom.spec.analyses import Name
 from cleanroom.spec.base import Strict
 from cleanroom.spec.loader import first_error
 from cleanroom.storage.s3 import S3ObjectStore
-from cleanroom.strict_yaml import load_yaml
+from cleanroom.strict_yaml import read_yaml_file
 
 
 class NodeKeys(Strict):
@@ -56,13 +56,8 @@ class NodeConfig(Strict):
 
 
 def load_node_config(path: Path) -> NodeConfig:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigurationError(
-            "node config not found", where=str(path), fix="pass --config with the path of the node's node.yaml"
-        ) from exc
-    raw = load_yaml(text, Path(path))
+    fix = "pass --config with the path of the node's node.yaml"
+    raw = read_yaml_file(Path(path), "node config", fix_missing=fix)
     if not isinstance(raw, dict):
         raise ConfigurationError("the node config must be a YAML mapping", where=str(path), fix="see README")
     try:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from cleanroom.errors import ConfigurationError
 from cleanroom.spec.models import CollaborationSpec
-from cleanroom.strict_yaml import load_yaml
+from cleanroom.strict_yaml import read_yaml_file
 
 FIXES = {
     "missing": "add the field",
@@ -24,13 +24,7 @@ FIXES = {
 def load_spec(path: Path) -> CollaborationSpec:
     """Read and validate a collaboration spec; raise ConfigurationError naming file, field and fix."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigurationError(
-            "spec file not found", where=str(path), fix="pass --spec with the path of your consortium YAML"
-        ) from exc
-    raw = load_yaml(text, path)
+    raw = read_yaml_file(path, "spec file", fix_missing="pass --spec with the path of your consortium YAML")
     if not isinstance(raw, dict):
         raise ConfigurationError("the spec must be a YAML mapping", where=str(path), fix="see demo spec")
     try:

@@ -166,3 +166,17 @@ def test_a_repeated_key_is_an_error_not_a_silent_override(tmp_path: Path, small_
     assert f"twice.yaml:{at + 2}" in message and "duplicate key 'min_group_size'" in message
     assert f"first on line {at + 1}" in message and "fix:" in message and "\n" not in message
     assert load_spec(write(tmp_path / "once.yaml", text)).privacy.min_group_size != 2  # the original loads
+
+
+def test_a_spec_that_cannot_be_read_is_one_line(tmp_path: Path, small_spec) -> None:
+    latin = small_spec.path.read_text().replace("display_name:", "# Café\n  display_name:", 1).encode("latin-1")
+    (tmp_path / "latin.yaml").write_bytes(latin)
+    cases = {
+        tmp_path / "latin.yaml": r"latin\.yaml:\d+: not UTF-8 text \(byte 0xe9\)",
+        tmp_path: "spec file is a folder",
+        tmp_path / "nope.yaml": "spec file not found",
+    }
+    for path, expected in cases.items():
+        with pytest.raises(ConfigurationError, match=expected) as caught:
+            load_spec(path)
+        assert "fix:" in caught.value.one_line() and caught.value.__cause__ is None
