@@ -34,12 +34,13 @@ from cleanroom.node.config import Node
 from cleanroom.node.registry import resolve
 from cleanroom.node.steps import STARTS_AFTER, STEPS, await_start, later_steps, step_log
 from cleanroom.processes import die_with_parent
+from tasks.nodes import failure_reason
 
 NODE_CONFIG_ENV = "CLEANROOM_NODE_CONFIG"
 log = logging.getLogger("cleanroom.node")
 
 
-class StepFailed(Exception):
+class StepFailed(Exception):  # its name is tasks.nodes.STEP_FAILED: the one line follows it in the state
     """A party step failed; the message is the product's one line, never a library's text."""
 
 
@@ -77,15 +78,15 @@ def session(run_id: str, spec_sha256: str) -> State:
     die_with_parent()  # a killed node takes its session, and its player, with it
     node = _node()
     with _local_log(node.workspace):
-        failed = _run_steps(["prepare"], run_id, spec_sha256)
+        failed = _run_steps(node, ["prepare"], run_id, spec_sha256)
         if not failed:  # prepare checked that this party signed the spec
-            failed = _run_steps(later_steps(resolve(node, spec_sha256).spec), run_id, spec_sha256)
+            failed = _run_steps(node, later_steps(resolve(node, spec_sha256).spec), run_id, spec_sha256)
     if failed:
         raise StepFailed("; ".join(failed))
     return Completed(message="steps completed")
 
 
-def _run_steps(steps: list[str], run_id: str, spec_sha256: str) -> list[str]:
+def _run_steps(node: Node, steps: list[str], run_id: str, spec_sha256: str) -> list[str]:
     """Run the steps as tasks at once, each in its own thread with the session's Prefect context,
     each once the step it follows ended and its starting message came. Returns one line per step that
     failed or never started (each failure's detail is in its own task run and the node's log)."""
@@ -96,7 +97,7 @@ def _run_steps(steps: list[str], run_id: str, spec_sha256: str) -> list[str]:
         try:
             if step in STARTS_AFTER:
                 ended[STARTS_AFTER[step]].wait()
-            await_start(_node(), run_id, spec_sha256, step)
+            await_start(node, run_id, spec_sha256, step)
         except CleanroomError as exc:
             log.warning("%s %s not started: %s", step, run_id, exc.one_line())
             failures[step] = f"{step} not started: {exc.one_line()}"
@@ -107,7 +108,7 @@ def _run_steps(steps: list[str], run_id: str, spec_sha256: str) -> list[str]:
             return
         state = STEP_TASKS[step](run_id, spec_sha256, return_state=True)
         if not state.is_completed():
-            failures[step] = f"{step}: {(state.message or 'failed').split('StepFailed: ', 1)[-1]}"
+            failures[step] = f"{step}: {failure_reason(state.message or 'failed')}"
 
     def ending(step: str) -> None:
         try:

@@ -39,6 +39,14 @@ SESSION_END_SECONDS = 10.0  # at close, how long sessions get to end by themselv
 STEP_EVENT_LAG_SECONDS = 30.0  # how long a completed session's step may still look unfinished (events lag)
 
 
+STEP_FAILED = "StepFailed"  # the exception a failed step raises (flows/party_steps.py), named in its state
+
+
+def failure_reason(state_message: str) -> str:
+    """The product's one line inside a failed step's Prefect state message ("... StepFailed: <line>")."""
+    return state_message.split(f"{STEP_FAILED}: ", 1)[-1]
+
+
 def pool_name(party: str) -> str:
     return f"cleanroom-{party}"
 
@@ -199,7 +207,7 @@ class PartyNodes:
 
     def _failure(self, step: str, party: str, run: Run) -> CleanroomError:
         message = (run.state.message if run.state else "") or ""
-        reason = message.split("StepFailed: ", 1)[1] if "StepFailed: " in message else message
+        reason = failure_reason(message)
         reason = reason.removeprefix(f"party {party}: ")
         outcome = run.state.type.value.lower() if run.state else "failed"
         if run.id in self.sessions.values() and outcome == "completed":

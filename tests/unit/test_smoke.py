@@ -26,8 +26,8 @@ def test_party_session_builds_as_a_deployment_on_its_party_pool() -> None:
     the party's own work pool; its steps are tasks it runs, with the same two parameters."""
     from prefect.deployments.runner import EntrypointType
 
-    from flows.party_steps import STEP_TASKS, session
-    from tasks.nodes import deployment_name, pool_name
+    from flows.party_steps import STEP_TASKS, StepFailed, session
+    from tasks.nodes import STEP_FAILED, deployment_name, failure_reason, pool_name
 
     deployment = session.to_deployment(
         name="harbor", entrypoint_type=EntrypointType.MODULE_PATH, work_pool_name=pool_name("harbor")
@@ -36,6 +36,8 @@ def test_party_session_builds_as_a_deployment_on_its_party_pool() -> None:
     assert deployment.entrypoint == "flows.party_steps.session" and deployment.work_pool_name == "cleanroom-harbor"
     assert sorted(STEP_TASKS) == ["player", "prepare", "psi", "recommend", "verify"]
     assert set(session.parameters.properties) == {"run_id", "spec_sha256"}  # nothing else reaches a node
+    message = f"Task run encountered an exception {StepFailed.__name__}: party harbor: no prepared data"
+    assert StepFailed.__name__ == STEP_FAILED and failure_reason(message) == "party harbor: no prepared data"
     for step_task in STEP_TASKS.values():
         assert list(inspect.signature(step_task.fn).parameters) == ["run_id", "spec_sha256"]
 
