@@ -35,7 +35,6 @@ class Settings(BaseSettings):
     aws_access_key_id: SecretStr = SecretStr("cleanroom-local")
     aws_secret_access_key: SecretStr = SecretStr("cleanroom-local-secret")
     signing_key_file: Path | None = None  # default: <workspace>/keys/signing/report-signing.pem
-    allow_insecure_randomness: bool = False  # development only; the report says so on its first line
     # Development only: players and the secure client talk plaintext gRPC (same topology, no TLS); the
     # report says so on its first line. Every node and the coordinator must agree.
     dev_plaintext_players: bool = False

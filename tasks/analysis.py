@@ -28,7 +28,7 @@ def secure_sums(context: RunContext, players: PlayerSession) -> dict[str, Reveal
     spec = context.pinned.spec
     results: dict[str, RevealedTotals] = {}
     for protocol, group in summed_groups(spec).items():
-        request = summed_request(spec, protocol, group, context.settings.allow_insecure_randomness)
+        request = summed_request(spec, protocol, group)
         revealed = players.engine().secure_totals(request)
         offset = 0
         for analysis in group:
@@ -96,7 +96,6 @@ def shared_customer_sales(
         share_holders=shares.holders,
         min_group_size=spec.privacy.min_group_size,
         max_share_percent=spec.privacy.dominance.max_share_percent,
-        allow_insecure_randomness=context.settings.allow_insecure_randomness,
     )
     players.await_shares()
     revealed = players.engine().shared_sales(request)
@@ -115,7 +114,7 @@ def train_joint_recommender(context: RunContext, players: PlayerSession) -> Trai
     analysis = spec.joint_recommender
     if analysis is None:
         return None
-    request = recommender_request(spec, context.pinned.path, context.settings.allow_insecure_randomness)
+    request = recommender_request(spec, context.pinned.path)
     trained = players.engine().train_factorization(request)
     # Sealed to the data parties now: each node ranks for its customers once its player stopped.
     context.exchange.send(ITEM_FACTORS, json.dumps(trained.item_factors).encode(), to=context.parties)

@@ -14,10 +14,6 @@ from cleanroom.spec.analyses import BasketStatistics, euro_band_labels
 from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
 from cleanroom.spec.signatures import SpecSignature
 
-INSECURE_NOTICE = (
-    "WARNING: this run used insecure randomness (development flag); its shares were predictable. "
-    "Do not rely on its privacy."
-)
 PLAINTEXT_NOTICE = (
     "WARNING: this run's players talked plaintext gRPC (development flag, TLS off); anyone on the network "
     "could read its shares. Do not rely on its privacy."
@@ -105,7 +101,6 @@ class Report(BaseModel):
     run_id: str
     created_at: str
     protocol: str
-    secure_randomness: bool
     parties: list[str]
     min_group_size: int
     min_contributors: int = 1
@@ -194,16 +189,14 @@ def build_report(
     )
     monthly, by_category = table.monthly_totals(), table.category_totals()
     shown = sum(revealed.shown)
-    notices = [INSECURE_NOTICE] * (not revealed.secure_randomness) + [PLAINTEXT_NOTICE] * plaintext_players
     return Report(
-        notice=" ".join(notices) or None,
+        notice=PLAINTEXT_NOTICE if plaintext_players else None,
         title=f"{spec.collaboration}: market sales by category and month",
         collaboration=spec.collaboration,
         spec_sha256=spec_sha256,
         run_id=run_id,
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         protocol=revealed.protocol.value,
-        secure_randomness=revealed.secure_randomness,
         parties=[p.display_name for p in spec.data_parties],
         min_group_size=spec.privacy.min_group_size,
         min_contributors=spec.privacy.dominance.min_contributors,

@@ -100,7 +100,7 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
     return totals
 
 
-def run_totals(request: AggregateRequest, prot: Any, secure_randomness: bool) -> RevealedTotals:
+def run_totals(request: AggregateRequest, prot: Any) -> RevealedTotals:
     """Trace and run the totals graph once under the protocol in scope."""
     started = time.perf_counter()
     shown_revealed, masked_revealed, checks = build_totals_function(request, prot)()
@@ -113,6 +113,5 @@ def run_totals(request: AggregateRequest, prot: Any, secure_randomness: bool) ->
             party: bool(np.asarray(c).reshape(-1)[0] == 1) for party, c in zip(request.providers(), checks)
         },
         protocol=request.protocol,
-        secure_randomness=secure_randomness,
         seconds=round(time.perf_counter() - started, 3),
     )

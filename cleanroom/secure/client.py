@@ -74,7 +74,7 @@ def serve(kind: str, raw: dict, config: Any) -> str:
     """One computation's revealed result (or its one-line error) as JSON."""
     request: AggregateRequest | FactorizationRequest | SharedSalesRequest = REQUESTS[kind].model_validate(raw)
     try:
-        secure = require_secure_randomness(request.allow_insecure_randomness)
+        require_secure_randomness()
         with protocol_scope(request.protocol, config, request.players) as prot:
             revealed: BaseModel
             if isinstance(request, FactorizationRequest):
@@ -82,7 +82,7 @@ def serve(kind: str, raw: dict, config: Any) -> str:
             elif isinstance(request, SharedSalesRequest):
                 revealed = run_shared_sales(request, prot)
             else:
-                revealed = run_totals(request, prot, secure)
+                revealed = run_totals(request, prot)
     except CleanroomError as exc:
         return json.dumps({"error": exc.one_line()})
     return revealed.model_dump_json()

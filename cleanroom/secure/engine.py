@@ -42,16 +42,16 @@ class InProcessEngine:
         from cleanroom.secure.aggregates import run_totals
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 
-        secure = require_secure_randomness(request.allow_insecure_randomness)
+        require_secure_randomness()
         config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
         with protocol_scope(request.protocol, config, request.players) as prot:
-            return run_totals(request, prot, secure)
+            return run_totals(request, prot)
 
     def train_factorization(self, request: FactorizationRequest) -> TrainedFactors:
         from cleanroom.secure.factorization import run_training
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 
-        require_secure_randomness(request.allow_insecure_randomness)
+        require_secure_randomness()
         config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
         with protocol_scope(request.protocol, config, request.players):
             return run_training(request)
@@ -60,7 +60,7 @@ class InProcessEngine:
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
         from cleanroom.secure.shared_sales import run_shared_sales
 
-        require_secure_randomness(request.allow_insecure_randomness)
+        require_secure_randomness()
         config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
         with protocol_scope(request.protocol, config, request.players) as prot:
             return run_shared_sales(request, prot)

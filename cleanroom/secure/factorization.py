@@ -39,7 +39,6 @@ class FactorizationRequest(BaseModel):
     regularization: float
     initial_users: list[list[float]]  # public random start (no data in it)
     initial_items: list[list[float]]
-    allow_insecure_randomness: bool = False
     timing_epochs: int = 0  # benchmarks: trace with one epoch, then time this many (no training result)
     input_paths: dict[str, str] = {}
     output_paths: dict[str, str] = {}

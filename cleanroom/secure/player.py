@@ -27,10 +27,6 @@ PLAYER_NICENESS = 5
 NO_SECURE_RANDOMNESS = 4
 
 
-def insecure_randomness_allowed() -> bool:
-    return os.environ.get("CLEANROOM_ALLOW_INSECURE_RANDOMNESS", "").lower() in ("1", "true", "yes")
-
-
 def start_bridges(
     sockets: Path, internal: dict[str, str], own: str, timeout: float = 10.0
 ) -> list[subprocess.Popen]:
@@ -57,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's import, too: the nodes' other steps (preparation, PSI) come first while players start.
     os.nice(PLAYER_NICENESS)
     try:
-        if not secure_randomness_available() and not insecure_randomness_allowed():
+        if not secure_randomness_available():
             print("refusing to start: TF Encrypted secure randomness is not available", file=sys.stderr)
             return NO_SECURE_RANDOMNESS
         hostmap = OrderedDict((name, address) for name, address in internal.items() if name != COORDINATOR)

@@ -40,7 +40,6 @@ class AggregateRequest(BaseModel):
     min_group_size: int
     min_contributors: int = 1  # dominance rule: retailers with sales in the cell
     max_share_percent: float = 100.0  # dominance rule: no retailer above this share of the cell
-    allow_insecure_randomness: bool = False
     # Where each player reads its own input. Player processes use the relative PLAYER_INPUT_PATH;
     # only the in-process engine (tests) maps names to absolute paths.
     input_paths: dict[str, str] = {}
@@ -73,5 +72,4 @@ class RevealedTotals(BaseModel):
     shown: list[bool]
     contribution_consistent: dict[str, bool]  # each party: its shares reconstruct to its own input
     protocol: Protocol
-    secure_randomness: bool
     seconds: float

@@ -28,17 +28,15 @@ def secure_randomness_available() -> bool:
     return bool(supports_secure_randomness())
 
 
-def require_secure_randomness(allow_insecure: bool) -> bool:
-    """True when secure randomness is on; refuse to go on without it unless explicitly allowed."""
-    available = secure_randomness_available()
-    if not available and not allow_insecure:
+def require_secure_randomness() -> None:
+    """Refuse to compute without secure randomness: shares would be predictable. There is no switch to
+    allow it (a development flag that weakens every share is one mistyped deployment away)."""
+    if not secure_randomness_available():
         raise SecureComputationError(
             "TF Encrypted's secure random ops are not loaded: shares would be predictable",
             where="secure engine",
-            fix="install tensorflow==2.9.1 with tf-encrypted==0.9.1 (make setup), or for development only "
-            "set CLEANROOM_ALLOW_INSECURE_RANDOMNESS=1",
+            fix="install tensorflow==2.9.1 with tf-encrypted==0.9.1 (make setup)",
         )
-    return available
 
 
 def make_protocol(protocol: Protocol, config: Any, players: list[str]) -> Any:

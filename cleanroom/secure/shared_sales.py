@@ -46,7 +46,6 @@ class SharedSalesRequest(BaseModel):
     share_holders: dict[str, list[str]]  # per retailer: the two parties holding its indicator shares
     min_group_size: int
     max_share_percent: float
-    allow_insecure_randomness: bool = False
     workspaces: dict[str, str] = {}  # in-process tests only: party -> absolute workspace
 
     def providers(self) -> list[str]:

@@ -50,7 +50,6 @@ def summed_request(
     spec: CollaborationSpec,
     protocol: Protocol,
     group: list[SummedAnalysis],
-    allow_insecure_randomness: bool = False,
 ) -> AggregateRequest:
     return AggregateRequest(
         protocol=protocol,
@@ -62,13 +61,10 @@ def summed_request(
         min_group_size=spec.privacy.min_group_size,
         min_contributors=spec.privacy.dominance.min_contributors,
         max_share_percent=spec.privacy.dominance.max_share_percent,
-        allow_insecure_randomness=allow_insecure_randomness,
     )
 
 
-def recommender_request(
-    spec: CollaborationSpec, spec_path: Path, allow_insecure_randomness: bool = False
-) -> FactorizationRequest:
+def recommender_request(spec: CollaborationSpec, spec_path: Path) -> FactorizationRequest:
     analysis = spec.joint_recommender
     assert analysis is not None
     return FactorizationRequest.from_config(
@@ -78,5 +74,4 @@ def recommender_request(
         analysis.users_per_party,
         len(load_catalogue(spec_path, spec)),
         input_parties=[p.name for p in spec.data_parties],
-        allow_insecure_randomness=allow_insecure_randomness,
     )

@@ -23,7 +23,6 @@ def test_object_in_s3_is_ciphertext_with_sse(small_workspace, small_spec, tmp_pa
         shown=[True] * cells,
         contribution_consistent={},
         protocol=Protocol.ABY3,
-        secure_randomness=True,
         seconds=0.5,
     )
     report = build_report(spec, analysis, small_spec.sha256, "run-s3", revealed, {})

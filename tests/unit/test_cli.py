@@ -60,3 +60,11 @@ def test_a_mistyped_setting_stops_every_command_naming_it(small_spec, monkeypatc
     monkeypatch.delenv("CLEANROOM_S3_ENDPOINT")
     monkeypatch.delenv("CLEANROOM_WORKSPACES")
     assert runner.invoke(app, ["check-spec", str(small_spec.path)]).exit_code == 0
+
+
+def test_there_is_no_switch_for_insecure_randomness(small_spec, monkeypatch) -> None:
+    """The development flag was read two ways and its runs failed anyway: it is gone, and setting it is
+    refused like any unknown setting rather than silently ignored."""
+    monkeypatch.setenv("CLEANROOM_ALLOW_INSECURE_RANDOMNESS", "1")
+    result = runner.invoke(app, ["check-spec", str(small_spec.path)])
+    assert result.exit_code == 2 and "unknown setting CLEANROOM_ALLOW_INSECURE_RANDOMNESS" in result.output

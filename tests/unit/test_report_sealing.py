@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pytest
 
 from cleanroom.crypto.keys import load_age_identity, load_signing_key, new_age_identity
 from cleanroom.errors import ConfigurationError, CryptoError
-from cleanroom.report.content import INSECURE_NOTICE, build_report
+from cleanroom.report.content import PLAINTEXT_NOTICE, build_report
 from cleanroom.report.html import render_html
 from cleanroom.report.publish import HTML_OBJECT, JSON_OBJECT, MANIFEST, open_report, seal_report
 from cleanroom.secure import RevealedTotals
@@ -16,14 +17,13 @@ from cleanroom.spec import AnalysisKind, Protocol
 from tests.conftest import home
 
 
-def _revealed(cells: int, secure: bool = True) -> RevealedTotals:
+def _revealed(cells: int) -> RevealedTotals:
     sales = [None if i % 10 == 0 else 1_000_00 + 137 * i for i in range(cells)]
     return RevealedTotals(
         sales_cents=sales,
         shown=[s is not None for s in sales],
         contribution_consistent={"northwind": True},
         protocol=Protocol.ABY3,
-        secure_randomness=secure,
         seconds=1.0,
     )
 
@@ -84,12 +84,13 @@ def test_tampering_and_wrong_spec_are_caught(small_workspace, small_spec, report
     assert HTML_OBJECT in files
 
 
-def test_insecure_run_says_so_first(small_spec) -> None:
+def test_plaintext_players_run_says_so_first(small_spec) -> None:
     analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    cells = analysis.cells
-    report = build_report(small_spec.spec, analysis, small_spec.sha256, "r", _revealed(cells, secure=False), {})
-    assert report.notice == INSECURE_NOTICE
-    assert render_html(report).decode().splitlines()[0] == f"<!-- {INSECURE_NOTICE} -->"
+    args = (small_spec.spec, analysis, small_spec.sha256, "r", _revealed(analysis.cells), {})
+    assert build_report(*args).notice is None
+    report = build_report(*args, plaintext_players=True)
+    assert report.notice == PLAINTEXT_NOTICE
+    assert render_html(report).decode().splitlines()[0] == f"<!-- {escape(PLAINTEXT_NOTICE)} -->"
 
 
 def test_bad_identity_file(tmp_path: Path) -> None:
