@@ -40,7 +40,14 @@ class DisclosureError(CleanroomError):
 
 
 class StorageError(CleanroomError):
-    """The object store or the local archive failed."""
+    """The object store or the local archive failed; `transient` when trying again may succeed (the
+    store unreachable or overloaded, not a refusal)."""
+
+    def __init__(
+        self, message: str, *, where: str | None = None, fix: str | None = None, transient: bool = False
+    ) -> None:
+        super().__init__(message, where=where, fix=fix)
+        self.transient = transient
 
 
 class CryptoError(CleanroomError):

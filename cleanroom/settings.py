@@ -6,8 +6,9 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cleanroom.errors import ConfigurationError
@@ -25,7 +26,17 @@ class Settings(BaseSettings):
 
     def __init__(self, **values: object) -> None:
         check_environment()
-        super().__init__(**values)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise settings_error(exc) from None
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError("not an http(s) URL with a host, e.g. https://minio.example:9000")
+        return value
 
     workspace: Path = Path("var")
     # The consortium's object store (reports and the exchange between nodes): moto on loopback in the
@@ -71,6 +82,19 @@ class Settings(BaseSettings):
     @property
     def locks_root(self) -> Path:
         return self.workspace / "locks"
+
+
+def settings_error(exc: ValidationError) -> ConfigurationError:
+    """Every bad setting at once, by its variable name and the value it has (an empty or non-numeric
+    timeout used to end in pydantic's traceback)."""
+    problems = []
+    for error in exc.errors():
+        name = PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+        shown = "empty" if error.get("input") == "" else f"'{error.get('input')}'"
+        problems.append(f"{name} is {shown}: {error['msg'].removeprefix('Value error, ')}")
+    return ConfigurationError(
+        "; ".join(problems), where="environment", fix="correct or unset it (the README lists each setting)"
+    )
 
 
 def check_environment() -> None:

@@ -15,8 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cleanroom.errors import CleanroomError
-from cleanroom.settings import check_environment
+from cleanroom.errors import CleanroomError, ConfigurationError
+from cleanroom.settings import Settings
+
+EPHEMERAL_TIMEOUT, EPHEMERAL_TIMEOUT_SECONDS = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Secure multi-party retail analytics.")
 console = Console()
@@ -29,7 +31,7 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            check_environment()  # a mistyped setting stops every command before it starts anything
+            Settings()  # a mistyped or malformed setting stops every command before it starts anything
             return command(*args, **kwargs)
         except CleanroomError as exc:
             err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
@@ -42,6 +44,9 @@ def _quiet_runtime() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # `cleanroom run` without PREFECT_API_URL starts Prefect's temporary server; its 20 s default start
+    # timeout is too short on a loaded 2-core machine.
+    os.environ.setdefault(EPHEMERAL_TIMEOUT, str(EPHEMERAL_TIMEOUT_SECONDS))
 
 
 @app.command()
@@ -51,7 +56,6 @@ def demo(scale: Annotated[float, typer.Option(help="size of the generated retail
     store, one node per retailer as its own processes, TLS between the players (keys, data and nodes
     are created on first use)."""
     from cleanroom.demo_setup import ensure_demo_workspace
-    from cleanroom.settings import Settings
 
     settings = Settings()
     with console.status("preparing the demo consortium (CA, keys, spec, each retailer's node and exports)"):
@@ -61,7 +65,7 @@ def demo(scale: Annotated[float, typer.Option(help="size of the generated retail
     identity = settings.keys_root / "approvers" / f"{first.name}.age"
     console.rule(f"[bold]Report opened as approver {first.name}")
     _print_report(spec_path, identity, Path(outcome.archive_dir))
-    _print_outcome(outcome, identity, spec_path)
+    _print_outcome(outcome, identity, spec_path, embedded_store=not settings.s3_endpoint_url)
 
 
 @app.command()
@@ -82,13 +86,33 @@ def decrypt(
 ) -> None:
     """Verify and decrypt an archived report, then print its headline figures."""
     from cleanroom.demo_setup import demo_spec_path
-    from cleanroom.report.publish import latest_run
-    from cleanroom.settings import Settings
+    from cleanroom.report.publish import archived_run
 
     settings = Settings()
     spec_path = spec or demo_spec_path(settings)
-    run_dir = settings.archive_root / run_id if run_id else latest_run(settings.archive_root)
-    _print_report(spec_path, identity, run_dir)
+    _print_report(spec_path, identity, archived_run(settings.archive_root, run_id))
+
+
+@app.command()
+@one_line_errors
+def publish(
+    run_id: Annotated[str | None, typer.Option("--run", help="run id; default: every run waiting")] = None,
+) -> None:
+    """Upload archived reports whose upload failed (they wait in the archive; the next run also tries),
+    or one run's report again. Idempotent: the same objects, manifest last, read back and verified."""
+    from cleanroom.report.publish import archived_run, publish_archived, unpublished_runs
+    from tasks.context import object_store
+
+    settings = Settings()
+    runs = [archived_run(settings.archive_root, run_id)] if run_id else unpublished_runs(settings.archive_root)
+    if not runs:
+        console.print(f"nothing waits to be published in {settings.archive_root}")
+        return
+    store = object_store(settings)
+    for run_dir in runs:
+        with console.status(f"publishing run {run_dir.name}"):
+            uris = publish_archived(run_dir, store)
+        console.print(f"[green]published[/] run {run_dir.name}: {uris['manifest.json']}", soft_wrap=True)
 
 
 @app.command("check-spec")
@@ -250,17 +274,30 @@ def _pinned(spec_path: Path):  # type: ignore[no-untyped-def]
 def _run(spec_path: Path):  # type: ignore[no-untyped-def]
     _quiet_runtime()
     _pinned(spec_path)  # a malformed spec fails here, before any process starts
+    from flows.error_logging import one_line_console_failures
     from flows.lifecycle import collaboration_lifecycle
 
-    return collaboration_lifecycle(spec_path=spec_path.resolve())
+    one_line_console_failures()
+    try:
+        return collaboration_lifecycle(spec_path=spec_path.resolve())
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        raise ConfigurationError(
+            f"Prefect's temporary server did not start within {os.environ[EPHEMERAL_TIMEOUT]} s",
+            where="PREFECT_API_URL (unset: a temporary server per run)",
+            fix=f"raise {EPHEMERAL_TIMEOUT}, or start a server (`make server`) and set PREFECT_API_URL",
+        ) from None
 
 
 def _run_demo(settings, spec_path: Path):  # type: ignore[no-untyped-def]
     """Start the embedded services and every demo node, run the lifecycle as the coordinator, stop all."""
     _quiet_runtime()
     from flows.consortium import demo_consortium
+    from flows.error_logging import one_line_console_failures
     from flows.lifecycle import collaboration_lifecycle
 
+    one_line_console_failures()
     parties = [p.name for p in _pinned(spec_path).spec.data_parties]
     with ExitStack() as running:
         with console.status(f"starting the services and {len(parties)} retailer nodes"):
@@ -281,7 +318,7 @@ def _print_report(spec_path: Path, identity_path: Path, run_dir: Path) -> None:
         console.print(f"  {line}")
 
 
-def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path) -> None:
+def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path, embedded_store: bool = False) -> None:
     table = Table(title="KPIs compared with the previous run", show_lines=False)
     for column in ("kpi", "previous", "current"):
         table.add_column(column)
@@ -291,8 +328,15 @@ def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path) -> None
         )
     console.print(table)
     console.print(f"[bold]Encrypted report in S3:[/] {outcome.report_uris['report.html.age']}", soft_wrap=True)
-    console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest_uri']}", soft_wrap=True)
+    console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest.json']}", soft_wrap=True)
     console.print(f"[bold]Local archive (ciphertext):[/] {outcome.archive_dir}", soft_wrap=True)
+    if embedded_store:
+        console.print(
+            "[yellow]The demo's object store (moto on loopback) stopped with the demo: those s3:// objects are "
+            "gone. The local archive holds the same signed files; with CLEANROOM_S3_ENDPOINT_URL set, "
+            f"`cleanroom publish --run {outcome.run_id}` uploads them to a store that stays.[/]",
+            soft_wrap=True,
+        )
     key = identity or Path("<your-age-identity-file>")
     console.print(
         f"[bold]Decrypt later:[/] {Path(sys.executable).parent / 'cleanroom'} decrypt "

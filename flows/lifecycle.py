@@ -22,7 +22,7 @@ class LifecycleOutcome(BaseModel):
 
     run_id: str
     spec_sha256: str
-    report_uris: dict[str, str]
+    report_uris: dict[str, str]  # name -> s3 URI
     archive_dir: str
     kpi_changes: list[KpiChange]
 
@@ -67,13 +67,16 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
     verification = review.cross_verify(context, revealed)
     recommender = recommending.result()
     insights = reporting.Insights(overlap, segments, copurchase, recommender, baskets, shared_sales)
-    uris = reporting.publish_report(context, revealed, insights, verification, signatures)
+    publication = reporting.publish_report(context, revealed, insights, verification, signatures)
     changes = improvement.record_kpis(context, revealed, verification, time.monotonic() - started)
+    if publication.problems:  # recorded, archived (or uploaded): the run still fails, saying what to do
+        raise reporting.publication_failed(context.run_id, publication)
+    assert publication.archive_dir is not None
     return LifecycleOutcome(
         run_id=context.run_id,
         spec_sha256=context.pinned.sha256,
-        report_uris=uris,
-        archive_dir=uris["archive"],
+        report_uris=publication.uris,
+        archive_dir=publication.archive_dir,
         kpi_changes=changes,
     )
 

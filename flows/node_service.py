@@ -20,10 +20,12 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments.runner import EntrypointType
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from cleanroom.errors import ConfigurationError
 from cleanroom.network.sandbox import require_tools
 from cleanroom.node import registry
 from cleanroom.node.config import Node
 from cleanroom.processes import die_with_parent
+from cleanroom.spec import PinnedSpec
 from cleanroom.spec.signatures import publish
 from flows.party_steps import NODE_CONFIG_ENV, session
 from tasks.nodes import deployment_name, pool_name
@@ -35,15 +37,23 @@ WORKER_SETTINGS = {
 }
 
 
-def register(node: Node) -> str:
+def servable_specs(node: Node, announce: Callable[[str], object] = print) -> list[PinnedSpec]:
+    """The specs this party signed that are still what it signed. A copy that no longer is (altered,
+    or hashed differently since an upgrade added a spec setting) is not served and said so once: the
+    node still serves the others."""
+    specs = []
+    for signature in registry.signatures(node):
+        try:
+            specs.append(registry.resolve(node, signature.spec_sha256))
+        except ConfigurationError as exc:
+            announce(f"node {node.party}: not serving a signed spec: {exc.one_line()}")
+    return specs
+
+
+def register(node: Node, specs: list[PinnedSpec]) -> str:
     """The work pool and the party's session deployment; returns the deployment's name."""
     pool = pool_name(node.party)
-    signed = registry.signatures(node)
-    shown = (
-        registry.resolve(node, signed[-1].spec_sha256).spec.party(node.party).display_name
-        if signed
-        else node.party
-    )
+    shown = specs[-1].spec.party(node.party).display_name if specs else node.party
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     name = deployment_name(node.party)
@@ -67,21 +77,21 @@ def _deployed(name: str, pool: str) -> bool:
     return deployment.work_pool_name == pool and deployment.entrypoint == "flows.party_steps.session"
 
 
-def publish_signatures(node: Node) -> int:
-    """Every spec this party signed, in the consortium bucket (the coordinator checks them)."""
-    signatures = registry.signatures(node)
-    for signature in signatures:
-        pinned = registry.resolve(node, signature.spec_sha256)
-        publish(node.store, pinned.spec.exchange_bucket, signature)
-    return len(signatures)
+def publish_signatures(node: Node, specs: list[PinnedSpec]) -> int:
+    """Every spec this party signed (and still serves), in the consortium bucket (the coordinator
+    checks them)."""
+    for pinned in specs:
+        publish(node.store, pinned.spec.exchange_bucket, registry.signature_of(node, pinned.sha256))
+    return len(specs)
 
 
 def start(node: Node, announce: Callable[[str], object] = print) -> int:
     """Register, then run the worker until it exits or this process is asked to stop."""
     require_tools("bwrap", "socat", *([] if node.settings.dev_plaintext_players else ["stunnel"]))
     _ = node.member  # the node's keys load now, not at its first step
-    deployment = register(node)
-    published = publish_signatures(node)
+    specs = servable_specs(node, announce)
+    deployment = register(node, specs)
+    published = publish_signatures(node, specs)
     announce(
         f"node {node.party}: {deployment} deployed on work pool {pool_name(node.party)}, "
         f"{published} spec signature(s) published; worker starting"

@@ -7,7 +7,7 @@ from prefect import get_run_logger, task
 
 from cleanroom.crypto import pki
 from cleanroom.crypto.keys import public_key_b64
-from cleanroom.errors import ConfigurationError
+from cleanroom.errors import ConfigurationError, StorageError
 from cleanroom.spec import PinnedSpec, pin_spec
 from cleanroom.spec.signatures import SpecSignature, collect
 from tasks import PRIVATE
@@ -49,11 +49,32 @@ def check_consortium(context: RunContext) -> dict[str, SpecSignature]:
             fix="each of them reviews this spec and runs `cleanroom spec sign` on its node",
         )
     context.nodes.check_online(context.parties)
+    _check_release_path(context)
     context.store.expire_prefix(spec.exchange_bucket, spec.exchange.prefix + "/", spec.exchange.expire_days)
     get_run_logger().info(
         "consortium ready: %d nodes online, every one signed spec %s", len(found), pinned.sha256[:16]
     )
     return {party: signature for party, signature in found.items() if signature is not None}
+
+
+def _check_release_path(context: RunContext) -> None:
+    """What the end of the run needs, checked before it computes anything (a closed store port or a
+    read-only archive used to discard a finished run): the archive takes files, the store takes and
+    gives back an object where the report goes. The signing key was loaded and matched above."""
+    archive_root = context.settings.archive_root
+    probe = archive_root / f".write-check-{context.run_id}"
+    try:
+        archive_root.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StorageError(
+            f"the report archive is not writable ({exc.strerror or type(exc).__name__})",
+            where=str(archive_root),
+            fix="make it writable for the coordinator, or set CLEANROOM_WORKSPACE",
+        ) from exc
+    reporting = context.pinned.spec.reporting
+    context.store.check_writable(reporting.bucket, reporting.prefix, context.run_id)
 
 
 def _check_coordinator_keys(context: RunContext) -> None:

@@ -1,13 +1,24 @@
-"""Phase 6: reporting — HTML + JSON report, encrypted to the approvers, signed, pushed to S3."""
+"""Phase 6: reporting — HTML + JSON report, encrypted to the approvers, signed, archived locally, then
+published to S3 (a failed upload waits in the archive for `cleanroom publish`)."""
 
 from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 
+from cleanroom.errors import StorageError
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import RecommenderOutcome
 from cleanroom.report.content import build_report
-from cleanroom.report.publish import MANIFEST, archive, seal_report, upload, verify_delivery
+from cleanroom.report.publish import (
+    MANIFEST,
+    Destination,
+    archive,
+    mark_published,
+    publish,
+    publish_archived,
+    seal_report,
+    unpublished_runs,
+)
 from cleanroom.secure import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
 from cleanroom.spec import AnalysisKind
@@ -28,6 +39,20 @@ class Insights:
     shared_sales: RevealedSharedSales | None = None
 
 
+@dataclass(frozen=True)
+class Publication:
+    """Where the sealed report is: the local archive (its first copy) and the store; `problems` are the
+    one-line reasons a copy is missing (the run fails with them once everything else is recorded)."""
+
+    archive_dir: str | None
+    uris: dict[str, str]
+    problems: list[str]
+
+    @property
+    def manifest_uri(self) -> str | None:
+        return self.uris.get(MANIFEST)
+
+
 @task(name="publish-report", **PRIVATE)
 def publish_report(
     context: RunContext,
@@ -35,9 +60,11 @@ def publish_report(
     insights: Insights,
     verification: dict[str, bool],
     signatures: dict[str, SpecSignature],
-) -> dict[str, str]:
-    """Seal the report for every approver (age) with an Ed25519-signed manifest, upload it with
-    server-side encryption, fetch it back through a presigned URL, verify it and archive that copy."""
+) -> Publication:
+    """Seal the report for every approver (age) with an Ed25519-signed manifest, archive it locally
+    (atomically, before anything can fail on the store's account), then publish it with server-side
+    encryption and read it back through presigned URLs. Reports of earlier runs still waiting in the
+    archive are published first."""
     pinned, settings, run_id, store = context.pinned, context.settings, context.run_id, context.store
     spec = pinned.spec
     analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
@@ -58,8 +85,45 @@ def publish_report(
         plaintext_players=settings.dev_plaintext_players,
     )
     sealed = seal_report(report, spec, context.me.signing_key)
-    uris = upload(sealed, store, spec.reporting.bucket, spec.reporting.prefix)
-    delivered = verify_delivery(sealed, store, spec)
-    archive_dir = archive(delivered, settings.archive_root)
-    get_run_logger().info("report sealed for %d approvers, uploaded and verified", len(spec.approvers))
-    return {"manifest_uri": uris[MANIFEST], "archive": str(archive_dir), **uris}
+    destination, problems, uris = Destination.of(spec), [], {}
+    run_dir = None
+    try:
+        run_dir = archive(sealed, settings.archive_root, destination)
+    except StorageError as exc:
+        problems.append(f"{exc.where}: {exc.message}")
+    _publish_waiting(context, skip=run_id)
+    try:
+        uris = publish(run_id, sealed.files(), store, destination)
+        if run_dir is not None:
+            mark_published(run_dir, uris)
+        get_run_logger().info("report sealed for %d approvers, published and verified", len(spec.approvers))
+    except StorageError as exc:
+        problems.append(f"not published, {exc.where}: {exc.message}")
+    return Publication(str(run_dir) if run_dir else None, uris, problems)
+
+
+def publication_failed(run_id: str, publication: Publication) -> StorageError:
+    """The run's one error when a copy of its report is missing, with what to do about it."""
+    if publication.archive_dir and not publication.uris:
+        fix = (
+            f"`cleanroom publish --run {run_id}` uploads it from {publication.archive_dir} (so does the next run)"
+        )
+    elif publication.uris:
+        fix = f"it is published ({publication.manifest_uri}); free space for the local archive"
+    else:
+        fix = "free space for the archive and check the store: this run's report could not be kept"
+    return StorageError("; ".join(publication.problems), where=f"run {run_id}", fix=fix)
+
+
+def _publish_waiting(context: RunContext, skip: str) -> None:
+    """The outbox: earlier runs' reports whose upload failed go out with this run (a failure is logged
+    and they keep waiting)."""
+    logger = get_run_logger()
+    for run_dir in unpublished_runs(context.settings.archive_root):
+        if run_dir.name == skip:
+            continue
+        try:
+            publish_archived(run_dir, context.store)
+            logger.info("published the report of earlier run %s, which was waiting in the archive", run_dir.name)
+        except StorageError as exc:
+            logger.warning("the report of run %s still waits in the archive: %s", run_dir.name, exc.one_line())

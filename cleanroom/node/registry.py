@@ -57,7 +57,8 @@ def resolve(node: Node, spec_sha256: str) -> PinnedSpec:
     signature = SpecSignature.model_validate_json((folder / SIGNATURE_FILE).read_text())
     if pinned.sha256 != spec_sha256 or signature.spec_sha256 != spec_sha256 or not signature.verifies(pinned.spec):
         raise ConfigurationError(
-            f"the signed copy of spec {spec_sha256[:16]} was altered",
+            f"the signed copy of spec {spec_sha256[:16]} no longer has that hash (altered, or signed under a "
+            "version of cleanroom whose specs had fewer settings)",
             where=str(folder),
             fix=f"sign the agreed spec again (cleanroom spec sign --party {node.party})",
         )
@@ -67,6 +68,11 @@ def resolve(node: Node, spec_sha256: str) -> PinnedSpec:
 def signatures(node: Node) -> list[SpecSignature]:
     folder = node.workspace / SPECS_DIR
     return [SpecSignature.model_validate_json(p.read_text()) for p in sorted(folder.glob(f"*/{SIGNATURE_FILE}"))]
+
+
+def signature_of(node: Node, spec_sha256: str) -> SpecSignature:
+    path = node.workspace / SPECS_DIR / spec_sha256 / SIGNATURE_FILE
+    return SpecSignature.model_validate_json(path.read_text())
 
 
 def trusted_file(node: Node, spec_sha256: str) -> Path:

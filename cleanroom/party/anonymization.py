@@ -106,7 +106,13 @@ class KAnonymityOutcome:
 
     @property
     def satisfied(self) -> bool:
-        return self.smallest_class >= self.k_required or self.classes == 0
+        """Every class has k records; removing every record satisfies nothing (it used to say so)."""
+        if self.classes == 0:
+            return self.records_removed == 0
+        return self.smallest_class >= self.k_required
+
+    def removed_share(self, records: int) -> float:
+        return self.records_removed / records if records else 0.0
 
 
 def enforce_k_anonymity(

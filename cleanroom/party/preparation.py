@@ -239,6 +239,15 @@ def _write_outputs(
     quasi = [q.value for q in policy.quasi_identifiers]
     dimension = customers.select(*linkage, *generalized(now.date(), policy.generalization))
     dimension, k_outcome = enforce_k_anonymity(dimension.select(*linkage, *quasi), quasi, policy.k_anonymity)
+    if k_outcome.removed_share(customers.height) > policy.max_k_anonymity_removed_share:
+        # No figure in the message: it reaches the coordinator as the step's failure.
+        raise DataContractError(
+            f"k-anonymity (k={policy.k_anonymity} over {', '.join(quasi)}) would remove more than "
+            f"{policy.max_k_anonymity_removed_share:.0%} of the party's customers",
+            where=f"party {party}: customers",
+            fix="lower privacy.k_anonymity, coarsen privacy.generalization, or (if the consortium agrees) raise "
+            "privacy.max_k_anonymity_removed_share in the spec",
+        )
     dimension.write_parquet(staging / "customers.parquet")
 
     categories = checked[CanonicalTable.PRODUCTS].clean().select(columns_in_use(spec, CanonicalTable.PRODUCTS))

@@ -1,10 +1,13 @@
-"""Seal a report for the approvers, archive it locally, upload it, and open it again."""
+"""Seal a report for the approvers, archive it locally (first, atomically), publish it to the store
+(a step of its own, retried, and repeated by `cleanroom publish`), and open it again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,6 +22,9 @@ from cleanroom.storage.s3 import S3ObjectStore
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 HTML_OBJECT, JSON_OBJECT = "report.html.age", "report.json.age"
+# Beside the archived files, never uploaded: where the run is to be published, and (once it was) where.
+DESTINATION, PUBLISHED = "destination.json", "published.json"
+RETRY_BACKOFF_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,38 +57,144 @@ def seal_report(report: Report, spec: CollaborationSpec, signing_key: Ed25519Pri
     return SealedReport(report.run_id, objects, manifest, sign(manifest, signing_key))
 
 
-def archive(sealed: SealedReport, archive_root: Path) -> Path:
-    """Keep the ciphertexts and signed manifest locally; written beside, then renamed into place."""
+@dataclass(frozen=True)
+class Destination:
+    """Where a run's report is published: the spec's bucket and prefix, and the key its manifest must
+    verify under. Kept with the archived run, so a later `cleanroom publish` needs no spec."""
+
+    bucket: str
+    prefix: str
+    signing_public_key: str
+
+    @classmethod
+    def of(cls, spec: CollaborationSpec) -> Destination:
+        return cls(spec.reporting.bucket, spec.reporting.prefix, spec.reporting.signing_public_key)
+
+    def key(self, run_id: str, name: str) -> str:
+        return f"{self.prefix}/{run_id}/{name}"
+
+
+def archive(sealed: SealedReport, archive_root: Path, destination: Destination) -> Path:
+    """The run's first durable copy: ciphertexts, signed manifest and where they are to be published,
+    written into a hidden folder and renamed into place, so the archive holds a run whole or not at
+    all. A run without PUBLISHED in its folder waits for upload (`unpublished_runs`)."""
     final = archive_root / sealed.run_id
     partial = archive_root / f".{sealed.run_id}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for name, data in sealed.files().items():
-        (partial / name).write_bytes(data)
-    if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
+    files = {**sealed.files(), DESTINATION: json.dumps(asdict(destination)).encode()}
+    try:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for name, data in files.items():
+            (partial / name).write_bytes(data)
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise StorageError(
+            f"the local archive could not be written ({exc.strerror or type(exc).__name__})",
+            where=str(final),
+            fix="free space or fix the permissions there",
+        ) from exc
     return final
 
 
-def upload(sealed: SealedReport, store: S3ObjectStore, bucket: str, prefix: str) -> dict[str, str]:
-    """Put every file under prefix/run_id/; return name -> s3 URI."""
-    store.ensure_bucket(bucket)
-    return {
-        name: store.put(bucket, f"{prefix}/{sealed.run_id}/{name}", data) for name, data in sealed.files().items()
-    }
+def publish(
+    run_id: str, files: dict[str, bytes], store: S3ObjectStore, destination: Destination, attempts: int = 3
+) -> dict[str, str]:
+    """Upload a sealed report and read it back through presigned URLs; idempotent (same keys, same
+    bytes), retried with backoff while the store's errors are transient. The manifest goes last, so a
+    reader never finds a manifest without everything it lists; what a failed attempt uploaded is
+    removed again (best effort: the manifest is what readers look for). Returns name -> s3 URI."""
+    for attempt in range(1, attempts + 1):
+        try:
+            uris = _upload(run_id, files, store, destination)
+            _verify_delivery(run_id, files, store, destination)
+            return uris
+        except StorageError as exc:
+            _remove_upload(run_id, files, store, destination)
+            if not exc.transient or attempt == attempts:
+                raise
+            time.sleep(RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
-def verify_delivery(sealed: SealedReport, store: S3ObjectStore, spec: CollaborationSpec) -> SealedReport:
-    """Fetch every uploaded file back through a presigned URL and check the signed manifest."""
-    bucket, prefix = spec.reporting.bucket, spec.reporting.prefix
+def _upload(
+    run_id: str, files: dict[str, bytes], store: S3ObjectStore, destination: Destination
+) -> dict[str, str]:
+    store.ensure_bucket(destination.bucket)
+    order = [n for n in files if n not in (MANIFEST, SIGNATURE)] + [SIGNATURE, MANIFEST]
+    return {name: store.put(destination.bucket, destination.key(run_id, name), files[name]) for name in order}
+
+
+def _verify_delivery(run_id: str, files: dict[str, bytes], store: S3ObjectStore, destination: Destination) -> None:
+    """Fetch every uploaded file back through a presigned URL: the same bytes, and a manifest that
+    verifies under the spec's signing key."""
     fetched = {
-        name: store.fetch_presigned(store.presigned_get_url(bucket, f"{prefix}/{sealed.run_id}/{name}"))
-        for name in sealed.files()
+        name: store.fetch_presigned(store.presigned_get_url(destination.bucket, destination.key(run_id, name)))
+        for name in files
     }
-    objects = {name: fetched[name] for name in sealed.objects}
-    verify_manifest(fetched[MANIFEST], fetched[SIGNATURE], spec.reporting.signing_public_key, objects)
-    return SealedReport(sealed.run_id, objects, fetched[MANIFEST], fetched[SIGNATURE])
+    if fetched != files:
+        raise StorageError(
+            "the store returned different bytes than were uploaded",
+            where=f"s3://{destination.bucket}/{destination.key(run_id, '')}",
+            fix="check the store; the archived copy is intact and `cleanroom publish` uploads it again",
+            transient=True,
+        )
+    objects = {name: data for name, data in fetched.items() if name not in (MANIFEST, SIGNATURE)}
+    verify_manifest(fetched[MANIFEST], fetched[SIGNATURE], destination.signing_public_key, objects)
+
+
+def _remove_upload(run_id: str, files: dict[str, bytes], store: S3ObjectStore, destination: Destination) -> None:
+    for name in [MANIFEST, SIGNATURE, *files]:  # the manifest first: readers look for it
+        # When the store is gone, nothing readable was left without its manifest either.
+        with contextlib.suppress(StorageError):
+            store.delete(destination.bucket, destination.key(run_id, name))
+
+
+def mark_published(run_dir: Path, uris: dict[str, str]) -> None:
+    partial = run_dir / f".{PUBLISHED}.partial"
+    partial.write_text(json.dumps(uris, indent=2))
+    partial.rename(run_dir / PUBLISHED)
+
+
+def destination_of(run_dir: Path) -> Destination:
+    try:
+        return Destination(**json.loads((run_dir / DESTINATION).read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise StorageError(
+            "the archived run does not say where it is to be published",
+            where=str(run_dir / DESTINATION),
+            fix="it was archived before publishing was a step of its own: it was published by its run",
+        ) from exc
+
+
+def publish_archived(run_dir: Path, store: S3ObjectStore) -> dict[str, str]:
+    """Upload an archived run (again) and mark it published."""
+    uris = publish(run_dir.name, read_archive(run_dir), store, destination_of(run_dir))
+    mark_published(run_dir, uris)
+    return uris
+
+
+def unpublished_runs(archive_root: Path) -> list[Path]:
+    """Archived runs whose upload has not succeeded yet: the outbox."""
+    return sorted(
+        run.parent
+        for run in archive_root.glob(f"*/{DESTINATION}")
+        if not run.parent.name.startswith(".") and not (run.parent / PUBLISHED).exists()
+    )
+
+
+def archived_run(archive_root: Path, run_id: str | None) -> Path:
+    """The folder of an archived run, or the latest one; an unknown id names the ones there are."""
+    if run_id is None:
+        return latest_run(archive_root)
+    run_dir = archive_root / run_id
+    if run_dir.is_dir() and not run_id.startswith("."):
+        return run_dir
+    runs = _runs(archive_root)
+    known = f"the latest are {', '.join(r.name for r in runs[-3:])}" if runs else "there is no archived run yet"
+    raise StorageError(f"no archived run '{run_id}'", where=str(archive_root), fix=f"check --run ({known})")
 
 
 def open_report(
@@ -103,6 +215,8 @@ def open_report(
 
 def read_archive(run_dir: Path) -> dict[str, bytes]:
     names = (HTML_OBJECT, JSON_OBJECT, MANIFEST, SIGNATURE)
+    if not run_dir.is_dir():
+        archived_run(run_dir.parent, run_dir.name)  # says there is no such run, naming the latest
     missing = [n for n in names if not (run_dir / n).is_file()]
     if missing:
         raise StorageError(
@@ -113,8 +227,12 @@ def read_archive(run_dir: Path) -> dict[str, bytes]:
     return {name: (run_dir / name).read_bytes() for name in names}
 
 
+def _runs(archive_root: Path) -> list[Path]:
+    return sorted(p for p in archive_root.glob("*") if p.is_dir() and not p.name.startswith("."))
+
+
 def latest_run(archive_root: Path) -> Path:
-    runs = sorted(p for p in archive_root.glob("*") if p.is_dir() and not p.name.startswith("."))
+    runs = _runs(archive_root)
     if not runs:
         raise StorageError("no archived report yet", where=str(archive_root), fix="run `make demo` first")
     return runs[-1]

@@ -179,6 +179,9 @@ class PrivacyPolicy(Strict):
     max_quarantine_share: float = Field(
         default=0.01, ge=0, le=1, description="a party stops when more of a table's rows fail row checks"
     )
+    max_k_anonymity_removed_share: float = Field(
+        default=0.05, ge=0, le=1, description="a party stops when k-anonymity would remove more of its customers"
+    )
 
 
 class Reporting(Strict):

@@ -3,6 +3,7 @@ the tests, shared by the coordinator and every party node."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ class MotoServer:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    environment: dict[str, str] = field(default_factory=dict)  # extra variables (moto's own switches)
 
     @property
     def endpoint_url(self) -> str:
@@ -30,6 +32,7 @@ class MotoServer:
         self.process = start_process(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             self.log_dir / "moto-server.log",
+            env={**os.environ, **self.environment},
         )
         deadline = time.monotonic() + timeout
         while not port_open(f"{self.host}:{self.port}"):

@@ -56,6 +56,8 @@ class S3ObjectStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
                 raise _storage_error(exc, bucket) from exc
+        except BotoCoreError as exc:
+            raise _storage_error(exc, bucket) from exc
         try:
             client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
         except ClientError as exc:
@@ -111,6 +113,20 @@ class S3ObjectStore:
             raise _storage_error(exc, f"{bucket}/{key}") from exc
         except BotoCoreError as exc:
             raise _storage_error(exc, f"{bucket}/{key}") from exc
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self.client().delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, f"{bucket}/{key}") from exc
+
+    def check_writable(self, bucket: str, prefix: str, probe: str) -> None:
+        """Reachable, credentials accepted, and the bucket takes and gives back an object under
+        prefix: checked before a run computes anything, so its end cannot fail on the store's account."""
+        key = f"{prefix}/.write-check/{probe}"
+        self.ensure_bucket(bucket)
+        self.put(bucket, key, b"")
+        self.delete(bucket, key)
 
     def exists(self, bucket: str, key: str) -> bool:
         try:
@@ -176,15 +192,44 @@ class S3ObjectStore:
                 return response.read()
         except OSError as exc:
             raise StorageError(
-                "could not fetch the object back", where=url.split("?")[0], fix="check the endpoint"
+                f"could not fetch the object back ({exc})",
+                where=url.split("?")[0],
+                fix="check the endpoint",
+                transient=True,
             ) from exc
 
 
+# Refusals that trying again will not change: wrong keys, no permission, no such bucket.
+CREDENTIAL_ERRORS = {
+    "403",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+}
+
+
 def _storage_error(exc: Exception, where: str) -> StorageError:
+    """One line for a failed request: what the store said (or that it could not be reached) and which
+    setting to check; transient unless the store refused."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, status = error.get("Code", "?"), exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        credentials = code in CREDENTIAL_ERRORS
+        return StorageError(
+            f"the object store refused the request ({code})",
+            where=f"s3://{where}",
+            fix="check CLEANROOM_AWS_ACCESS_KEY_ID, CLEANROOM_AWS_SECRET_ACCESS_KEY and the bucket's permissions"
+            if credentials
+            else "check the store's status and CLEANROOM_S3_ENDPOINT_URL",
+            transient=not credentials and (status >= 500 or code in ("SlowDown", "RequestTimeout", "Throttling")),
+        )
     return StorageError(
-        f"S3 request failed ({type(exc).__name__})",
+        f"the object store could not be reached ({type(exc).__name__})",
         where=f"s3://{where}",
-        fix="check CLEANROOM_S3_ENDPOINT_URL and the credentials",
+        fix="check CLEANROOM_S3_ENDPOINT_URL and that the store is running and reachable from here",
+        transient=True,
     )
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cleanroom.crypto.keys import load_signing_key
 from cleanroom.report.content import build_report
-from cleanroom.report.publish import HTML_OBJECT, seal_report, upload, verify_delivery
+from cleanroom.report.publish import HTML_OBJECT, Destination, publish, seal_report
 from cleanroom.secure import RevealedTotals
 from cleanroom.spec import AnalysisKind, Protocol
 from cleanroom.storage.s3 import object_store
@@ -31,7 +31,9 @@ def test_object_in_s3_is_ciphertext_with_sse(small_workspace, small_spec, tmp_pa
     with object_store(
         None, settings.s3_region, settings.aws_access_key_id, settings.aws_secret_access_key, tmp_path
     ) as store:
-        uris = upload(sealed, store, spec.reporting.bucket, spec.reporting.prefix)
+        uris = publish(
+            sealed.run_id, sealed.files(), store, Destination.of(spec)
+        )  # read back through presigned URLs
         key = uris[HTML_OBJECT].removeprefix(f"s3://{spec.reporting.bucket}/")
         stored = store.client().get_object(Bucket=spec.reporting.bucket, Key=key)
         body = stored["Body"].read()
@@ -39,5 +41,3 @@ def test_object_in_s3_is_ciphertext_with_sse(small_workspace, small_spec, tmp_pa
         assert body == sealed.objects[HTML_OBJECT]
         for text in ("Grocery", "Market sales", report.title, "123,456.00", "12345600"):
             assert text.encode() not in body
-        delivered = verify_delivery(sealed, store, spec)  # through presigned URLs
-        assert delivered.files() == sealed.files()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
@@ -68,3 +70,31 @@ def test_there_is_no_switch_for_insecure_randomness(small_spec, monkeypatch) -> 
     monkeypatch.setenv("CLEANROOM_ALLOW_INSECURE_RANDOMNESS", "1")
     result = runner.invoke(app, ["check-spec", str(small_spec.path)])
     assert result.exit_code == 2 and "unknown setting CLEANROOM_ALLOW_INSECURE_RANDOMNESS" in result.output
+
+
+def test_a_failing_run_prints_one_line_and_no_traceback(small_spec, small_workspace, tmp_path) -> None:
+    """`cleanroom run` printed Prefect's traceback (twice) and repeated "fix:" before its own line. Real
+    runs in their own process: Prefect's temporary server, then a store on a closed port."""
+    import shutil
+    import sys
+
+    from cleanroom.processes import free_port
+
+    shutil.copytree(small_workspace.keys_root, tmp_path / "keys")
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CLEANROOM_", "PREFECT_"))},
+        "CLEANROOM_WORKSPACE": str(tmp_path),
+        "CLEANROOM_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    command = [str(Path(sys.executable).parent / "cleanroom"), "run", "--spec", str(small_spec.path)]
+    closed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    output = closed.stdout + closed.stderr
+    assert closed.returncode == 2 and "Traceback" not in output, output
+    assert output.count("fix:") == 1 and "error: s3://" in output and "could not be reached" in output
+    hurried = {**environment, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    slow = subprocess.run(command, env=hurried, capture_output=True, text=True, timeout=300)
+    output = slow.stdout + slow.stderr
+    assert slow.returncode == 2 and "Traceback" not in output, output
+    assert "temporary server did not start within 1 s" in output and output.count("fix:") == 1

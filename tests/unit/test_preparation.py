@@ -186,3 +186,23 @@ def test_a_run_keeps_reading_its_version_while_another_prepares(harbor: Path, sm
     assert changed.version != first.version and current_version(harbor) == version_dir(harbor, changed.version)
     assert run.prepared() == version_dir(harbor, first.version)
     assert {p.name: p.read_bytes() for p in run.prepared().iterdir()} == before
+
+
+def test_k_anonymity_that_would_remove_the_customers_stops_the_party(harbor: Path, small_spec) -> None:
+    """`k_anonymity: 100000` removed all customers and the party still reported k satisfied, status ok."""
+    from cleanroom.errors import DataContractError
+    from cleanroom.party.anonymization import enforce_k_anonymity
+
+    spec = small_spec.spec
+    strict = spec.model_copy(update={"privacy": spec.privacy.model_copy(update={"k_anonymity": 100_000})})
+    before = versions(harbor)
+    with pytest.raises(DataContractError) as stopped:
+        prepare_party(strict, "harbor", harbor)
+    assert stopped.value.message == (  # no figure of the party: the message reaches the coordinator
+        "k-anonymity (k=100000 over age_band, postcode_prefix) would remove more than 5% of the party's customers"
+    )
+    assert versions(harbor) == before and not list((harbor / "prepared").glob(".staging*"))
+    frame = pl.DataFrame({"age_band": ["30-39"] * 3, "postcode_prefix": ["10"] * 3})
+    kept, outcome = enforce_k_anonymity(frame, ["age_band", "postcode_prefix"], 5)
+    assert kept.height == 0 and outcome.records_removed == 3 and not outcome.satisfied
+    assert enforce_k_anonymity(frame, ["age_band", "postcode_prefix"], 3)[1].satisfied
