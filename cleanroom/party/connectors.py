@@ -7,6 +7,7 @@ Runs inside the party's own process; S3 objects are fetched into the party's own
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from cleanroom.spec.models import Party
 from cleanroom.spec.sources import CanonicalTable, Encoding, SourceFormat, TableSource
 
 CACHE_DIR = Path("cache")
+IGNORED_PREFIX = "__ignored__"
 READ_CHUNK = 16 << 20
 
 
@@ -64,7 +66,9 @@ def locate_export(party: Party, table: CanonicalTable, workspace: Path) -> Locat
 
 
 def scan_export(export: LocatedExport) -> pl.LazyFrame:
-    """The export's mapped columns under canonical names, as exported (CSV cells stay text)."""
+    """The export's mapped columns under canonical names, as exported (CSV cells stay text). Ignored
+    columns come along under IGNORED_PREFIX: polars checks a row's field count only when every column
+    is read (a row with an extra field was silently cut), so the counting pass reads them too."""
     schema = export.schema
     names = _export_columns(export)
     mapping = {c: export.source.column(c).source for c in schema.names}
@@ -84,7 +88,31 @@ def scan_export(export: LocatedExport) -> pl.LazyFrame:
         frame = pl.scan_parquet(export.path)
     else:
         frame = pl.scan_csv(export.path, infer_schema=False, encoding="utf8")
-    return frame.select(pl.col(source).alias(canonical) for canonical, source in mapping.items())
+    ignored = [pl.col(c).alias(IGNORED_PREFIX + c) for c in export.source.ignore_columns if c in names]
+    return frame.select(*(pl.col(source).alias(canonical) for canonical, source in mapping.items()), *ignored)
+
+
+def malformed_csv(export: LocatedExport, exc: pl.exceptions.PolarsError) -> DataContractError:
+    """The one line for an export polars could not split into rows: the first bad line, found with
+    Python's csv module (only on this error path: it is slow but exact)."""
+    header_fields, line = None, 0
+    try:
+        with open(export.path, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle, strict=True):
+                line += 1
+                header_fields = header_fields or len(row)
+                if len(row) != header_fields and row:
+                    return export.error(
+                        f"line {line} has {len(row)} fields, the header {header_fields}",
+                        fix="quote fields that contain a comma, or correct that line",
+                    )
+    except csv.Error:
+        return export.error(
+            f"line {line + 1}: a quoted field is not closed",
+            fix="close the quote, or double a quote character inside a quoted field",
+        )
+    first = str(exc).strip().splitlines()[0]
+    return export.error(f"cannot be parsed as CSV ({first})", fix="check the file's quoting and field counts")
 
 
 def _export_columns(export: LocatedExport) -> list[str]:

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cleanroom.party.connectors import LocatedExport, scan_export
+from cleanroom.party.connectors import IGNORED_PREFIX, LocatedExport, malformed_csv, scan_export
 from cleanroom.party.parsing import parse_column
 from cleanroom.party.rules import Expectation, RuleContext, Suite, failure, table_check_passes
+from cleanroom.spec.sources import SourceFormat
 
 RAW_SUFFIX = "__as_exported"
 REASON = "reason"
@@ -48,9 +49,22 @@ class CheckedTable:
 
 
 def check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> CheckedTable:
-    """Parse, find duplicated keys, evaluate every rule over every row; return counts and frames."""
+    """Parse, find duplicated keys, evaluate every rule over every row; return counts and frames. An
+    export polars cannot split into rows (an unclosed quote, a row with an extra field) is one error
+    naming its first bad line."""
+    try:
+        return _check_table(export, suite, context)
+    except pl.exceptions.ComputeError as exc:
+        if export.source.resolved_format is SourceFormat.PARQUET:
+            raise
+        raise malformed_csv(export, exc) from None
+
+
+def _check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> CheckedTable:
     schema = export.schema
     raw = scan_export(export)
+    every_column = raw.collect_schema().names()
+    ignored = [c for c in every_column if c.startswith(IGNORED_PREFIX)]
     dtypes = raw.collect_schema()
     parsed = [
         parse_column(c, export.source.column(c.name), dtypes[c.name], c.name + RAW_SUFFIX) for c in schema.columns
@@ -75,7 +89,10 @@ def check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> Ch
         pl.len().alias("__rows"),
         (pl.col(REASON) == "").sum().alias("__clean"),
         *[expr.sum().alias(f"__rule{i}") for i, (_, _, expr) in enumerate(rules)],
+        # Every column read, so polars checks each row's field count (projection skips the check).
+        *[pl.col(c).null_count().alias(f"__read{i}") for i, c in enumerate(every_column)],
     ).collect(engine="streaming")
+    typed = typed.drop(ignored)  # the ignored columns go no further
     counts = [
         RuleCount(label, severity, int(totals[f"__rule{i}"][0])) for i, (label, severity, _) in enumerate(rules)
     ]

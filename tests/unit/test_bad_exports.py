@@ -3,6 +3,7 @@ quoting a cell, and leaving nothing prepared behind."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -68,6 +69,20 @@ def _mixed_encodings(home: Path) -> None:
     path.write_bytes(b"\n".join(lines))
 
 
+def _edit_line(path: Path, number: int, edit: Callable[[bytes], bytes]) -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] = edit(lines[number - 1])
+    path.write_bytes(b"\n".join(lines))
+
+
+def _extra_field(home: Path) -> None:  # polars' ComputeError used to end the party's step
+    _edit_line(home / "raw/transactions.csv", 7, lambda line: line + b"," + SECRET.encode())
+
+
+def _unclosed_quote(home: Path) -> None:
+    _edit_line(home / "raw/customers.csv", 9, lambda line: line.replace(b",", b',"' + SECRET.encode(), 1))
+
+
 def _missing_file(home: Path) -> None:
     (home / "raw/products.csv").unlink()
 
@@ -90,6 +105,8 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str | None, str]] = {
     "duplicated primary keys": (_duplicated_keys, "raw/transactions.csv", "transaction_id", "be_unique"),
     "orphan foreign keys": (_orphan_foreign_keys, "raw/transactions.csv", "gtin", "be_in_set"),
     "mixed encodings": (_mixed_encodings, "raw/customers.csv", None, "line 6 is not valid UTF-8"),
+    "extra field": (_extra_field, "raw/transactions.csv", None, "line 7 has 8 fields, the header 7"),
+    "unclosed quote": (_unclosed_quote, "raw/customers.csv", None, "line 9: a quoted field is not closed"),
 }
 
 
@@ -106,3 +123,19 @@ def test_bad_export_fails_with_one_clear_line(harbor: Path, small_spec, case: st
     assert words in message and "fix:" in message and "\n" not in message
     assert SECRET not in message and "HA0" not in message  # no cell value, no customer number
     assert not versions(harbor) and not list((harbor / "prepared").glob(".staging*"))  # nothing half-written
+
+
+def test_an_extra_field_is_caught_where_columns_are_ignored(tmp_path: Path, small_workspace, small_spec) -> None:
+    """Polars checks a row's field count only when it reads every column: with a column ignored, a row
+    with an extra field was cut to the header's width silently."""
+    from tests.conftest import home
+
+    alpine = tmp_path / "alpine"
+    for folder in ("raw", "secrets"):
+        shutil.copytree(home(small_workspace, "alpine") / folder, alpine / folder)
+    assert small_spec.spec.party("alpine").data.tables["customers"].ignore_columns == ["newsletter"]
+    _edit_line(alpine / "raw/kunden.csv", 4, lambda line: line + b"," + SECRET.encode())
+    with pytest.raises(DataContractError) as caught:
+        prepare_party(small_spec.spec, "alpine", alpine)
+    assert "party alpine: raw/kunden.csv: line 4 has" in caught.value.one_line()
+    assert SECRET not in caught.value.one_line()
