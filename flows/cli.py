@@ -18,8 +18,6 @@ from rich.table import Table
 from cleanroom.errors import CleanroomError, ConfigurationError
 from cleanroom.settings import Settings
 
-EPHEMERAL_TIMEOUT, EPHEMERAL_TIMEOUT_SECONDS = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120
-
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Secure multi-party retail analytics.")
 console = Console()
 err_console = Console(stderr=True)
@@ -44,9 +42,6 @@ def _quiet_runtime() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    # `cleanroom run` without PREFECT_API_URL starts Prefect's temporary server; its 20 s default start
-    # timeout is too short on a loaded 2-core machine.
-    os.environ.setdefault(EPHEMERAL_TIMEOUT, str(EPHEMERAL_TIMEOUT_SECONDS))
 
 
 @app.command()
@@ -185,6 +180,7 @@ def node_start(
     """Serve this party's steps of every run of a spec it signed: a Prefect worker on its own work
     pool, and per run its player behind mutual TLS at the spec's endpoint. Runs until stopped."""
     _quiet_runtime()
+    require_prefect_server()
     from cleanroom.node.config import Node
     from flows.node_service import start
 
@@ -277,17 +273,24 @@ def _run(spec_path: Path):  # type: ignore[no-untyped-def]
     from flows.error_logging import one_line_console_failures
     from flows.lifecycle import collaboration_lifecycle
 
+    require_prefect_server()
     one_line_console_failures()
-    try:
-        return collaboration_lifecycle(spec_path=spec_path.resolve())
-    except RuntimeError as exc:
-        if "ephemeral Prefect API server" not in str(exc):
-            raise
+    return collaboration_lifecycle(spec_path=spec_path.resolve())
+
+
+def require_prefect_server() -> None:
+    """The coordinator and every node's worker meet on one Prefect server. Without one, Prefect would
+    start a temporary server in this process that no node can reach (and, on a busy machine, that timed
+    out after 20 s with a traceback, or outlived a killed coordinator)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
         raise ConfigurationError(
-            f"Prefect's temporary server did not start within {os.environ[EPHEMERAL_TIMEOUT]} s",
-            where="PREFECT_API_URL (unset: a temporary server per run)",
-            fix=f"raise {EPHEMERAL_TIMEOUT}, or start a server (`make server`) and set PREFECT_API_URL",
-        ) from None
+            "no Prefect server: the coordinator and the nodes' workers must use the same one",
+            where="PREFECT_API_URL",
+            fix="set it to the consortium's server (`make server` starts one here); "
+            "`cleanroom demo` runs a whole consortium on this machine",
+        )
 
 
 def _run_demo(settings, spec_path: Path):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ player folder is all it can read), behind the node's TLS terminator on the spec'
 from __future__ import annotations
 
 import json
+import os
 import select
 import shutil
 import subprocess
@@ -20,10 +21,35 @@ from cleanroom.network.tunnels import Terminator, TlsMaterial
 from cleanroom.processes import start_process, stop_processes
 from cleanroom.secure.player import NO_SECURE_RANDOMNESS, SERVING
 
+SOCKETS_ROOT = Path("/tmp")
+
 
 def socket_dir(member: str) -> Path:
-    """A short private folder for the Unix sockets (their paths must stay under 108 bytes)."""
-    return Path(tempfile.mkdtemp(prefix=f"cr-{member}-", dir="/tmp"))
+    """A short private folder for the Unix sockets (their paths must stay under 108 bytes), named
+    after the process that made it; folders left by processes that were killed are removed first."""
+    remove_orphaned_socket_dirs()
+    return Path(tempfile.mkdtemp(prefix=f"cr-{member}-{os.getpid()}-", dir=SOCKETS_ROOT))
+
+
+def remove_orphaned_socket_dirs() -> list[Path]:
+    """Socket folders whose process is gone (SIGKILL leaves them; nothing else does)."""
+    removed = []
+    for folder in SOCKETS_ROOT.glob("cr-*-*-*"):
+        pid = folder.name.split("-")[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)  # another user's folder stays: not ours to remove
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 @dataclass

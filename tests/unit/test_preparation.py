@@ -206,3 +206,26 @@ def test_k_anonymity_that_would_remove_the_customers_stops_the_party(harbor: Pat
     kept, outcome = enforce_k_anonymity(frame, ["age_band", "postcode_prefix"], 5)
     assert kept.height == 0 and outcome.records_removed == 3 and not outcome.satisfied
     assert enforce_k_anonymity(frame, ["age_band", "postcode_prefix"], 3)[1].satisfied
+
+
+def test_two_runs_re_preparing_at_once_both_get_the_same_version(harbor: Path, small_spec) -> None:
+    """Two processes preparing one workspace at once broke Great Expectations' shared gx/ context in one
+    of them: preparation holds the party's lock, so the second waits, then finds the work done."""
+    import subprocess
+    import sys
+
+    from cleanroom.party.validation import DATA_DOCS_INDEX
+
+    script = (
+        "import sys; from pathlib import Path; from cleanroom.spec import pin_spec; "
+        "from cleanroom.party.preparation import prepare_party; "
+        "s = prepare_party(pin_spec(Path(sys.argv[1])).spec, 'harbor', Path(sys.argv[2])); "
+        "print(s.status, s.version)"
+    )
+    command = [sys.executable, "-c", script, str(small_spec.path), str(harbor)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [run.communicate(timeout=300) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err[-2000:] for _, err in outcomes]
+    statuses = sorted(out.split()[0] for out, _ in outcomes)
+    assert statuses == ["ok", "unchanged"] and len({out.split()[1] for out, _ in outcomes}) == 1
+    assert (harbor / DATA_DOCS_INDEX).is_file() and len(versions(harbor)) == 1
