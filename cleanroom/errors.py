@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class CleanroomError(Exception):
     """Base of every error this product raises on purpose."""
@@ -52,3 +54,21 @@ class StorageError(CleanroomError):
 
 class CryptoError(CleanroomError):
     """Encryption, decryption or signature verification failed."""
+
+
+# A full or read-only disk is the machine's state, not a bug: one line naming the path and the fix.
+FILE_SYSTEM_FIXES = {
+    errno.ENOSPC: "free space there (or point CLEANROOM_WORKSPACE / the node's workspace at a larger disk)",
+    errno.EDQUOT: "raise this user's quota or free space there",
+    errno.EROFS: "mount it writable",
+    errno.EACCES: "let this user write there",
+}
+
+
+def file_system_error(exc: OSError) -> StorageError | None:
+    """The one line for a file-system condition (disk full, quota, read-only, permission); None for
+    anything else."""
+    fix = FILE_SYSTEM_FIXES.get(exc.errno or 0)
+    if fix is None:
+        return None
+    return StorageError(exc.strerror or str(exc), where=str(exc.filename or "workspace"), fix=fix)

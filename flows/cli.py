@@ -9,13 +9,13 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cleanroom.errors import CleanroomError, ConfigurationError
+from cleanroom.errors import CleanroomError, ConfigurationError, file_system_error
 from cleanroom.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Secure multi-party retail analytics.")
@@ -32,10 +32,19 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             Settings()  # a mistyped or malformed setting stops every command before it starts anything
             return command(*args, **kwargs)
         except CleanroomError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _print_error(exc)
+        except OSError as exc:  # a full, read-only or forbidden disk: one line too; anything else is a bug
+            known = file_system_error(exc)
+            if known is None:
+                raise
+            _print_error(known)
 
     return wrapper
+
+
+def _print_error(exc: CleanroomError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def _quiet_runtime() -> None:

@@ -29,7 +29,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 
-from cleanroom.errors import CleanroomError
+from cleanroom.errors import CleanroomError, file_system_error
 from cleanroom.node.config import Node
 from cleanroom.node.registry import resolve
 from cleanroom.node.steps import STARTS_AFTER, STEPS, await_start, later_steps, step_log
@@ -56,13 +56,20 @@ def run_step(step: str, run_id: str, spec_sha256: str) -> State:
     except CleanroomError as exc:
         log.exception("%s %s failed", step, run_id)
         raise StepFailed(exc.one_line()) from None  # no chained cause: it could carry data
+    except OSError as exc:
+        log.exception("%s %s failed", step, run_id)
+        known = file_system_error(exc)
+        reason = f"party {node.party}: {step}: {known.one_line()}" if known else _inside(node.party, step)
+        raise StepFailed(reason) from None
     except Exception:
         log.exception("%s %s failed", step, run_id)
-        raise StepFailed(
-            f"party {node.party}: {step} failed inside its node; see {step_log(Path('.'))} in its workspace"
-        ) from None
+        raise StepFailed(_inside(node.party, step)) from None
     get_run_logger().info("%s: %s", step, status["status"])
     return Completed(message=json.dumps(status, sort_keys=True))
+
+
+def _inside(party: str, step: str) -> str:
+    return f"party {party}: {step} failed inside its node; see {step_log(Path('.'))} in its workspace"
 
 
 PRIVATE = {"persist_result": False, "log_prints": False, "retries": 0}

@@ -16,11 +16,18 @@ from cleanroom.errors import ConfigurationError
 
 
 def write_private(path: Path, text: str) -> None:
-    """Create a key file readable by its owner only; never overwrite an existing key."""
+    """Create a key file readable by its owner only, whole or not at all (an empty key file left by a
+    full disk would be read as a broken key later); never overwrite an existing key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def new_age_identity(path: Path) -> str:

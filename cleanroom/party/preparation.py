@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 import cleanroom
-from cleanroom.errors import DataContractError
+from cleanroom.errors import DataContractError, StorageError, file_system_error
 from cleanroom.party import validation
 from cleanroom.party.anonymization import (
     e164_phone,
@@ -81,7 +81,14 @@ def prepare_party(
     """Prepare one party's data inside its workspace as an immutable version (`prepared/<fingerprint>`);
     unchanged inputs reuse their version. Preparations of one party take turns."""
     with preparation_lock(workspace, party_name):
-        return _prepare(spec, party_name, workspace, now or datetime.now(timezone.utc))
+        try:
+            return _prepare(spec, party_name, workspace, now or datetime.now(timezone.utc))
+        except OSError as exc:  # a full disk: polars' writers say so without naming the file
+            known = file_system_error(exc)
+            if known is None:
+                raise
+            where = f"party {party_name}: {exc.filename or workspace}"
+            raise StorageError(known.message, where=where, fix=known.fix or "") from None
 
 
 def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: datetime) -> PreparationSummary:

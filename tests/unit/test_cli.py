@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -102,3 +103,18 @@ def test_a_failing_run_prints_one_line_and_no_traceback(small_spec, small_worksp
     output = closed.stdout + closed.stderr
     assert closed.returncode == 2 and "Traceback" not in output, output
     assert output.count("fix:") == 1 and "error: s3://" in output and "could not be reached" in output
+
+
+def test_a_full_disk_is_one_line_for_any_command(tmp_path) -> None:
+    disk = tmp_path / "full"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], check=True)
+    try:
+        with open(disk / "filler", "wb") as filler, contextlib.suppress(OSError):
+            filler.write(b"x" * 65536)
+        result = runner.invoke(app, ["keygen", "signing", "--out", str(disk / "signing.pem")])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "No space left on device — fix: free space there" in result.output
+        assert not (disk / "signing.pem").exists()  # no empty key file left behind
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

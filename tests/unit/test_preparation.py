@@ -229,3 +229,24 @@ def test_two_runs_re_preparing_at_once_both_get_the_same_version(harbor: Path, s
     statuses = sorted(out.split()[0] for out, _ in outcomes)
     assert statuses == ["ok", "unchanged"] and len({out.split()[1] for out, _ in outcomes}) == 1
     assert (harbor / DATA_DOCS_INDEX).is_file() and len(versions(harbor)) == 1
+
+
+def test_a_full_disk_stops_the_party_with_one_line_and_nothing_half_written(harbor: Path, small_spec) -> None:
+    """A real tmpfs with room for the exports and little else (the machines are root)."""
+    import subprocess
+
+    from cleanroom.errors import StorageError
+
+    disk = harbor.parent / "small-disk"
+    disk.mkdir()
+    exports = sum(f.stat().st_size for f in harbor.rglob("*") if f.is_file()) // 1024
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={exports + 300}k", "tmpfs", str(disk)], check=True)
+    try:
+        shutil.copytree(harbor, disk / "harbor")
+        with pytest.raises(StorageError) as full:
+            prepare_party(small_spec.spec, "harbor", disk / "harbor")
+        assert full.value.one_line().startswith(f"party harbor: {disk / 'harbor'}: No space left on device — fix:")
+        assert not versions(disk / "harbor") and not list((disk / "harbor" / "prepared").glob(".staging*"))
+        assert not (disk / "harbor" / "quarantine.staging").exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
