@@ -12,6 +12,7 @@ import yaml
 from yaml.constructor import ConstructorError
 
 from cleanroom.errors import ConfigurationError
+from cleanroom.text_files import read_text_file
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -47,21 +48,4 @@ def load_yaml(text: str, path: Path) -> Any:
 
 def read_yaml_file(path: Path, what: str, fix_missing: str) -> Any:
     """Read and parse a UTF-8 YAML file; every way it can be unreadable is one ConfigurationError."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigurationError(f"{what} not found", where=str(path), fix=fix_missing) from None
-    except IsADirectoryError:
-        raise ConfigurationError(f"{what} is a folder", where=str(path), fix=fix_missing) from None
-    except PermissionError:
-        raise ConfigurationError(
-            f"{what} is not readable by this user", where=str(path), fix="give this user read access to it"
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigurationError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", where=f"{path}:{line}", fix="save the file as UTF-8"
-        ) from None
-    return load_yaml(text, Path(path))
+    return load_yaml(read_text_file(path, what, fix_missing), Path(path))

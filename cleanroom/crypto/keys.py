@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pyrage import x25519
 
 from cleanroom.errors import ConfigurationError
+from cleanroom.text_files import read_text_file
 
 
 def write_private(path: Path, text: str) -> None:
@@ -46,12 +47,7 @@ def new_pseudonym_key(path: Path) -> None:
 
 
 def load_age_identity(path: Path) -> x25519.Identity:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except FileNotFoundError as exc:
-        raise ConfigurationError(
-            "identity file not found", where=str(path), fix="pass the path of your age key"
-        ) from exc
+    lines = read_text_file(path, "identity file", fix_missing="pass the path of your age key").splitlines()
     keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
     if len(keys) != 1:
         raise ConfigurationError(
@@ -76,13 +72,10 @@ def new_signing_key(path: Path) -> str:
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    pem = read_text_file(path, "signing key", fix_missing="run `make demo` or `cleanroom keygen`")
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except FileNotFoundError as exc:
-        raise ConfigurationError(
-            "signing key not found", where=str(path), fix="run `make demo` or `cleanroom keygen`"
-        ) from exc
-    except ValueError as exc:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:  # TypeError: an encrypted key (we take none)
         raise ConfigurationError(
             "not a PEM private key", where=str(path), fix="use an Ed25519 PKCS#8 PEM key"
         ) from exc

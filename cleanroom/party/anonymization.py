@@ -17,6 +17,7 @@ import polars as pl
 from cleanroom.errors import ConfigurationError
 from cleanroom.spec.models import Generalization, QuasiIdentifier
 from cleanroom.spec.sources import PartyData
+from cleanroom.text_files import read_text_file
 
 PSEUDONYM_BYTES = 16  # 128-bit HMAC-SHA256 truncation: collision-free at any retail scale
 MIN_KEY_BYTES = 32
@@ -30,10 +31,9 @@ def load_pseudonym_key(data: PartyData, workspace: Path, party: str) -> bytes:
     fix = (
         "put the collaboration's pseudonym key (64 hex characters) there; `cleanroom keygen pseudonym --out FILE`"
     )
+    text = read_text_file(path, "pseudonym key file", fix_missing=fix, where=where)
     try:
-        key = bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError as exc:
-        raise ConfigurationError("pseudonym key file not found", where=where, fix=fix) from exc
+        key = bytes.fromhex(text.strip())
     except ValueError as exc:
         raise ConfigurationError("pseudonym key is not hex", where=where, fix=fix) from exc
     if len(key) < MIN_KEY_BYTES:
