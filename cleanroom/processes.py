@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -15,14 +16,30 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
     os.setpgid(0, 0)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was armed: it would never come
+        os._exit(1)
 
 
-def die_with_parent() -> None:
-    """Have the calling process killed when its parent dies (a flow run when its worker dies)."""
+def die_with_parent(ancestor: int | None = None) -> None:
+    """Have the calling process killed when its parent dies (a flow run when its worker dies). The
+    signal only covers a parent that dies after this call: a process that starts slowly (a flow run
+    importing Prefect) and whose `ancestor` is already gone exits now instead of living on orphaned."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if ancestor is not None and not process_alive(ancestor):
+        os._exit(1)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 def start_process(
@@ -45,7 +62,7 @@ def start_process(
             stdin=stdin,
             stdout=stdout if stdout is not None else handle,
             stderr=handle,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
 
 

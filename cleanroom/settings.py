@@ -14,9 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cleanroom.errors import ConfigurationError
 
 PREFIX = "CLEANROOM_"
-# Read elsewhere, not settings: the node's config for its session (set by `cleanroom node start`), the
-# interpreter for setup (infra/bootstrap.sh), keeping the end-to-end test hosts after a failure.
-OTHER_VARIABLES = {"CLEANROOM_NODE_CONFIG", "CLEANROOM_PYTHON", "CLEANROOM_E2E_KEEP"}
+# Read elsewhere, not settings: the node's config and process for its sessions (set by `cleanroom node
+# start`), the interpreter for setup (infra/bootstrap.sh), keeping the end-to-end test hosts after a failure.
+OTHER_VARIABLES = {"CLEANROOM_NODE_CONFIG", "CLEANROOM_NODE_PID", "CLEANROOM_PYTHON", "CLEANROOM_E2E_KEEP"}
 
 
 class Settings(BaseSettings):

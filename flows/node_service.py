@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -27,7 +28,7 @@ from cleanroom.node.config import Node
 from cleanroom.processes import die_with_parent
 from cleanroom.spec import PinnedSpec
 from cleanroom.spec.signatures import publish
-from flows.party_steps import NODE_CONFIG_ENV, session
+from flows.party_steps import NODE_CONFIG_ENV, NODE_PID_ENV, session
 from tasks.nodes import deployment_name, pool_name
 
 WORKER_SETTINGS = {
@@ -102,6 +103,7 @@ def start(node: Node, announce: Callable[[str], object] = print) -> int:
         **os.environ,
         **WORKER_SETTINGS,
         NODE_CONFIG_ENV: str(node.config_path),
+        NODE_PID_ENV: str(os.getpid()),
         "TMPDIR": str(private_tmp),
     }
     pool = pool_name(node.party)
@@ -123,7 +125,12 @@ def start(node: Node, announce: Callable[[str], object] = print) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
         worker = subprocess.Popen(
-            command, env=environment, cwd=node.workspace, stdout=output, stderr=output, preexec_fn=die_with_parent
+            command,
+            env=environment,
+            cwd=node.workspace,
+            stdout=output,
+            stderr=output,
+            preexec_fn=partial(die_with_parent, os.getpid()),
         )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.terminate())

@@ -37,6 +37,7 @@ from cleanroom.processes import die_with_parent
 from tasks.nodes import failure_reason
 
 NODE_CONFIG_ENV = "CLEANROOM_NODE_CONFIG"
+NODE_PID_ENV = "CLEANROOM_NODE_PID"  # the node process: a session starting after it died exits
 log = logging.getLogger("cleanroom.node")
 
 
@@ -82,7 +83,8 @@ def session(run_id: str, spec_sha256: str) -> State:
     player at once, verify when the revealed totals came, recommend when the item factors came and the
     player stopped, having handed over this party's user factors). Fails if any step failed; each
     step's own task run says which and why."""
-    die_with_parent()  # a killed node takes its session, and its player, with it
+    # A killed node takes its session, and its player, with it (also one killed while this started).
+    die_with_parent(ancestor=int(os.environ.get(NODE_PID_ENV, "0")) or None)
     node = _node()
     with _local_log(node.workspace):
         failed = _run_steps(node, ["prepare"], run_id, spec_sha256)

@@ -18,7 +18,7 @@ from cleanroom.errors import PartyUnavailableError
 from cleanroom.network.sandbox import SOCKETS_INSIDE, require_tools, sandboxed
 from cleanroom.network.topology import ClusterAddresses, split_endpoint
 from cleanroom.network.tunnels import Terminator, TlsMaterial
-from cleanroom.processes import start_process, stop_processes
+from cleanroom.processes import process_alive, start_process, stop_processes
 from cleanroom.secure.player import NO_SECURE_RANDOMNESS, SERVING
 
 SOCKETS_ROOT = Path("/tmp")
@@ -36,20 +36,10 @@ def remove_orphaned_socket_dirs() -> list[Path]:
     removed = []
     for folder in SOCKETS_ROOT.glob("cr-*-*-*"):
         pid = folder.name.split("-")[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)  # another user's folder stays: not ours to remove
             removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
 
 
 @dataclass
