@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Prefect's database (ephemeral mode and `make server`) lives in the workspace unless you point elsewhere.
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: setup demo test lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender bench-tls bench-topology
+.PHONY: setup demo test check-reliability lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender bench-tls bench-topology
 
 setup:
 	@infra/bootstrap.sh
@@ -19,6 +19,10 @@ demo: setup
 test: setup
 	@$(BIN)/ruff check .
 	@$(BIN)/pytest -q
+
+# Faults injected and malformed inputs tried; prints the figures (make test prints them too).
+check-reliability: setup
+	@$(BIN)/pytest -q -m reliability
 
 # Benchmarks write their ratios into BENCHMARKS.md (see that file for what each one measures).
 bench: bench-prepare bench-psi bench-aggregates bench-recommender bench-tls bench-topology

@@ -93,3 +93,14 @@ def coordinator(settings: Settings):
     from tasks.context import coordinator_member
 
     return coordinator_member(settings)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """The reliability figures of this session (see tests/reliability.py)."""
+    from tests.reliability import OBSERVED, figures
+
+    if not OBSERVED:
+        return
+    terminalreporter.section("reliability")
+    for name, count in figures().items():
+        terminalreporter.write_line(f"{name:>20}: {count}")

@@ -14,7 +14,10 @@ import pytest
 from cleanroom.errors import DataContractError
 from cleanroom.party.preparation import prepare_party
 from cleanroom.party.versions import versions
+from tests.reliability import CLEAR, input_outcome
 from tests.unit.test_preparation import edit_csv, harbor  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.reliability  # `make check-reliability` (tests/reliability.py)
 
 SECRET = "cell-value-7781"
 
@@ -116,6 +119,8 @@ def test_bad_export_fails_with_one_clear_line(harbor: Path, small_spec, case: st
     breaker(harbor)
     with pytest.raises(DataContractError) as caught:
         prepare_party(small_spec.spec, "harbor", harbor)
+    half_written = len(versions(harbor)) + len(list((harbor / "prepared").glob(".staging*")))
+    assert input_outcome(f"export: {case}", caught.value, half_written) == CLEAR
     message = caught.value.one_line()
     assert f"party harbor: {file}" in message
     if column:
@@ -137,5 +142,6 @@ def test_an_extra_field_is_caught_where_columns_are_ignored(tmp_path: Path, smal
     _edit_line(alpine / "raw/kunden.csv", 4, lambda line: line + b"," + SECRET.encode())
     with pytest.raises(DataContractError) as caught:
         prepare_party(small_spec.spec, "alpine", alpine)
+    assert input_outcome("export: extra field beside an ignored column", caught.value) == CLEAR
     assert "party alpine: raw/kunden.csv: line 4 has" in caught.value.one_line()
     assert SECRET not in caught.value.one_line()

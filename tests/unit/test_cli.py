@@ -7,11 +7,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import write
+from tests.reliability import CLEAR, cli_outcome
 
 runner = CliRunner()
 
@@ -51,13 +53,14 @@ def test_keygen_refuses_to_overwrite(tmp_path) -> None:
     assert again.exit_code == 2 and "never overwritten" in again.output
 
 
+@pytest.mark.reliability
 def test_a_mistyped_setting_stops_every_command_naming_it(small_spec, monkeypatch) -> None:
     """`CLEANROOM_S3_ENDPOINT` (for ..._URL) was ignored and the run used a throwaway store."""
     monkeypatch.setenv("CLEANROOM_S3_ENDPOINT", "http://store.example:9000")
     monkeypatch.setenv("CLEANROOM_WORKSPACES", "elsewhere")
     for command in (["check-spec", str(small_spec.path)], ["run", "--spec", str(small_spec.path)]):
         result = runner.invoke(app, command)
-        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert cli_outcome("mistyped settings", result.exit_code, result.output) == CLEAR, result.output
         assert "CLEANROOM_S3_ENDPOINT (did you mean CLEANROOM_S3_ENDPOINT_URL?)" in result.output
         assert "CLEANROOM_WORKSPACES (did you mean CLEANROOM_WORKSPACE?)" in result.output
     monkeypatch.delenv("CLEANROOM_S3_ENDPOINT")
@@ -65,14 +68,17 @@ def test_a_mistyped_setting_stops_every_command_naming_it(small_spec, monkeypatc
     assert runner.invoke(app, ["check-spec", str(small_spec.path)]).exit_code == 0
 
 
+@pytest.mark.reliability
 def test_there_is_no_switch_for_insecure_randomness(small_spec, monkeypatch) -> None:
     """The development flag was read two ways and its runs failed anyway: it is gone, and setting it is
     refused like any unknown setting rather than silently ignored."""
     monkeypatch.setenv("CLEANROOM_ALLOW_INSECURE_RANDOMNESS", "1")
     result = runner.invoke(app, ["check-spec", str(small_spec.path)])
-    assert result.exit_code == 2 and "unknown setting CLEANROOM_ALLOW_INSECURE_RANDOMNESS" in result.output
+    assert cli_outcome("the removed insecure-randomness flag", result.exit_code, result.output) == CLEAR
+    assert "unknown setting CLEANROOM_ALLOW_INSECURE_RANDOMNESS" in result.output
 
 
+@pytest.mark.reliability
 def test_a_failing_run_prints_one_line_and_no_traceback(small_spec, small_workspace, tmp_path) -> None:
     """`cleanroom run` printed Prefect's traceback (twice) and repeated "fix:" before its own line. Real
     runs in their own process: without a Prefect server, then against one with the store on a closed port."""
@@ -93,6 +99,7 @@ def test_a_failing_run_prints_one_line_and_no_traceback(small_spec, small_worksp
     command = [str(Path(sys.executable).parent / "cleanroom"), "run", "--spec", str(small_spec.path)]
     serverless = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
     output = serverless.stdout + serverless.stderr
+    assert cli_outcome("run without a Prefect server", serverless.returncode, output) == CLEAR
     assert serverless.returncode == 2 and output.startswith("error: PREFECT_API_URL: no Prefect server"), output
     server = PrefectServer(tmp_path / "server").start()
     try:
@@ -101,10 +108,11 @@ def test_a_failing_run_prints_one_line_and_no_traceback(small_spec, small_worksp
     finally:
         server.stop()
     output = closed.stdout + closed.stderr
-    assert closed.returncode == 2 and "Traceback" not in output, output
+    assert cli_outcome("run with the store on a closed port", closed.returncode, output) == CLEAR, output
     assert output.count("fix:") == 1 and "error: s3://" in output and "could not be reached" in output
 
 
+@pytest.mark.reliability
 def test_a_full_disk_is_one_line_for_any_command(tmp_path) -> None:
     disk = tmp_path / "full"
     disk.mkdir()
@@ -113,7 +121,8 @@ def test_a_full_disk_is_one_line_for_any_command(tmp_path) -> None:
         with open(disk / "filler", "wb") as filler, contextlib.suppress(OSError):
             filler.write(b"x" * 65536)
         result = runner.invoke(app, ["keygen", "signing", "--out", str(disk / "signing.pem")])
-        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        half_written = int((disk / "signing.pem").exists())
+        assert cli_outcome("keygen on a full disk", result.exit_code, result.output, half_written) == CLEAR
         assert "No space left on device — fix: free space there" in result.output
         assert not (disk / "signing.pem").exists()  # no empty key file left behind
     finally:

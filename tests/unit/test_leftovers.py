@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from cleanroom.node import player
+from tests.reliability import fault
+
+pytestmark = pytest.mark.reliability  # `make check-reliability` (tests/reliability.py)
 
 
 def test_socket_folders_of_killed_processes_are_removed_by_the_next(tmp_path, monkeypatch) -> None:
@@ -24,6 +27,7 @@ def test_socket_folders_of_killed_processes_are_removed_by_the_next(tmp_path, mo
     other.mkdir()
     made = player.socket_dir("coordinator")
     assert made.name.startswith(f"cr-coordinator-{os.getpid()}-") and made.is_dir()
+    assert fault("socket folder of a killed process", not orphan.exists())
     assert not orphan.exists() and live.is_dir() and other.is_dir()
 
 
@@ -76,8 +80,11 @@ def test_a_killed_coordinator_leaves_no_process_behind(signal_name, tmp_path) ->
         demo.wait(timeout=120)
         deadline = time.monotonic() + 30
         while alive := [p for p in started if _command(p)]:
-            assert time.monotonic() < deadline, [_command(p)[:120] for p in alive]
+            if time.monotonic() > deadline:
+                fault(f"coordinator {signal_name} while players start", False)
+                raise AssertionError([_command(p)[:120] for p in alive])
             time.sleep(0.5)
+        fault(f"coordinator {signal_name} while players start", True)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)

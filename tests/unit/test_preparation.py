@@ -20,6 +20,7 @@ from cleanroom.party.versions import MANIFEST, current_version, version_dir, ver
 from cleanroom.spec import AnalysisKind
 from tests.conftest import home, prepared
 from tests.plaintext_oracle import plaintext_grid
+from tests.reliability import CLEAR, fault, input_outcome
 
 TX = "raw/transactions.csv"
 
@@ -188,6 +189,7 @@ def test_a_run_keeps_reading_its_version_while_another_prepares(harbor: Path, sm
     assert {p.name: p.read_bytes() for p in run.prepared().iterdir()} == before
 
 
+@pytest.mark.reliability
 def test_k_anonymity_that_would_remove_the_customers_stops_the_party(harbor: Path, small_spec) -> None:
     """`k_anonymity: 100000` removed all customers and the party still reported k satisfied, status ok."""
     from cleanroom.errors import DataContractError
@@ -198,6 +200,7 @@ def test_k_anonymity_that_would_remove_the_customers_stops_the_party(harbor: Pat
     before = versions(harbor)
     with pytest.raises(DataContractError) as stopped:
         prepare_party(strict, "harbor", harbor)
+    assert input_outcome("k-anonymity removing every customer", stopped.value) == CLEAR
     assert stopped.value.message == (  # no figure of the party: the message reaches the coordinator
         "k-anonymity (k=100000 over age_band, postcode_prefix) would remove more than 5% of the party's customers"
     )
@@ -208,6 +211,7 @@ def test_k_anonymity_that_would_remove_the_customers_stops_the_party(harbor: Pat
     assert enforce_k_anonymity(frame, ["age_band", "postcode_prefix"], 3)[1].satisfied
 
 
+@pytest.mark.reliability
 def test_two_runs_re_preparing_at_once_both_get_the_same_version(harbor: Path, small_spec) -> None:
     """Two processes preparing one workspace at once broke Great Expectations' shared gx/ context in one
     of them: preparation holds the party's lock, so the second waits, then finds the work done."""
@@ -227,10 +231,12 @@ def test_two_runs_re_preparing_at_once_both_get_the_same_version(harbor: Path, s
     outcomes = [run.communicate(timeout=300) for run in runs]
     assert all(run.returncode == 0 for run in runs), [err[-2000:] for _, err in outcomes]
     statuses = sorted(out.split()[0] for out, _ in outcomes)
+    fault("two preparations of one workspace at once", statuses == ["ok", "unchanged"])
     assert statuses == ["ok", "unchanged"] and len({out.split()[1] for out, _ in outcomes}) == 1
     assert (harbor / DATA_DOCS_INDEX).is_file() and len(versions(harbor)) == 1
 
 
+@pytest.mark.reliability
 def test_a_full_disk_stops_the_party_with_one_line_and_nothing_half_written(harbor: Path, small_spec) -> None:
     """A real tmpfs with room for the exports and little else (the machines are root)."""
     import subprocess
@@ -245,6 +251,8 @@ def test_a_full_disk_stops_the_party_with_one_line_and_nothing_half_written(harb
         shutil.copytree(harbor, disk / "harbor")
         with pytest.raises(StorageError) as full:
             prepare_party(small_spec.spec, "harbor", disk / "harbor")
+        half_written = len(versions(disk / "harbor")) + len(list((disk / "harbor" / "prepared").glob(".staging*")))
+        assert input_outcome("preparation on a full disk", full.value, half_written) == CLEAR
         assert full.value.one_line().startswith(f"party harbor: {disk / 'harbor'}: No space left on device — fix:")
         assert not versions(disk / "harbor") and not list((disk / "harbor" / "prepared").glob(".staging*"))
         assert not (disk / "harbor" / "quarantine.staging").exists()

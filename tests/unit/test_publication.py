@@ -33,6 +33,9 @@ from cleanroom.spec import AnalysisKind, Protocol
 from cleanroom.storage.moto_server import MotoServer
 from cleanroom.storage.s3 import S3ObjectStore
 from flows.cli import app
+from tests.reliability import CLEAR, cli_outcome, fault, input_outcome
+
+pytestmark = pytest.mark.reliability  # `make check-reliability` (tests/reliability.py)
 
 
 @pytest.fixture()
@@ -98,8 +101,11 @@ def test_a_refused_manifest_leaves_nothing_in_the_bucket_and_the_report_waits(
     with pytest.raises(StorageError, match="refused the request"):
         publish(sealed.run_id, sealed.files(), store, destination)
     assert store.puts[-1] == MANIFEST and len(store.puts) == 4  # the manifest goes last; refusals are not retried
-    assert stored(object_store, destination, sealed.run_id) == []  # the ciphertexts uploaded before are gone
-    assert unpublished_runs(tmp_path / "archive") == [run_dir]
+    leftover = stored(object_store, destination, sealed.run_id)
+    assert fault(
+        "store refuses the manifest mid-upload", run_dir in unpublished_runs(tmp_path / "archive"), len(leftover)
+    )
+    assert leftover == []  # the ciphertexts uploaded before are gone
 
     uris = publish_archived(run_dir, object_store)  # the store works again: `cleanroom publish` sends it
     assert stored(object_store, destination, sealed.run_id) == sorted(sealed.files())
@@ -113,6 +119,7 @@ def test_transient_failures_are_retried_with_backoff(sealed, small_spec, object_
     destination = Destination.of(small_spec.spec)
     store = refusing(object_store, transient_failures=2, permanent=False)
     publish(sealed.run_id, sealed.files(), store, destination)
+    fault("store times out twice", stored(object_store, destination, sealed.run_id) == sorted(sealed.files()))
     assert store.puts.count(MANIFEST) == 3
     assert stored(object_store, destination, sealed.run_id) == sorted(sealed.files())
     always = refusing(object_store, refuse="report.json.age", transient_failures=99)
@@ -132,6 +139,7 @@ def test_a_closed_port_or_refused_credentials_is_one_line_before_anything_runs(o
     )
     with pytest.raises(StorageError, match=r"could not be reached \(EndpointConnectionError\)") as unreachable:
         closed.check_writable("reports", "runs", "probe")
+    assert input_outcome("store endpoint on a closed port", unreachable.value) == CLEAR
     assert unreachable.value.transient and "CLEANROOM_S3_ENDPOINT_URL" in unreachable.value.one_line()
     object_store.check_writable("reports", "runs", "probe")
     assert object_store.keys("reports", "runs/.write-check/") == []  # the probe is removed again
@@ -143,6 +151,7 @@ def test_refused_credentials_are_not_retried(tmp_path) -> None:
         store = S3ObjectStore(server.endpoint_url, "eu-central-1", SecretStr("AKIAWRONG"), SecretStr("wrong"))
         with pytest.raises(StorageError, match=r"refused the request \(403\)") as refused:
             store.check_writable("reports", "runs", "probe")
+    assert input_outcome("store credentials refused", refused.value) == CLEAR
     assert not refused.value.transient and "CLEANROOM_AWS_ACCESS_KEY_ID" in refused.value.one_line()
 
 
@@ -155,6 +164,9 @@ def test_a_full_disk_leaves_no_half_written_archive(sealed, small_spec, tmp_path
         assert len(sealed.objects["report.html.age"]) > 8 * 1024
         with pytest.raises(StorageError, match=r"could not be written \(No space left on device\)") as full:
             archive(sealed, disk / "archive", Destination.of(small_spec.spec))
+        assert (
+            input_outcome("archive on a full disk", full.value, len(list((disk / "archive").iterdir()))) == CLEAR
+        )
         assert str(disk / "archive" / sealed.run_id) in full.value.one_line()
         assert list((disk / "archive").iterdir()) == []  # neither the run nor its .partial folder
     finally:
@@ -179,7 +191,7 @@ def test_publish_command_sends_what_waits_and_decrypt_names_unknown_runs(
         ["decrypt", "--identity", str(identity), "--run", "20990101-nope"],
     ):
         unknown = runner.invoke(app, command)
-        assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+        assert cli_outcome(f"{command[0]} of an unknown run", unknown.exit_code, unknown.output) == CLEAR
         assert "no archived run '20990101-nope'" in unknown.output and sealed.run_id in unknown.output
 
 
@@ -193,12 +205,71 @@ def test_what_the_end_of_a_run_needs_is_checked_before_it_computes(
     reachable = small_workspace.model_copy(update={"s3_endpoint_url": object_store.endpoint_url})
     _check_release_path(open_run(small_spec, "run-ok", reachable))
     closed = reachable.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
-    with pytest.raises(StorageError, match="could not be reached"):
+    with pytest.raises(StorageError, match="could not be reached") as unreachable:
         _check_release_path(open_run(small_spec, "run-closed", closed))
+    assert input_outcome("store down before the run computes", unreachable.value) == CLEAR
     elsewhere = reachable.model_copy(update={"workspace": tmp_path})
-    with pytest.raises(ConfigurationError, match="signing key not found"):  # the key is loaded up front too
+    with pytest.raises(ConfigurationError, match="signing key not found") as keyless:  # loaded up front too
         open_run(small_spec, "run-keyless", elsewhere)
+    assert input_outcome("signing key missing", keyless.value) == CLEAR
     (tmp_path / "keys").symlink_to(small_workspace.keys_root.resolve())
     (tmp_path / "archive").write_text("a file where the archive folder belongs")
-    with pytest.raises(StorageError, match="report archive is not writable"):
+    with pytest.raises(StorageError, match="report archive is not writable") as unwritable:
         _check_release_path(open_run(small_spec, "run-unwritable", elsewhere))
+    assert input_outcome("archive not writable", unwritable.value) == CLEAR
+
+
+def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
+    sealed, small_spec, small_workspace, object_store, tmp_path
+) -> None:
+    """The lifecycle's publish step itself (outside a flow run): a store that is down leaves the report
+    waiting in the archive, and the next run sends it; a full archive disk still publishes."""
+    from prefect.logging import disable_run_logger
+
+    from tasks.context import open_run
+    from tasks.reporting import Insights, publication_failed, publish_report
+
+    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+    revealed = RevealedTotals(
+        sales_cents=[7_000_00 + i for i in range(analysis.cells)],
+        shown=[True] * analysis.cells,
+        contribution_consistent={},
+        protocol=Protocol.ABY3,
+        seconds=0.1,
+    )
+    (tmp_path / "keys").symlink_to(small_workspace.keys_root.resolve())
+    working = small_workspace.model_copy(
+        update={"workspace": tmp_path, "s3_endpoint_url": object_store.endpoint_url}
+    )
+    down = working.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    destination = Destination.of(small_spec.spec)
+
+    def publish_step(settings, run_id):  # type: ignore[no-untyped-def]
+        with disable_run_logger():
+            context = open_run(small_spec, run_id, settings)
+            return publish_report.fn(context, revealed, Insights(None, None, None), {}, {})
+
+    first = publish_step(down, f"{tmp_path.name}-down")
+    assert first.uris == {} and first.problems and "could not be reached" in first.problems[0]
+    error = publication_failed(f"{tmp_path.name}-down", first).one_line()
+    assert error.count("— fix:") == 1 and f"cleanroom publish --run {tmp_path.name}-down" in error
+    waiting = unpublished_runs(tmp_path / "archive")
+    assert [r.name for r in waiting] == [f"{tmp_path.name}-down"] and read_archive(waiting[0])
+
+    second = publish_step(working, f"{tmp_path.name}-next")  # the next run sends what waits, then itself
+    assert second.problems == [] and unpublished_runs(tmp_path / "archive") == []
+    assert fault("object store down at publish", stored(object_store, destination, f"{tmp_path.name}-down") != [])
+
+    disk = tmp_path / "full"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], check=True)
+    try:
+        (disk / "keys").symlink_to(small_workspace.keys_root.resolve())
+        full = publish_step(working.model_copy(update={"workspace": disk}), f"{tmp_path.name}-full")
+        assert full.archive_dir is None and full.uris and "No space left on device" in full.problems[0]
+        assert list((disk / "archive").iterdir()) == []  # nothing half-written
+        assert fault(
+            "archive disk full at publish", stored(object_store, destination, f"{tmp_path.name}-full") != []
+        )
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

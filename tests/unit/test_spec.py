@@ -11,6 +11,7 @@ import yaml
 from cleanroom.errors import ConfigurationError
 from cleanroom.spec import canonical_hash, load_spec
 from tests.conftest import write
+from tests.reliability import CLEAR, input_outcome
 
 
 @pytest.fixture()
@@ -132,12 +133,14 @@ CASES = {
 }
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("how", list(CASES))
 def test_malformed_spec_names_file_and_field(tmp_path: Path, valid_raw: dict, how: str) -> None:
     _break(valid_raw, how)
     path = write(tmp_path / "broken.yaml", yaml.safe_dump(valid_raw))
     with pytest.raises(ConfigurationError) as caught:
         load_spec(path)
+    assert input_outcome(f"spec: {how}", caught.value) == CLEAR
     message = caught.value.one_line()
     assert str(path) in message
     assert CASES[how] in message
@@ -168,6 +171,7 @@ def test_a_repeated_key_is_an_error_not_a_silent_override(tmp_path: Path, small_
     assert load_spec(write(tmp_path / "once.yaml", text)).privacy.min_group_size != 2  # the original loads
 
 
+@pytest.mark.reliability
 def test_a_spec_that_cannot_be_read_is_one_line(tmp_path: Path, small_spec) -> None:
     latin = small_spec.path.read_text().replace("display_name:", "# Café\n  display_name:", 1).encode("latin-1")
     (tmp_path / "latin.yaml").write_bytes(latin)
@@ -179,4 +183,5 @@ def test_a_spec_that_cannot_be_read_is_one_line(tmp_path: Path, small_spec) -> N
     for path, expected in cases.items():
         with pytest.raises(ConfigurationError, match=expected) as caught:
             load_spec(path)
+        assert input_outcome(f"spec file: {expected}", caught.value) == CLEAR
         assert "fix:" in caught.value.one_line() and caught.value.__cause__ is None
