@@ -45,8 +45,13 @@ def test_an_altered_signed_copy_is_refused(harbor_node: Node, small_spec) -> Non
     registry.sign(harbor_node, small_spec.path)
     copy = harbor_node.workspace / registry.SPECS_DIR / small_spec.sha256 / registry.SPEC_FILE
     copy.write_text(copy.read_text().replace("min_group_size: 10", "min_group_size: 2"))
-    with pytest.raises(ConfigurationError, match="was altered"):
+    with pytest.raises(ConfigurationError, match="no longer has that hash"):
         registry.resolve(harbor_node, small_spec.sha256)
+    from flows.node_service import servable_specs
+
+    said: list[str] = []
+    assert servable_specs(harbor_node, said.append) == []  # the node starts, serving it no run
+    assert len(said) == 1 and "not serving a signed spec" in said[0] and small_spec.sha256[:16] in said[0]
 
 
 def test_a_node_refuses_to_sign_a_spec_that_does_not_name_its_keys(
