@@ -18,7 +18,15 @@ class CleanroomError(Exception):
         parts = [f"{self.where}: {self.message}" if self.where else self.message]
         if self.fix:
             parts.append(f"fix: {self.fix}")
-        return " — ".join(parts)
+        return printable(" — ".join(parts))
+
+
+def printable(text: str) -> str:
+    """Control characters escaped: a line break in a spec key must not break the one line, and an
+    escape sequence in a file must not reach the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class ConfigurationError(CleanroomError):

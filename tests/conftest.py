@@ -104,3 +104,12 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     terminalreporter.section("reliability")
     for name, count in figures().items():
         terminalreporter.write_line(f"{name:>20}: {count}")
+
+
+# Hypothesis: the same examples on every run by default (CI stays reproducible: a red run is a bug, not
+# luck); HYPOTHESIS_PROFILE=explore draws new examples on each run to look for the next one.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("default", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

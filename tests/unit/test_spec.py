@@ -185,3 +185,15 @@ def test_a_spec_that_cannot_be_read_is_one_line(tmp_path: Path, small_spec) -> N
             load_spec(path)
         assert input_outcome(f"spec file: {expected}", caught.value) == CLEAR
         assert "fix:" in caught.value.one_line() and caught.value.__cause__ is None
+
+
+@pytest.mark.reliability
+def test_a_key_with_a_line_break_or_escape_stays_one_line(tmp_path: Path, valid_raw: dict) -> None:
+    """Found by Hypothesis: a mapping key holding a line break broke the one line (and an escape
+    sequence would reach the operator's terminal)."""
+    valid_raw["parties"][2]["data"]["tables"]["customers"]["columns"]["\n\x1b[2J"] = 0
+    path = write(tmp_path / "odd-key.yaml", yaml.safe_dump(valid_raw))
+    with pytest.raises(ConfigurationError) as caught:
+        load_spec(path)
+    assert input_outcome("spec: key with a line break and an escape", caught.value) == CLEAR
+    assert "columns.\\n\\x1b[2J" in caught.value.one_line() and "\x1b" not in caught.value.one_line()
