@@ -175,7 +175,9 @@ def notify_data(party: Annotated[str, typer.Option(help="the party whose new exp
 node_app = typer.Typer(no_args_is_help=True, help="A retailer's node: what runs on its own host.")
 spec_app = typer.Typer(no_args_is_help=True, help="Collaboration specs: check and sign.")
 keys_app = typer.Typer(no_args_is_help=True, help="The consortium's TLS certificates.")
+party_app = typer.Typer(no_args_is_help=True, help="A retailer's exports, on its own node.")
 app.add_typer(node_app, name="node")
+app.add_typer(party_app, name="party")
 app.add_typer(spec_app, name="spec")
 app.add_typer(keys_app, name="keys")
 
@@ -201,6 +203,39 @@ def node_start(
             fix="pass the right --config",
         )
     raise typer.Exit(start(node, announce=console.print))
+
+
+@party_app.command("check")
+@one_line_errors
+def party_check(
+    spec: Annotated[Path, typer.Option(help="the collaboration spec (signed or not yet)")],
+    config: Annotated[Path, typer.Option(help="your node's node.yaml (party and workspace)")],
+    all_rules: Annotated[bool, typer.Option("--all", help="list every rule, not only failing ones")] = False,
+) -> None:
+    """Check this party's exports against the spec as preparation would, writing nothing: every problem
+    of every table in one run, each rule with its bound and failing rows (figures stay on this node)."""
+    from cleanroom.node.config import Node
+    from cleanroom.party.export_check import check_party, rule_rows
+
+    node = Node.load(config)
+    pinned = _pinned(spec)
+    with console.status("finding the exports") as status:
+        check = check_party(pinned.spec, node.party, node.workspace, progress=status.update)
+    table = Table(title=f"party {node.party}: rules {'' if all_rules else 'with failing rows '}per table")
+    for column in ("table", "rule", "bound", "severity", "failing rows"):
+        table.add_column(column, justify="right" if column == "failing rows" else "left")
+    for row in rule_rows(check):
+        if all_rules or row["failing_rows"]:
+            failing = f"{row['failing_rows']:,} of {row['rows']:,}"
+            table.add_row(row["table"], row["rule"], row["bound"], row["severity"], failing)
+    if table.rows:
+        console.print(table)
+    elif check.checked:
+        console.print("no rule fails on any row")
+    if (error := check.error()) is not None:
+        raise error
+    rows = sum(result.rows for result in check.checked.values())
+    console.print(f"[green]ready[/] {len(check.checked)} exports, {rows:,} rows checked against the spec")
 
 
 @spec_app.command("sign")

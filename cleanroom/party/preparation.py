@@ -29,12 +29,23 @@ from cleanroom.party.anonymization import (
     pseudonyms,
 )
 from cleanroom.party.canonical import SCHEMAS, columns_in_use
-from cleanroom.party.compliance import QUARANTINE_DIR, delete_expired
-from cleanroom.party.connectors import LocatedExport, locate_export
+from cleanroom.party.compliance import delete_expired
+from cleanroom.party.connectors import LocatedExport
+from cleanroom.party.export_check import (
+    PROBLEMS_FILE,
+    QUARANTINE_STAGING,
+    TABLE_ORDER,
+    ExportCheck,
+    check_exports,
+    find_exports,
+    stage_quarantine,
+    swap_in_quarantine,
+    write_problem_report,
+)
 from cleanroom.party.pre_aggregation import pre_aggregate
 from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
 from cleanroom.party.runs import pinned_versions
-from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sample_for_docs, sink
+from cleanroom.party.table_check import CheckedTable, sample_for_docs, sink
 from cleanroom.party.versions import (
     MANIFEST,
     PREPARED_DIR,
@@ -53,7 +64,6 @@ from cleanroom.stopwatch import Stopwatch
 
 REPORT_FILE = Path("reports") / "preparation.json"
 # Referenced tables first, so foreign keys check against clean keys.
-TABLE_ORDER = (CanonicalTable.PRODUCTS, CanonicalTable.CUSTOMERS, CanonicalTable.TRANSACTIONS)
 
 
 @dataclass
@@ -96,12 +106,13 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     party = spec.party(party_name)
     assert party.data is not None, "only data parties prepare data"
     expired = delete_expired(party.data, workspace, now)
+    check = ExportCheck(party.name)
     with watch.step("read and hash exports"):
-        exports = {table: locate_export(party, table, workspace) for table in TABLE_ORDER}
+        find_exports(spec, party.name, workspace, check)
     key = load_pseudonym_key(party.data, workspace, party.name)
-    fingerprint = _fingerprint(spec, exports, key)
-    existing = version_dir(workspace, fingerprint)
-    if is_complete(existing):
+    fingerprint = _fingerprint(spec, check.exports, key) if not check.problems else ""
+    existing = version_dir(workspace, fingerprint) if fingerprint else None
+    if existing is not None and is_complete(existing):
         manifest = json.loads((existing / MANIFEST).read_text())
         make_current(workspace, fingerprint)  # current again, if another version was prepared since
         return PreparationSummary(
@@ -113,25 +124,27 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
         )
 
     context = RuleContext(now=now)
-    checked: dict[CanonicalTable, CheckedTable] = {}
     docs: list[validation.DocsOutcome] = []
-    for table in TABLE_ORDER:
-        suite = load_suite(table)
-        with watch.step("polars row checks"):
-            checked[table] = check_table(exports[table], suite, context)
-        # Data Docs first: when the table stops the party, they show the data engineer what failed.
+
+    def data_docs(checked: CheckedTable) -> None:  # Data Docs too show what failed when the party stops
         with watch.step("great expectations"):
-            sample, sampled = sample_for_docs(checked[table], validation.SAMPLE_ROWS)
-            docs += validation.validate_for_data_docs(suite, sample, context, workspace, sampled=sampled)
-        try:
-            _stop_if_unusable(checked[table], spec.privacy.max_quarantine_share)
-        except DataContractError:
-            validation.build_data_docs(workspace)
-            raise
-        clean = checked[table].clean()
-        with watch.step("polars row checks"):
-            for (referenced, column), _ in _references_to(table):
-                context.keys[referenced, column] = clean.select(column).collect(engine="streaming")[column]
+            sample, sampled = sample_for_docs(checked, validation.SAMPLE_ROWS)
+            docs.extend(
+                validation.validate_for_data_docs(
+                    load_suite(checked.export.table), sample, context, workspace, sampled=sampled
+                )
+            )
+
+    with watch.step("polars row checks"):
+        check_exports(spec, check, context, after_table=data_docs)
+    checked = check.checked
+    if (error := check.error()) is not None:  # every problem of every table, in one run
+        with watch.step("quarantine"):
+            stage_quarantine(workspace, checked)
+            swap_in_quarantine(workspace)
+        write_problem_report(workspace, check, now)
+        validation.build_data_docs(workspace)
+        raise error
 
     with watch.step("great expectations"):
         validation.build_data_docs(workspace)
@@ -141,12 +154,10 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     try:
         outputs = _write_outputs(spec, party.name, checked, key, now, staging, watch)
         with watch.step("quarantine"):
-            for table, result in checked.items():
-                if result.quarantined_rows:
-                    sink(quarantine_frame(result), workspace / "quarantine.staging" / f"{table.value}.parquet")
+            stage_quarantine(workspace, checked)
     except BaseException:  # nothing half-written stays behind
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(workspace / "quarantine.staging", ignore_errors=True)
+        shutil.rmtree(workspace / QUARANTINE_STAGING, ignore_errors=True)
         raise
 
     counts = [asdict(c) | {"table": t.value} for t, r in checked.items() for c in r.counts]
@@ -186,34 +197,6 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     _commit(workspace, staging, report, fingerprint, summary, outputs["files"])
     remove_unused_versions(workspace, recently_pinned(workspace, pinned_versions(workspace)))
     return summary
-
-
-def _stop_if_unusable(checked: CheckedTable, max_share: float) -> None:
-    """Blocking failures, or more quarantined rows than the spec allows, stop the party."""
-    export = checked.export
-    if checked.blocking:
-        raise export.error(
-            f"blocking expectation failed: {checked.blocking[0]}",
-            fix="correct the export; see the party's Data Docs (gx/) for what failed",
-        )
-    if checked.rows and checked.quarantined_rows / checked.rows > max_share:
-        worst = max(checked.counts, key=lambda c: c.failing_rows)
-        column, rule = worst.label.split(":", 1)
-        raise export.error(
-            f"more than {max_share:.1%} of rows fail row checks (most often {rule.strip()})",
-            fix="correct the export or its column mapping; the failing rows are in the party's quarantine/",
-            column=column.split(".")[-1],
-        )
-
-
-def _references_to(table: CanonicalTable) -> list[tuple[tuple[CanonicalTable, str], str]]:
-    """Foreign keys other suites declare into `table` (its clean keys are what they may reference)."""
-    found = []
-    for other in TABLE_ORDER:
-        for expectation in load_suite(other).expectations:
-            if expectation.reference and expectation.reference[0] is table:
-                found.append((expectation.reference, expectation.label))
-    return found
 
 
 def _write_outputs(
@@ -339,13 +322,8 @@ def _commit(
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
     commit_version(workspace, staging, fingerprint)
-    old = workspace / f"{QUARANTINE_DIR}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if (workspace / QUARANTINE_DIR).exists():
-        (workspace / QUARANTINE_DIR).rename(old)
-    if (workspace / "quarantine.staging").exists():
-        (workspace / "quarantine.staging").rename(workspace / QUARANTINE_DIR)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in_quarantine(workspace)
+    (workspace / PROBLEMS_FILE).unlink(missing_ok=True)  # a stopped preparation's problems are history
     (workspace / REPORT_FILE).parent.mkdir(exist_ok=True)
     temporary = workspace / f"{REPORT_FILE}.tmp"
     temporary.write_text(json.dumps(report, indent=2, default=str))

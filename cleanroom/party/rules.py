@@ -50,6 +50,22 @@ class Expectation:
         return f"{self.table.value}.{self.column or '*'}:{self.type}"
 
     @property
+    def bound(self) -> str:
+        """What the rule allows, for people: "1 to 1000", "one of products.gtin", "not null"."""
+        kwargs = self.kwargs
+        if self.type == "expect_column_values_to_be_between" or self.type in TABLE_TYPES:
+            low, high = kwargs.get("min_value"), kwargs.get("max_value")
+            return f"{'-' if low is None else low} to {'-' if high is None else high}"
+        if self.reference:
+            return f"one of {self.reference[0].value}.{self.reference[1]}"
+        if "value_set" in kwargs:
+            return f"one of {len(kwargs['value_set'])} values"
+        if "regex" in kwargs:
+            return f"matches {kwargs['regex']}"
+        plain = {"expect_column_values_to_not_be_null": "not null", "expect_column_values_to_be_unique": "unique"}
+        return plain.get(self.type, "")
+
+    @property
     def row_level(self) -> bool:
         return self.type in ROW_TYPES
 
@@ -74,7 +90,8 @@ class RuleContext:
     """Run-time values the rules need: the run's start and the keys other tables contributed."""
 
     now: datetime
-    keys: dict[tuple[CanonicalTable, str], pl.Series] = field(default_factory=dict)
+    # None: the referenced table could not be read (its foreign keys are then not checked)
+    keys: dict[tuple[CanonicalTable, str], pl.Series | None] = field(default_factory=dict)
     duplicated: dict[str, pl.Series] = field(default_factory=dict)  # column -> keys seen twice or more
 
 
@@ -125,6 +142,8 @@ def failure(expectation: Expectation, context: RuleContext) -> pl.Expr:
     if expectation.type == "expect_column_values_to_be_in_set":
         reference = expectation.reference
         allowed = context.keys[reference] if reference else pl.Series(kwargs["value_set"])
+        if allowed is None:  # the referenced table could not be read: that is its own problem
+            return pl.lit(False)
         return value.is_not_null() & ~value.is_in(allowed.implode())
     return value.is_not_null() & ~value.str.contains(kwargs["regex"])
 
