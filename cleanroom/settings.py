@@ -91,6 +91,8 @@ def settings_error(exc: ValidationError) -> ConfigurationError:
     for error in exc.errors():
         name = PREFIX + "_".join(str(part) for part in error["loc"]).upper()
         shown = "empty" if error.get("input") == "" else f"'{error.get('input')}'"
+        if "secret" in name.lower() or "key" in name.lower():
+            shown = "set"  # never echo a credential
         problems.append(f"{name} is {shown}: {error['msg'].removeprefix('Value error, ')}")
     return ConfigurationError(
         "; ".join(problems), where="environment", fix="correct or unset it (the README lists each setting)"

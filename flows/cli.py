@@ -115,7 +115,7 @@ def publish(
     store = object_store(settings)
     for run_dir in runs:
         with console.status(f"publishing run {run_dir.name}"):
-            uris = publish_archived(run_dir, store)
+            uris = publish_archived(run_dir, store, wait=60, again=run_id is not None)
         console.print(f"[green]published[/] run {run_dir.name}: {uris['manifest.json']}", soft_wrap=True)
 
 

@@ -13,7 +13,6 @@ from cleanroom.report.publish import (
     MANIFEST,
     Destination,
     archive,
-    mark_published,
     publish,
     publish_archived,
     seal_report,
@@ -93,9 +92,10 @@ def publish_report(
         problems.append(f"{exc.where}: {exc.message}")
     _publish_waiting(context, skip=run_id)
     try:
-        uris = publish(run_id, sealed.files(), store, destination)
-        if run_dir is not None:
-            mark_published(run_dir, uris)
+        if run_dir is not None:  # through the archive's lock: another run's outbox pass may see it too
+            uris = publish_archived(run_dir, store, wait=settings.step_timeout)
+        else:  # the archive failed: the copy in memory is the only one
+            uris = publish(run_id, sealed.files(), store, destination)
         get_run_logger().info("report sealed for %d approvers, published and verified", len(spec.approvers))
     except StorageError as exc:
         problems.append(f"not published, {exc.where}: {exc.message}")

@@ -92,7 +92,7 @@ def scan_export(export: LocatedExport) -> pl.LazyFrame:
     return frame.select(*(pl.col(source).alias(canonical) for canonical, source in mapping.items()), *ignored)
 
 
-def malformed_csv(export: LocatedExport, exc: pl.exceptions.PolarsError) -> DataContractError:
+def malformed_csv(export: LocatedExport) -> DataContractError:
     """The one line for an export polars could not split into rows: the first bad line, found with
     Python's csv module (only on this error path: it is slow but exact)."""
     header_fields, line = None, 0
@@ -111,8 +111,8 @@ def malformed_csv(export: LocatedExport, exc: pl.exceptions.PolarsError) -> Data
             f"line {line + 1}: a quoted field is not closed",
             fix="close the quote, or double a quote character inside a quoted field",
         )
-    first = str(exc).strip().splitlines()[0]
-    return export.error(f"cannot be parsed as CSV ({first})", fix="check the file's quoting and field counts")
+    # Not polars' own text: it quotes the cell it could not parse, and this line leaves the party.
+    return export.error("cannot be parsed as CSV", fix="check the file's quoting, separators and field counts")
 
 
 def _export_columns(export: LocatedExport) -> list[str]:

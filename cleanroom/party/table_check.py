@@ -54,10 +54,10 @@ def check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> Ch
     naming its first bad line."""
     try:
         return _check_table(export, suite, context)
-    except pl.exceptions.ComputeError as exc:
+    except pl.exceptions.ComputeError:
         if export.source.resolved_format is SourceFormat.PARQUET:
             raise
-        raise malformed_csv(export, exc) from None
+        raise malformed_csv(export) from None
 
 
 def _check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> CheckedTable:

@@ -15,6 +15,7 @@ from pyrage import x25519
 
 from cleanroom.crypto.envelope import decrypt_with, encrypt_for, manifest_for, sign, verify_manifest
 from cleanroom.errors import CryptoError, StorageError
+from cleanroom.locks import exclusive
 from cleanroom.report.content import Report
 from cleanroom.report.html import render_html, render_json
 from cleanroom.spec.models import CollaborationSpec
@@ -23,7 +24,7 @@ from cleanroom.storage.s3 import S3ObjectStore
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 HTML_OBJECT, JSON_OBJECT = "report.html.age", "report.json.age"
 # Beside the archived files, never uploaded: where the run is to be published, and (once it was) where.
-DESTINATION, PUBLISHED = "destination.json", "published.json"
+DESTINATION, PUBLISHED, PUBLISH_LOCK = "destination.json", "published.json", ".publishing.lock"
 RETRY_BACKOFF_SECONDS = 2.0
 
 
@@ -169,11 +170,24 @@ def destination_of(run_dir: Path) -> Destination:
         ) from exc
 
 
-def publish_archived(run_dir: Path, store: S3ObjectStore) -> dict[str, str]:
-    """Upload an archived run (again) and mark it published."""
-    uris = publish(run_dir.name, read_archive(run_dir), store, destination_of(run_dir))
-    mark_published(run_dir, uris)
-    return uris
+def publish_archived(
+    run_dir: Path, store: S3ObjectStore, wait: float = 0.0, again: bool = False
+) -> dict[str, str]:
+    """Upload an archived run and mark it published. One publisher per run at a time (a run, the next
+    run's outbox pass, `cleanroom publish`): a failed attempt removes what it uploaded, which must not
+    be another publisher's finished upload. Already published: its URIs, unless `again`."""
+
+    def busy(timeout: float) -> StorageError:
+        return StorageError(
+            "another process is publishing this run", where=str(run_dir), fix="wait for it, then check again"
+        )
+
+    with exclusive(run_dir / PUBLISH_LOCK, wait, busy):
+        if (run_dir / PUBLISHED).is_file() and not again:
+            return json.loads((run_dir / PUBLISHED).read_text())
+        uris = publish(run_dir.name, read_archive(run_dir), store, destination_of(run_dir))
+        mark_published(run_dir, uris)
+        return uris
 
 
 def unpublished_runs(archive_root: Path) -> list[Path]:

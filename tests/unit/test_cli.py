@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import write
+from tests.conftest import small_disk, write
 from tests.reliability import CLEAR, cli_outcome
 
 runner = CliRunner()
@@ -115,9 +115,7 @@ def test_a_failing_run_prints_one_line_and_no_traceback(small_spec, small_worksp
 @pytest.mark.reliability
 def test_a_full_disk_is_one_line_for_any_command(tmp_path) -> None:
     disk = tmp_path / "full"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk(disk, 8):
         with open(disk / "filler", "wb") as filler, contextlib.suppress(OSError):
             filler.write(b"x" * 65536)
         result = runner.invoke(app, ["keygen", "signing", "--out", str(disk / "signing.pem")])
@@ -125,5 +123,3 @@ def test_a_full_disk_is_one_line_for_any_command(tmp_path) -> None:
         assert cli_outcome("keygen on a full disk", result.exit_code, result.output, half_written) == CLEAR
         assert "No space left on device — fix: free space there" in result.output
         assert not (disk / "signing.pem").exists()  # no empty key file left behind
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)

@@ -18,7 +18,7 @@ from cleanroom.party.preparation import REPORT_FILE, prepare_party
 from cleanroom.party.runs import PartyRun
 from cleanroom.party.versions import MANIFEST, current_version, version_dir, versions
 from cleanroom.spec import AnalysisKind
-from tests.conftest import home, prepared
+from tests.conftest import home, prepared, small_disk
 from tests.plaintext_oracle import plaintext_grid
 from tests.reliability import CLEAR, fault, input_outcome
 
@@ -239,15 +239,12 @@ def test_two_runs_re_preparing_at_once_both_get_the_same_version(harbor: Path, s
 @pytest.mark.reliability
 def test_a_full_disk_stops_the_party_with_one_line_and_nothing_half_written(harbor: Path, small_spec) -> None:
     """A real tmpfs with room for the exports and little else (the machines are root)."""
-    import subprocess
 
     from cleanroom.errors import StorageError
 
     disk = harbor.parent / "small-disk"
-    disk.mkdir()
     exports = sum(f.stat().st_size for f in harbor.rglob("*") if f.is_file()) // 1024
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={exports + 300}k", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk(disk, exports + 300):
         shutil.copytree(harbor, disk / "harbor")
         with pytest.raises(StorageError) as full:
             prepare_party(small_spec.spec, "harbor", disk / "harbor")
@@ -256,5 +253,3 @@ def test_a_full_disk_stops_the_party_with_one_line_and_nothing_half_written(harb
         assert full.value.one_line().startswith(f"party harbor: {disk / 'harbor'}: No space left on device — fix:")
         assert not versions(disk / "harbor") and not list((disk / "harbor" / "prepared").glob(".staging*"))
         assert not (disk / "harbor" / "quarantine.staging").exists()
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)

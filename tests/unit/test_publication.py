@@ -3,7 +3,6 @@ own (retried, manifest last, partial uploads removed), and waiting in the archiv
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 
 import pytest
@@ -33,23 +32,28 @@ from cleanroom.spec import AnalysisKind, Protocol
 from cleanroom.storage.moto_server import MotoServer
 from cleanroom.storage.s3 import S3ObjectStore
 from flows.cli import app
+from tests.conftest import small_disk
 from tests.reliability import CLEAR, cli_outcome, fault, input_outcome
 
 pytestmark = pytest.mark.reliability  # `make check-reliability` (tests/reliability.py)
 
 
-@pytest.fixture()
-def sealed(small_workspace, small_spec, tmp_path) -> SealedReport:
-    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    revealed = RevealedTotals(
-        sales_cents=[5_000_00 + i for i in range(analysis.cells)],
-        shown=[True] * analysis.cells,
+def all_shown(cells: int) -> RevealedTotals:
+    """Revealed market totals with every cell shown: what the report is built from."""
+    return RevealedTotals(
+        sales_cents=[5_000_00 + i for i in range(cells)],
+        shown=[True] * cells,
         contribution_consistent={},
         protocol=Protocol.ABY3,
         seconds=0.1,
     )
+
+
+@pytest.fixture()
+def sealed(small_workspace, small_spec, tmp_path) -> SealedReport:
+    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     run_id = f"run-{tmp_path.name}"  # one per test: they share the store
-    report = build_report(small_spec.spec, analysis, small_spec.sha256, run_id, revealed, {})
+    report = build_report(small_spec.spec, analysis, small_spec.sha256, run_id, all_shown(analysis.cells), {})
     return seal_report(report, small_spec.spec, load_signing_key(small_workspace.signing_key_path))
 
 
@@ -111,7 +115,12 @@ def test_a_refused_manifest_leaves_nothing_in_the_bucket_and_the_report_waits(
     assert stored(object_store, destination, sealed.run_id) == sorted(sealed.files())
     assert (run_dir / PUBLISHED).is_file() and uris[MANIFEST].endswith(f"/{sealed.run_id}/{MANIFEST}")
     assert unpublished_runs(tmp_path / "archive") == []
-    assert publish_archived(run_dir, object_store) == uris  # idempotent
+    assert publish_archived(run_dir, object_store, again=True) == uris  # idempotent
+    from cleanroom.locks import exclusive
+
+    held = exclusive(run_dir / publication.PUBLISH_LOCK, 0, lambda _: StorageError("held"))
+    with held, pytest.raises(StorageError, match="another process is publishing this run"):
+        publish_archived(run_dir, object_store, again=True)  # one publisher at a time
 
 
 def test_transient_failures_are_retried_with_backoff(sealed, small_spec, object_store, monkeypatch) -> None:
@@ -158,9 +167,7 @@ def test_refused_credentials_are_not_retried(tmp_path) -> None:
 def test_a_full_disk_leaves_no_half_written_archive(sealed, small_spec, tmp_path) -> None:
     """A real tmpfs too small for the report (the machines are root)."""
     disk = tmp_path / "small-disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk(disk, 8):
         assert len(sealed.objects["report.html.age"]) > 8 * 1024
         with pytest.raises(StorageError, match=r"could not be written \(No space left on device\)") as full:
             archive(sealed, disk / "archive", Destination.of(small_spec.spec))
@@ -169,8 +176,6 @@ def test_a_full_disk_leaves_no_half_written_archive(sealed, small_spec, tmp_path
         )
         assert str(disk / "archive" / sealed.run_id) in full.value.one_line()
         assert list((disk / "archive").iterdir()) == []  # neither the run nor its .partial folder
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_publish_command_sends_what_waits_and_decrypt_names_unknown_runs(
@@ -229,14 +234,7 @@ def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
     from tasks.context import open_run
     from tasks.reporting import Insights, publication_failed, publish_report
 
-    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
-    revealed = RevealedTotals(
-        sales_cents=[7_000_00 + i for i in range(analysis.cells)],
-        shown=[True] * analysis.cells,
-        contribution_consistent={},
-        protocol=Protocol.ABY3,
-        seconds=0.1,
-    )
+    revealed = all_shown(small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES).cells)
     (tmp_path / "keys").symlink_to(small_workspace.keys_root.resolve())
     working = small_workspace.model_copy(
         update={"workspace": tmp_path, "s3_endpoint_url": object_store.endpoint_url}
@@ -261,9 +259,7 @@ def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
     assert fault("object store down at publish", stored(object_store, destination, f"{tmp_path.name}-down") != [])
 
     disk = tmp_path / "full"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk(disk, 8):
         (disk / "keys").symlink_to(small_workspace.keys_root.resolve())
         full = publish_step(working.model_copy(update={"workspace": disk}), f"{tmp_path.name}-full")
         assert full.archive_dir is None and full.uris and "No space left on device" in full.problems[0]
@@ -271,5 +267,3 @@ def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
         assert fault(
             "archive disk full at publish", stored(object_store, destination, f"{tmp_path.name}-full") != []
         )
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
