@@ -12,8 +12,10 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from cleanroom.psi.ecdh import matching_rows, shared_with_any
+from cleanroom.psi.ecdh import POINT_BYTES, matching_rows, shared_with_any
 
 
 def overlap_counts(blinded: dict[str, np.ndarray]) -> dict[tuple[str, ...], int]:
@@ -26,6 +28,30 @@ def overlap_counts(blinded: dict[str, np.ndarray]) -> dict[tuple[str, ...], int]
             first, *others = group
             counts[group] = int(matching_rows(blinded[first], *(blinded[o] for o in others)).sum())
     return counts
+
+
+def distinct_customers(blinded: dict[str, np.ndarray]) -> tuple[int, int]:
+    """(distinct customers over all parties, those of them at two or more parties). Rows sharing any
+    key of the same kind are one customer, transitively (email at one retailer, email and phone at a
+    second, phone at a third: one person), so pairwise counts cannot be summed to get this."""
+    rows = np.concatenate(list(blinded.values()))
+    owner = np.repeat(np.arange(len(blinded)), [len(b) for b in blinded.values()])
+    n, kinds = rows.shape[0], rows.shape[1]
+    # A bipartite graph, rows -> the distinct (kind, point) keys they hold; its components are customers.
+    slots = rows.reshape(n * kinds, POINT_BYTES)
+    present = slots.any(axis=1)
+    tagged = np.concatenate([np.repeat(np.arange(kinds, dtype=np.uint8)[None, :], n, 0).reshape(-1, 1), slots], 1)
+    tagged = np.ascontiguousarray(tagged[present]).view(np.dtype((np.void, POINT_BYTES + 1))).ravel()
+    _, key_index = np.unique(tagged, return_inverse=True)
+    row_index = np.repeat(np.arange(n), kinds)[present]
+    size = n + (int(key_index.max()) + 1 if len(key_index) else 0)
+    graph = coo_matrix((np.ones(len(row_index), dtype=np.int8), (row_index, n + key_index)), shape=(size, size))
+    _, component = connected_components(graph, directed=False)
+    customers = component[:n]
+    parties_per_customer = np.unique(np.stack([customers, owner], axis=1), axis=0)[:, 0]
+    per_customer = np.bincount(parties_per_customer)
+    distinct = int(np.count_nonzero(per_customer))
+    return distinct, int(np.count_nonzero(per_customer >= 2))
 
 
 def disclosed(counts: dict[tuple[str, ...], int], min_group_size: int) -> dict[tuple[str, ...], int | None]:
@@ -42,6 +68,9 @@ class RevealedOverlap:
     counts: list[int | None]
     min_group_size: int
     seconds: float
+    # Each customer once, over all parties (None: suppressed); the counts above are per first party.
+    distinct_customers: int | None = None
+    distinct_shared: int | None = None
 
 
 def overlap_from_blinded(
@@ -58,11 +87,14 @@ def overlap_from_blinded(
         if ordered
         else {}
     )
+    distinct, shared = distinct_customers(blinded)
     revealed = RevealedOverlap(
         join_keys=join_keys,
         groups=[list(group) for group in counts],
         counts=list(counts.values()),
         min_group_size=min_group_size,
         seconds=round(seconds, 2),
+        distinct_customers=distinct if distinct >= min_group_size else None,
+        distinct_shared=shared if shared >= min_group_size else None,
     )
     return revealed, indicators

@@ -110,6 +110,8 @@ class Report(BaseModel):
     verification: dict[str, bool]
     overlap: list[OverlapRow] = []
     overlap_keys: list[str] = []
+    distinct_customers: int | None = None  # each customer once over all retailers (None: suppressed)
+    distinct_shared: int | None = None  # of them, at two or more retailers
     segments: SegmentTable | None = None
     copurchase: list[LiftRow] = []
     recommender: RecommenderSection | None = None
@@ -135,7 +137,18 @@ class Report(BaseModel):
                 for row in self.overlap
                 if len(row.parties) in (2, len(self.parties))  # pairs and everyone; the report has all
             ],
+            *self._distinct_lines(),
             *self._insight_lines(),
+        ]
+
+    def _distinct_lines(self) -> list[str]:
+        if not self.overlap:
+            return []
+        if self.distinct_customers is None or self.distinct_shared is None:
+            return ["Customers at more than one retailer: suppressed (below the minimum group size)"]
+        return [
+            f"Customers at more than one retailer: {self.distinct_shared:,} of {self.distinct_customers:,} "
+            f"distinct customers ({self.distinct_shared / self.distinct_customers:.0%}; each person once)"
         ]
 
     def _insight_lines(self) -> list[str]:
@@ -147,8 +160,9 @@ class Report(BaseModel):
         shared = self.shared_sales
         if shared is not None and shared.shown and shared.all_customers and shared.all_sales_cents:
             lines.append(
-                f"Customers at more than one retailer: {shared.shared_customers / shared.all_customers:.0%} of "
-                f"loyalty customers, {shared.shared_sales_cents / shared.all_sales_cents:.0%} of loyalty sales"
+                f"Loyalty sales by customers who also shop elsewhere: "
+                f"{shared.shared_sales_cents / shared.all_sales_cents:.0%} (customer-retailer pairs: "
+                f"{shared.shared_customers:,} of {shared.all_customers:,})"
             )
         if self.recommender is not None and self.recommender.recall:
             lifts = ", ".join(f"{n} {r.lift:+.3f}" for n, r in self.recommender.recall.items())
@@ -217,6 +231,8 @@ def build_report(
         if overlap
         else [],
         overlap_keys=overlap.join_keys if overlap else [],
+        distinct_customers=overlap.distinct_customers if overlap else None,
+        distinct_shared=overlap.distinct_shared if overlap else None,
         segments=_segment_table(spec.customer_segments, segments) if segments and spec.customer_segments else None,
         copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
         recommender=_recommender_section(spec, recommender) if recommender else None,

@@ -98,7 +98,12 @@ def _overlap_section(report: Report) -> str:
 <p class="meta">Matched on {escape(", ".join(report.overlap_keys))} by ECDH-PSI: no retailer learned who is
 shared, only these counts. Each count is of the first-named retailer's customers who also shop at the
 others, each customer once; counts below {report.min_group_size} are suppressed (&#8212;).</p>
-<table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>{_shared_sales(report)}"""
+<table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>
+<p class="meta">Over all retailers, each person once (linked by any shared key, also across retailers
+that know different keys of them):</p>
+<table><tr><th></th><th>distinct customers</th></tr>
+<tr><th>at two or more retailers</th>{_cell(report.distinct_shared)}</tr>
+<tr><th>at any retailer</th>{_cell(report.distinct_customers)}</tr></table>{_shared_sales(report)}"""
 
 
 def _shared_sales(report: Report) -> str:
@@ -110,9 +115,9 @@ def _shared_sales(report: Report) -> str:
     return f"""<p class="meta">Computed under MPC from secret-shared overlap indicators (no one, the
 coordinator included, learned which customers they are).</p>
 <table><tr><th></th><th>customer-retailer pairs</th><th>sales (EUR)</th></tr>
-<tr><th>customers at more than one retailer</th>{_cell(shared.shared_customers)}
+<tr><th>pairs whose customer also shops elsewhere</th>{_cell(shared.shared_customers)}
 {_cell(None if shared.shared_sales_cents is None else shared.shared_sales_cents / 100, "{:,.0f}")}</tr>
-<tr><th>all loyalty customers</th>{_cell(shared.all_customers)}
+<tr><th>all pairs (loyalty customers per retailer, summed)</th>{_cell(shared.all_customers)}
 {_cell(None if shared.all_sales_cents is None else shared.all_sales_cents / 100, "{:,.0f}")}</tr></table>"""
 
 

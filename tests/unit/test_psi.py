@@ -15,7 +15,7 @@ from cleanroom.party.psi_session import run_session
 from cleanroom.party.runs import PartyRun
 from cleanroom.psi.ecdh import blind_own, new_scalar, reblind
 from cleanroom.psi.hash_to_curve import encode_to_curve, hash_to_field
-from cleanroom.psi.overlap import disclosed, overlap_counts
+from cleanroom.psi.overlap import disclosed, distinct_customers, overlap_counts
 from cleanroom.psi.rounds import batch_name, fully_blinded_sets
 from tests.conftest import coordinator, home, node, prepared
 
@@ -61,6 +61,52 @@ def test_multi_key_match_counts_each_customer_once() -> None:
     sa, sb = new_scalar(), new_scalar()
     blinded = {"a": reblind(blind_own(a, kinds, sa), sb), "b": reblind(blind_own(b, kinds, sb), sa)}
     assert overlap_counts(blinded) == {("a", "b"): 3}  # x (both keys), y (phone), z (email); not w
+
+
+def test_distinct_customers_follow_keys_across_retailers() -> None:
+    """Customer-retailer pairs are not customers: a person at three retailers is one customer, also when
+    the retailers know different keys of them (email at a, email and phone at b, phone at c)."""
+    kinds = ("email", "phone")
+    exports = {
+        "a": [("p@e.org", None), ("q@e.org", "+491"), ("solo-a@e.org", None)],
+        "b": [("p@e.org", "+497"), ("q@e.org", None), (None, "+495")],
+        "c": [(None, "+497"), ("r@e.org", "+495"), (None, None)],
+    }
+    scalars = {n: new_scalar() for n in exports}
+    blinded = {}
+    for name, rows in exports.items():
+        points = blind_own(rows, kinds, scalars[name])
+        for other in exports:
+            if other != name:
+                points = reblind(points, scalars[other])
+        blinded[name] = points
+    # p (a, b, c via b's phone), q (a, b), r (b's +495 and c), solo-a, and c's row without keys
+    assert distinct_customers(blinded) == (5, 3)
+    # Pairwise PSI matches keys directly: a and c share no key of p, yet p is at both.
+    assert overlap_counts(blinded) == {("a", "b"): 2, ("a", "c"): 0, ("b", "c"): 2, ("a", "b", "c"): 0}
+
+
+def plaintext_distinct(keys: dict[str, pl.DataFrame]) -> tuple[int, int]:
+    """Customers as people: rows linked by any shared key, transitively (a small union-find)."""
+    parent: dict[object, object] = {}
+
+    def find(x: object) -> object:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for party, frame in keys.items():
+        for i, (email, phone) in enumerate(frame.select("email_key", "phone_key").iter_rows()):
+            row = (party, i)
+            find(row)
+            for key in (("email", email), ("phone", phone)):
+                if key[1] is not None:
+                    parent[find(row)] = find(key)
+    people: dict[object, set[str]] = {}
+    for party, frame in keys.items():
+        for i in range(frame.height):
+            people.setdefault(find((party, i)), set()).add(party)
+    return len(people), sum(len(p) >= 2 for p in people.values())
 
 
 def plaintext_overlap(keys: dict[str, pl.DataFrame], group: tuple[str, ...]) -> int:
@@ -117,6 +163,9 @@ def test_overlap_through_the_exchange_equals_plaintext(prepared_workspace, small
     for group, count in counts.items():
         assert count == plaintext_overlap(keys, group), group
     assert counts[tuple(names)] > 0
+    distinct, shared = distinct_customers(blinded)
+    assert (distinct, shared) == plaintext_distinct(keys)
+    assert shared < sum(count for group, count in counts.items() if len(group) == 2)
     shown = disclosed(counts, min_group_size=counts[tuple(names)] + 1)  # the smallest group
     assert shown[tuple(names)] is None and all(v is not None for g, v in shown.items() if len(g) == 2)
 
