@@ -213,7 +213,9 @@ def product_catalogue(rng: np.random.Generator, per_category: int = 40) -> pl.Da
 def shared_catalogue(seed: int) -> pl.DataFrame:
     """The public product list the consortium agrees to model (the recommender's items): the same
     catalogue `generate_consortium` draws from, without prices."""
-    return product_catalogue(np.random.default_rng(seed)).select("gtin", "product_name", "category", "brand")
+    return product_catalogue(np.random.default_rng(seed)).select(
+        pl.col("gtin").alias("product_id"), "product_name", "category", "brand"
+    )
 
 
 def population(rng: np.random.Generator, size: int) -> pl.DataFrame:

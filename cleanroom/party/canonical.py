@@ -1,7 +1,8 @@
 """The canonical retail schema every party's exports are mapped to, and what each column is for.
 
-Privacy classes drive anonymization; `ANALYSIS_COLUMNS` drives data minimization: a column that no
-approved analysis (and no privacy derivation) needs is validated, then never carried further.
+Privacy classes drive anonymization; `cleanroom.spec.columns` says what each analysis needs, which
+drives both what an export must have (its other columns may be absent) and data minimization: a column
+that no approved analysis (and no privacy derivation) needs is validated, then never carried further.
 """
 
 from __future__ import annotations
@@ -9,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from cleanroom.spec.models import AnalysisKind, CollaborationSpec
+from cleanroom.spec.analyses import CustomerOverlap
+from cleanroom.spec.columns import (
+    ANALYSIS_COLUMNS,
+    CANONICAL_COLUMNS,
+    KEY_COLUMNS,
+    PRIVACY_DERIVATION_COLUMNS,
+    SALES,
+    expand,
+)
+from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 
 
@@ -65,13 +75,13 @@ CUSTOMERS = TableSchema(
 PRODUCTS = TableSchema(
     CanonicalTable.PRODUCTS,
     (
-        Column("gtin", Kind.TEXT),
+        Column("product_id", Kind.TEXT),  # any string SKU; GTINs are checked only where declared
         Column("product_name", Kind.TEXT),
         Column("category", Kind.TEXT),
         Column("brand", Kind.TEXT),
         Column("list_price_cents", Kind.MONEY),
     ),
-    primary_key="gtin",
+    primary_key="product_id",
 )
 TRANSACTIONS = TableSchema(
     CanonicalTable.TRANSACTIONS,
@@ -79,56 +89,35 @@ TRANSACTIONS = TableSchema(
         Column("transaction_id", Kind.TEXT),
         Column("basket_id", Kind.TEXT),
         Column("customer_id", Kind.TEXT, Privacy.LINKABLE_ID),
-        Column("gtin", Kind.TEXT),
+        Column("product_id", Kind.TEXT),
         Column("quantity", Kind.INTEGER),
         Column("unit_price_cents", Kind.MONEY),
+        Column("line_total_cents", Kind.MONEY),
         Column("purchased_at", Kind.TIMESTAMP),
     ),
     primary_key="transaction_id",
 )
 SCHEMAS: dict[CanonicalTable, TableSchema] = {s.table: s for s in (CUSTOMERS, PRODUCTS, TRANSACTIONS)}
+assert all(tuple(SCHEMAS[t].names) == names for t, names in CANONICAL_COLUMNS.items()), "columns.py differs"
 
-# Foreign keys checked row by row: (table, column) -> (referenced table, column).
-FOREIGN_KEYS: dict[tuple[CanonicalTable, str], tuple[CanonicalTable, str]] = {
-    (CanonicalTable.TRANSACTIONS, "gtin"): (CanonicalTable.PRODUCTS, "gtin"),
-    (CanonicalTable.TRANSACTIONS, "customer_id"): (CanonicalTable.CUSTOMERS, "customer_id"),
-}
 
-ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
-    AnalysisKind.CATEGORY_MONTH_SALES: {
-        CanonicalTable.TRANSACTIONS: ("customer_id", "gtin", "quantity", "unit_price_cents", "purchased_at"),
-        CanonicalTable.PRODUCTS: ("gtin", "category"),
-        CanonicalTable.CUSTOMERS: ("customer_id",),
-    },
-    AnalysisKind.CUSTOMER_OVERLAP: {CanonicalTable.CUSTOMERS: ("customer_id", "email", "phone")},
-    AnalysisKind.COPURCHASE_LIFT: {
-        CanonicalTable.TRANSACTIONS: ("customer_id", "gtin", "purchased_at"),
-        CanonicalTable.PRODUCTS: ("gtin", "category"),
-        CanonicalTable.CUSTOMERS: ("customer_id",),
-    },
-    AnalysisKind.BASKET_STATISTICS: {
-        CanonicalTable.TRANSACTIONS: ("customer_id", "quantity", "unit_price_cents", "purchased_at"),
-        CanonicalTable.CUSTOMERS: ("customer_id",),  # the region comes from the generalized postcode
-    },
-    AnalysisKind.JOINT_RECOMMENDER: {
-        CanonicalTable.TRANSACTIONS: ("customer_id", "gtin", "purchased_at"),
-        CanonicalTable.CUSTOMERS: ("customer_id",),
-    },
-    AnalysisKind.CUSTOMER_SEGMENTS: {
-        CanonicalTable.TRANSACTIONS: ("customer_id", "quantity", "unit_price_cents", "purchased_at"),
-        CanonicalTable.CUSTOMERS: ("customer_id",),
-    },
-}
-# What the privacy policy itself derives from: join keys for overlap counting and generalized
-# quasi-identifiers for segment dimensions, both kept inside the party.
-PRIVACY_DERIVATION_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
-    CanonicalTable.CUSTOMERS: ("customer_id", "email", "phone", "postcode", "birth_date"),
-}
+def required_columns(spec: CollaborationSpec, table: CanonicalTable, available: set[str]) -> set[str]:
+    """What an export must have for the approved analyses (the keys, each analysis's columns, the overlap's
+    join keys); anything else may be missing from it. A column declared absent is never required (the
+    spec check refused the analyses that cannot do without it). `available`: the columns the export has."""
+    needed = set(KEY_COLUMNS[table])
+    for analysis in spec.analyses:
+        needed.update(expand(table, ANALYSIS_COLUMNS[analysis.kind].get(table, ()), available))
+        if isinstance(analysis, CustomerOverlap) and table is CanonicalTable.CUSTOMERS:
+            needed.update(key.value for key in analysis.join_keys)
+    return needed
 
 
 def columns_in_use(spec: CollaborationSpec, table: CanonicalTable) -> list[str]:
-    """The canonical columns carried past validation: what approved analyses and privacy derivation use."""
-    needed: set[str] = set(PRIVACY_DERIVATION_COLUMNS.get(table, ()))
+    """The canonical columns carried past validation: what approved analyses and privacy derivation use
+    (absent ones are carried as nulls, so later steps find every column they name)."""
+    needed: set[str] = set(PRIVACY_DERIVATION_COLUMNS.get(table, ())) | set(KEY_COLUMNS[table])
     for analysis in spec.analyses:
-        needed.update(ANALYSIS_COLUMNS[analysis.kind].get(table, ()))
+        for name in ANALYSIS_COLUMNS[analysis.kind].get(table, ()):
+            needed.update(("quantity", "unit_price_cents", "line_total_cents") if name == SALES else (name,))
     return [c for c in SCHEMAS[table].names if c in needed]

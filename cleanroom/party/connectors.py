@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import polars as pl
 
 from cleanroom.errors import DataContractError
 from cleanroom.party.canonical import SCHEMAS, TableSchema
+from cleanroom.spec.columns import ABSENT_DEFAULTS
 from cleanroom.spec.models import Party
 from cleanroom.spec.sources import CanonicalTable, Encoding, SourceFormat, TableSource
 
@@ -65,31 +67,66 @@ def locate_export(party: Party, table: CanonicalTable, workspace: Path) -> Locat
     return LocatedExport(table, source, _transcode(path, source.encoding, workspace, table), label, digest)
 
 
-def scan_export(export: LocatedExport) -> pl.LazyFrame:
-    """The export's mapped columns under canonical names, as exported (CSV cells stay text). Ignored
-    columns come along under IGNORED_PREFIX: polars checks a row's field count only when every column
-    is read (a row with an extra field was silently cut), so the counting pass reads them too."""
-    schema = export.schema
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which canonical columns come from which export column, and which the export does not have."""
+
+    read: dict[str, str]  # canonical -> export column
+    absent: list[str]  # read as null, or as their default (products without a category: "uncategorized")
+
+
+def plan_columns(export: LocatedExport, required_for: Callable[[set[str]], set[str]]) -> ColumnPlan:
+    """Map the export's header to canonical columns. `required_for(available)`: what the approved analyses
+    need, given the canonical columns the export has. A required column that is missing, and an export
+    column that is neither mapped nor ignored, are errors (all of them in one)."""
     names = _export_columns(export)
-    mapping = {c: export.source.column(c).source for c in schema.names}
-    missing = [f"{canonical} (export column '{name}')" for canonical, name in mapping.items() if name not in names]
+    declared_absent = set(export.source.absent)
+    available = {
+        c for c in export.schema.names if c not in declared_absent and export.source.column(c).source in names
+    }
+    required = required_for(available)
+    read, absent, missing = {}, [], []
+    for canonical in export.schema.names:
+        name = export.source.column(canonical).source
+        if canonical not in declared_absent and name in names:
+            read[canonical] = name
+        elif canonical in required and canonical not in declared_absent:
+            missing.append(f"{canonical} (export column '{name}')")
+        else:
+            absent.append(canonical)
     if missing:
         raise export.error(
-            f"missing column(s): {', '.join(missing)}",
-            fix="export the column or map the canonical name to yours under data.tables.*.columns",
+            f"missing column(s) an approved analysis needs: {', '.join(missing)}",
+            fix="export the column, map the canonical name to yours under data.tables.*.columns, or declare it "
+            "under data.tables.*.absent (`cleanroom check-spec` then says which analysis cannot run)",
         )
-    extra = sorted(set(names) - set(mapping.values()) - set(export.source.ignore_columns))
+    extra = sorted(set(names) - set(read.values()) - set(export.source.ignore_columns))
     if extra:
         raise export.error(
             f"unexpected column(s) {', '.join(extra)}",
             fix="map them, or list them under ignore_columns so a changed export is noticed on purpose",
         )
+    return ColumnPlan(read, absent)
+
+
+def scan_export(export: LocatedExport, plan: ColumnPlan) -> pl.LazyFrame:
+    """The export's mapped columns under canonical names, as exported (CSV cells stay text), absent ones
+    as null text. Ignored columns come along under IGNORED_PREFIX: polars checks a row's field count
+    only when every column is read (a row with an extra field was silently cut), so the counting pass
+    reads them too."""
     if export.source.resolved_format is SourceFormat.PARQUET:
         frame = pl.scan_parquet(export.path)
     else:
-        frame = pl.scan_csv(export.path, infer_schema=False, encoding="utf8")
+        frame = pl.scan_csv(export.path, infer_schema=False, encoding="utf8", separator=export.source.separator)
+    names = frame.collect_schema().names()
     ignored = [pl.col(c).alias(IGNORED_PREFIX + c) for c in export.source.ignore_columns if c in names]
-    return frame.select(*(pl.col(source).alias(canonical) for canonical, source in mapping.items()), *ignored)
+    columns = []
+    for canonical in export.schema.names:
+        if canonical in plan.read:
+            columns.append(pl.col(plan.read[canonical]).alias(canonical))
+        else:
+            columns.append(pl.lit(ABSENT_DEFAULTS.get((export.table, canonical)), pl.String).alias(canonical))
+    return frame.select(*columns, *ignored)
 
 
 def malformed_csv(export: LocatedExport) -> DataContractError:
@@ -98,7 +135,7 @@ def malformed_csv(export: LocatedExport) -> DataContractError:
     header_fields, line = None, 0
     try:
         with open(export.path, newline="", encoding="utf-8") as handle:
-            for row in csv.reader(handle, strict=True):
+            for row in csv.reader(handle, strict=True, delimiter=export.source.separator):
                 line += 1
                 header_fields = header_fields or len(row)
                 if len(row) != header_fields and row:
@@ -119,7 +156,11 @@ def _export_columns(export: LocatedExport) -> list[str]:
     try:
         if export.source.resolved_format is SourceFormat.PARQUET:
             return pl.scan_parquet(export.path).collect_schema().names()
-        return pl.scan_csv(export.path, n_rows=0, infer_schema=False).collect_schema().names()
+        return (
+            pl.scan_csv(export.path, n_rows=0, infer_schema=False, separator=export.source.separator)
+            .collect_schema()
+            .names()
+        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise export.error(
             f"cannot be read as {export.source.resolved_format.value}",

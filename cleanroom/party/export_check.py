@@ -13,12 +13,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from cleanroom.errors import DataContractError
+from cleanroom.party.canonical import required_columns
 from cleanroom.party.compliance import QUARANTINE_DIR
-from cleanroom.party.connectors import LocatedExport, locate_export
-from cleanroom.party.rules import Expectation, RuleContext, load_suite
+from cleanroom.party.connectors import LocatedExport, locate_export, plan_columns
+from cleanroom.party.rules import Expectation, RuleContext, load_suite, party_suite
 from cleanroom.party.table_check import CheckedTable, check_table, quarantine_frame, sink
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
@@ -69,21 +71,27 @@ def check_exports(
     """Check every table that was found (in dependency order: foreign keys refer to the clean keys of
     tables checked before), adding its problems; a table that cannot be read leaves its references
     unchecked rather than failing them all."""
+    data = spec.party(check.party).data
+    assert data is not None, "only data parties have exports"
+    max_share = data.bounds.max_quarantine_share
     for table in TABLE_ORDER:
-        suite = load_suite(table)
         export = check.exports.get(table)
         result = None
         if export is not None:
             if progress:
                 progress(f"checking {export.label}")
             try:
-                result = check.checked[table] = check_table(export, suite, context)
+                plan = plan_columns(export, partial(required_columns, spec, table))
+                suite = party_suite(spec, export.source, table, set(plan.read), data.bounds)
+                result = check.checked[table] = check_table(export, suite, context, plan)
             except DataContractError as problem:
                 check.problems.append(problem)
         if result is not None:
             if after_table:
                 after_table(result)
-            check.problems += usability_problems(result, spec.privacy.max_quarantine_share)
+            check.problems += usability_problems(
+                result, spec.privacy.max_quarantine_share if max_share is None else max_share
+            )
         clean = result.clean() if result is not None else None
         for (referenced, column), _ in references_to(table):
             keys = clean.select(column).collect(engine="streaming")[column] if clean is not None else None
@@ -151,7 +159,7 @@ def rule_rows(check: ExportCheck) -> list[dict]:
     """Every rule of every checked table with its bound and failing rows (the party's own view)."""
     rows = []
     for table, result in check.checked.items():
-        expectations: dict[str, Expectation] = {e.label: e for e in load_suite(table).expectations}
+        expectations: dict[str, Expectation] = {e.label: e for e in result.suite.expectations}
         for count in result.counts:
             expectation = expectations.get(count.label)
             rows.append(

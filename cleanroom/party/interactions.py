@@ -37,12 +37,14 @@ class Interactions:
         return weight * target, weight
 
 
-def build_interactions(transactions: pl.LazyFrame, analysis: JointRecommender, gtins: list[str]) -> Interactions:
-    item = pl.LazyFrame({"gtin": gtins, "item": np.arange(len(gtins), dtype=np.int64)})
+def build_interactions(
+    transactions: pl.LazyFrame, analysis: JointRecommender, product_ids: list[str]
+) -> Interactions:
+    item = pl.LazyFrame({"product_id": product_ids, "item": np.arange(len(product_ids), dtype=np.int64)})
     cutoff = datetime.combine(analysis.holdout_from, datetime.min.time(), tzinfo=timezone.utc)
     lines = (
-        transactions.select("customer_code", "gtin", "purchased_at")
-        .join(item, on="gtin", how="inner")
+        transactions.select("customer_code", "product_id", "purchased_at")
+        .join(item, on="product_id", how="inner")
         .select(pl.col("customer_code").cast(pl.Int64), "item", (pl.col("purchased_at") < cutoff).alias("train"))
         .unique()
         .collect(engine="streaming")
@@ -56,7 +58,7 @@ def build_interactions(transactions: pl.LazyFrame, analysis: JointRecommender, g
     )
     codes = active["customer_code"].to_numpy()
     row = pl.DataFrame({"customer_code": codes, "row": np.arange(len(codes), dtype=np.int64)})
-    bought = np.zeros((len(codes), len(gtins)), dtype=bool)
+    bought = np.zeros((len(codes), len(product_ids)), dtype=bool)
     seen = train.join(row, on="customer_code")
     bought[seen["row"].to_numpy(), seen["item"].to_numpy()] = True
     later = lines.filter(~pl.col("train")).join(row, on="customer_code").select("row", "item").unique()

@@ -1,5 +1,10 @@
 """Turn exported cells into canonical types. A cell that does not parse becomes a row-level failure
-(the row goes to quarantine with the reason) instead of an exception that would quote the cell."""
+(the row goes to quarantine with the reason) instead of an exception that would quote the cell.
+
+Money is held as integer cents (hundredths of the consortium's currency unit). Decimal amounts may have
+up to six decimals (12.3456 per kilo) and a decimal comma where the table says so. A line's sales are
+rounded once, at line level: its line total if the export has one, else quantity x the exact unit price,
+rounded half to even to the cent (`line_sales`). Unit prices shown on their own are rounded the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from cleanroom.spec.sources import ColumnSource, MoneyUnit
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
 DEFAULT_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # ISO 8601 with offset: 2025-03-01T10:15:00+01:00
 DEFAULT_NAIVE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-DECIMAL_MONEY = r"^-?[0-9]+(\.[0-9]{1,2})?$"
+DECIMAL_MONEY = r"^-?[0-9]+(\.[0-9]{1,6})?$"
+EXACT = pl.Decimal(24, 6)
 TYPE_NAMES = {
     Kind.INTEGER: "an integer",
     Kind.MONEY: "an amount",
@@ -35,13 +41,17 @@ class ParsedColumn:
         return f"{self.name}: does not parse"
 
 
-def parse_column(column: Column, source: ColumnSource, dtype: pl.DataType, exported_as: str) -> ParsedColumn:
+def parse_column(
+    column: Column, source: ColumnSource, dtype: pl.DataType, exported_as: str, decimal_comma: bool = False
+) -> ParsedColumn:
     """Build the typed expression for `column` from an export column of type `dtype`; the failure
     compares the typed value with the exported cell kept (as text) in column `exported_as`."""
     raw = pl.col(column.name)
     if dtype == pl.String:
         raw = raw.str.strip_chars()
         raw = pl.when(raw == "").then(None).otherwise(raw)
+        if column.kind is Kind.MONEY and decimal_comma:
+            raw = raw.str.replace(",", ".", literal=True)
     typed = _typed(column, source, dtype, raw).alias(column.name)
     if column.kind is Kind.TEXT:
         return ParsedColumn(column.name, typed, None)
@@ -56,10 +66,7 @@ def _typed(column: Column, source: ColumnSource, dtype: pl.DataType, raw: pl.Exp
     if kind is Kind.INTEGER or (kind is Kind.MONEY and source.unit in (None, MoneyUnit.CENTS)):
         return raw.cast(pl.Int64, strict=False)
     if kind is Kind.MONEY:
-        if dtype == pl.String:
-            exact = raw.str.contains(DECIMAL_MONEY)
-            raw = pl.when(exact).then(raw)
-        return (raw.cast(pl.Decimal(18, 2), strict=False) * 100).cast(pl.Int64, strict=False)
+        return (_exact_amount(raw, dtype) * 100).round(0).cast(pl.Int64, strict=False)
     if kind is Kind.DATE:
         if dtype == pl.Date:
             return raw
@@ -67,6 +74,28 @@ def _typed(column: Column, source: ColumnSource, dtype: pl.DataType, raw: pl.Exp
             return raw.dt.date()
         return raw.cast(pl.String).str.to_date(source.format or DEFAULT_DATE_FORMAT, strict=False)
     return _timestamp(source, dtype, raw)
+
+
+def _exact_amount(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        raw = pl.when(raw.str.contains(DECIMAL_MONEY)).then(raw)
+    return raw.cast(EXACT, strict=False)
+
+
+def line_sales(
+    has_line_total: bool, unit_price: ColumnSource, dtype: pl.DataType, exported_as: str, decimal_comma: bool
+) -> pl.Expr:
+    """A line's sales in cents, rounded once: the line total, or quantity x the exact unit price (from
+    the exported cell in `exported_as`, not from the price already rounded to cents)."""
+    if has_line_total:
+        return pl.col("line_total_cents")
+    if unit_price.unit in (None, MoneyUnit.CENTS):
+        return pl.col("quantity") * pl.col("unit_price_cents")
+    raw = pl.col(exported_as).str.strip_chars()
+    if decimal_comma:
+        raw = raw.str.replace(",", ".", literal=True)
+    exact = _exact_amount(raw, pl.String) if dtype == pl.String else pl.col(exported_as).cast(EXACT, strict=False)
+    return (exact * pl.col("quantity") * 100).round(0).cast(pl.Int64)
 
 
 def _timestamp(source: ColumnSource, dtype: pl.DataType, raw: pl.Expr) -> pl.Expr:

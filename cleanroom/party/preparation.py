@@ -43,7 +43,7 @@ from cleanroom.party.export_check import (
     write_problem_report,
 )
 from cleanroom.party.pre_aggregation import pre_aggregate
-from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext, load_suite
+from cleanroom.party.rules import EXPECTATIONS_DIR, RuleContext
 from cleanroom.party.runs import pinned_versions
 from cleanroom.party.table_check import CheckedTable, sample_for_docs, sink
 from cleanroom.party.versions import (
@@ -130,9 +130,7 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
         with watch.step("great expectations"):
             sample, sampled = sample_for_docs(checked, validation.SAMPLE_ROWS)
             docs.extend(
-                validation.validate_for_data_docs(
-                    load_suite(checked.export.table), sample, context, workspace, sampled=sampled
-                )
+                validation.validate_for_data_docs(checked.suite, sample, context, workspace, sampled=sampled)
             )
 
     with watch.step("polars row checks"):
@@ -247,16 +245,16 @@ def _write_outputs(
     transactions = (
         checked[CanonicalTable.TRANSACTIONS]
         .clean()
-        .select(columns_in_use(spec, CanonicalTable.TRANSACTIONS))
+        .select(*columns_in_use(spec, CanonicalTable.TRANSACTIONS), "sales_cents")
         .with_columns(code.alias("customer_code"))
         .filter(pl.col("customer_code").is_not_null())
-        .join(categories, on="gtin", how="inner")
+        .join(categories, on="product_id", how="inner")
         .select(
             "customer_code",
-            "gtin",
+            "product_id",
             "category",
             "quantity",
-            (pl.col("quantity") * pl.col("unit_price_cents")).alias("sales_cents"),
+            "sales_cents",  # rounded once per line (cleanroom.party.parsing.line_sales)
             "purchased_at",
         )
     )

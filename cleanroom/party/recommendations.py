@@ -31,8 +31,8 @@ def prepare_recommender_input(spec: CollaborationSpec, spec_path: Path, prepared
     modelled (a figure that stays in the party)."""
     analysis = spec.joint_recommender
     assert analysis is not None
-    gtins = load_catalogue(spec_path, spec)
-    interactions = build_interactions(pl.scan_parquet(prepared / "transactions.parquet"), analysis, gtins)
+    product_ids = load_catalogue(spec_path, spec)
+    interactions = build_interactions(pl.scan_parquet(prepared / "transactions.parquet"), analysis, product_ids)
     write_inputs(run.player_dir, run.evaluation_dir, interactions, analysis)
     return len(interactions.customer_codes)
 
@@ -44,14 +44,15 @@ def deliver_recommendations(
     analysis = spec.joint_recommender
     assert analysis is not None
     started = time.perf_counter()
-    gtins = load_catalogue(spec_path, spec)
-    if item_factors.shape != (len(gtins), analysis.factors):
+    product_ids = load_catalogue(spec_path, spec)
+    if item_factors.shape != (len(product_ids), analysis.factors):
         raise SecureComputationError(
-            f"revealed item factors have shape {item_factors.shape}, expected {(len(gtins), analysis.factors)}",
+            f"revealed item factors have shape {item_factors.shape}, "
+            f"expected {(len(product_ids), analysis.factors)}",
             where="joint recommender",
             fix="rerun: the coordinator and this party disagree on the catalogue or the spec",
         )
-    data = read_interactions(run.evaluation_dir, len(gtins))
+    data = read_interactions(run.evaluation_dir, len(product_ids))
     users = read_user_factors(str(run.outputs_dir / USER_FACTORS_OUTPUT_PATH))[: len(data.customer_codes)]
     joint = users @ item_factors.T
     n = analysis.top_n
@@ -63,7 +64,7 @@ def deliver_recommendations(
         popularity=mf.recall(_popularity_scores(data), data.bought, data.held_out, n),
         lift_interval=mf.lift_interval(joint_parts, alone_parts),
     )
-    _write_top_n(prepared, run.reports_dir / RECOMMENDATIONS_FILE, data, joint, gtins, n)
+    _write_top_n(prepared, run.reports_dir / RECOMMENDATIONS_FILE, data, joint, product_ids, n)
     (run.reports_dir / EVALUATION_FILE).write_text(
         json.dumps(
             {
@@ -91,7 +92,7 @@ def _popularity_scores(data: Interactions) -> np.ndarray:
 
 
 def _write_top_n(
-    prepared: Path, target: Path, data: Interactions, scores: np.ndarray, gtins: list[str], n: int
+    prepared: Path, target: Path, data: Interactions, scores: np.ndarray, product_ids: list[str], n: int
 ) -> None:
     """Per customer pseudonym: rank, GTIN and score of the top-N products it has not bought yet."""
     top = mf.top_unseen(scores, data.bought, n)
@@ -101,9 +102,9 @@ def _write_top_n(
         {
             "customer_code": data.customer_codes[rows].astype(np.uint32),
             "rank": np.tile(np.arange(1, n + 1), len(data.customer_codes)).astype(np.int16),
-            "gtin": np.asarray(gtins)[top.reshape(-1)],
+            "product_id": np.asarray(product_ids)[top.reshape(-1)],
             "score": np.take_along_axis(scores, top, axis=1).reshape(-1),
         }
     )
     joined = table.join(customers.with_columns(pl.col("customer_code").cast(pl.UInt32)), on="customer_code")
-    joined.select("customer_pseudonym", "rank", "gtin", "score").write_parquet(target)
+    joined.select("customer_pseudonym", "rank", "product_id", "score").write_parquet(target)

@@ -2,8 +2,11 @@
 
 Every row of every table is checked here (streaming, full table): a failing row goes to the party's
 quarantine with the expectation's label as its reason. Great Expectations validates the same suites
-for the Data Docs (`validation.py`). Two placeholders tie suites to the run: `"$now"` (the run's
-start, for "not in the future") and a value set `"$<table>.<column>"` (a foreign key).
+for the Data Docs (`validation.py`). Placeholders tie suites to the run and the party: `"$now"` (the
+run's start, for "not in the future"), a value set `"$<table>.<column>"` (a foreign key), and
+`"$bounds.<name>"` (the party's plausibility bounds from the spec, `data.bounds`). A rule with
+`"only_if": "gtin"` applies where the spec declares the column as GTINs; rules on columns an export
+does not have are left out (`party_suite`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import polars as pl
 
 from cleanroom.errors import ConfigurationError
 from cleanroom.party.canonical import SCHEMAS, Kind
-from cleanroom.spec.sources import CanonicalTable
+from cleanroom.spec.models import CollaborationSpec
+from cleanroom.spec.sources import Bounds, CanonicalTable, TableSource
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 Severity = Literal["block", "quarantine", "warn"]
@@ -40,6 +44,7 @@ class Expectation:
     type: str
     kwargs: dict[str, Any]
     severity: Severity
+    only_if: str | None = None  # "gtin": only where the spec declares the column as GTINs
 
     @property
     def column(self) -> str | None:
@@ -51,7 +56,7 @@ class Expectation:
 
     @property
     def bound(self) -> str:
-        """What the rule allows, for people: "1 to 1000", "one of products.gtin", "not null"."""
+        """What the rule allows, for people: "1 to 1000", "one of products.product_id", "not null"."""
         kwargs = self.kwargs
         if self.type == "expect_column_values_to_be_between" or self.type in TABLE_TYPES:
             low, high = kwargs.get("min_value"), kwargs.get("max_value")
@@ -71,7 +76,7 @@ class Expectation:
 
     @property
     def reference(self) -> tuple[CanonicalTable, str] | None:
-        """For a foreign key ("value_set": "$products.gtin"): the referenced table and column."""
+        """For a foreign key ("value_set": "$products.product_id"): the referenced table and column."""
         value_set = self.kwargs.get("value_set")
         if isinstance(value_set, str) and value_set.startswith("$"):
             table, column = value_set[1:].split(".", 1)
@@ -103,7 +108,7 @@ def load_suite(table: CanonicalTable, directory: Path = EXPECTATIONS_DIR) -> Sui
     schema = SCHEMAS[table]
     expectations = []
     for i, item in enumerate(raw["expectations"]):
-        expectation = Expectation(table, item["type"], item["kwargs"], item["severity"])
+        expectation = Expectation(table, item["type"], item["kwargs"], item["severity"], item.get("only_if"))
         where = f"{path}: expectations[{i}]"
         if expectation.type not in ROW_TYPES | TABLE_TYPES:
             raise ConfigurationError(
@@ -117,8 +122,46 @@ def load_suite(table: CanonicalTable, directory: Path = EXPECTATIONS_DIR) -> Sui
             )
         if expectation.severity not in ("block", "quarantine", "warn"):
             raise ConfigurationError("bad severity", where=where, fix="use block, quarantine or warn")
+        if expectation.only_if not in (None, "gtin"):
+            raise ConfigurationError("unknown only_if", where=where, fix='use "gtin" or leave it out')
+        for name in ("min_value", "max_value"):
+            value = expectation.kwargs.get(name)
+            if isinstance(value, str) and value.startswith(BOUNDS) and value[len(BOUNDS) :] not in BOUND_NAMES:
+                raise ConfigurationError(
+                    f"unknown bound {value}", where=where, fix=f"use one of {', '.join(sorted(BOUND_NAMES))}"
+                )
         expectations.append(expectation)
     return Suite(table, tuple(expectations))
+
+
+BOUNDS = "$bounds."
+BOUND_NAMES = {"max_quantity", "max_unit_price_cents", "max_line_total_cents", "earliest_purchase"}
+
+
+def party_suite(
+    spec: CollaborationSpec, source: TableSource, table: CanonicalTable, read: set[str], bounds: Bounds
+) -> Suite:
+    """The suite as it applies to one party's export: its bounds filled in, rules on columns the export
+    does not have left out, GTIN rules only where declared."""
+    earliest = bounds.earliest_purchase or spec.earliest_purchase
+    values = {
+        "max_quantity": bounds.max_quantity,
+        "max_unit_price_cents": bounds.max_unit_price_cents,
+        "max_line_total_cents": bounds.max_line_total_cents,
+        "earliest_purchase": f"{earliest.isoformat()}T00:00:00+00:00",
+    }
+    kept = []
+    for expectation in load_suite(table).expectations:
+        if expectation.column is not None and expectation.column not in read:
+            continue
+        if expectation.only_if == "gtin" and not source.column(expectation.column or "").gtin:
+            continue
+        kwargs = {
+            k: values[v[len(BOUNDS) :]] if isinstance(v, str) and v.startswith(BOUNDS) else v
+            for k, v in expectation.kwargs.items()
+        }
+        kept.append(Expectation(table, expectation.type, kwargs, expectation.severity, expectation.only_if))
+    return Suite(table, tuple(kept))
 
 
 def failure(expectation: Expectation, context: RuleContext) -> pl.Expr:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cleanroom.party.connectors import IGNORED_PREFIX, LocatedExport, malformed_csv, scan_export
-from cleanroom.party.parsing import parse_column
+from cleanroom.party.connectors import IGNORED_PREFIX, ColumnPlan, LocatedExport, malformed_csv, scan_export
+from cleanroom.party.parsing import line_sales, parse_column
 from cleanroom.party.rules import Expectation, RuleContext, Suite, failure, table_check_passes
-from cleanroom.spec.sources import SourceFormat
+from cleanroom.spec.sources import CanonicalTable, SourceFormat
 
 RAW_SUFFIX = "__as_exported"
 REASON = "reason"
@@ -34,6 +34,7 @@ class CheckedTable:
     """The outcome of checking one table: rows, failures per rule, and the typed frame to read from."""
 
     export: LocatedExport
+    suite: Suite  # as it applies to this export (the party's bounds, its columns)
     rows: int
     counts: list[RuleCount]
     typed: pl.LazyFrame  # every row, canonical types, plus the quarantine reason
@@ -48,29 +49,39 @@ class CheckedTable:
         return self.typed.filter(pl.col(REASON) == "").drop(REASON)
 
 
-def check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> CheckedTable:
+def check_table(export: LocatedExport, suite: Suite, context: RuleContext, plan: ColumnPlan) -> CheckedTable:
     """Parse, find duplicated keys, evaluate every rule over every row; return counts and frames. An
     export polars cannot split into rows (an unclosed quote, a row with an extra field) is one error
     naming its first bad line."""
     try:
-        return _check_table(export, suite, context)
+        return _check_table(export, suite, context, plan)
     except pl.exceptions.ComputeError:
         if export.source.resolved_format is SourceFormat.PARQUET:
             raise
         raise malformed_csv(export) from None
 
 
-def _check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> CheckedTable:
-    schema = export.schema
-    raw = scan_export(export)
+def _check_table(export: LocatedExport, suite: Suite, context: RuleContext, plan: ColumnPlan) -> CheckedTable:
+    schema, source = export.schema, export.source
+    raw = scan_export(export, plan)
     every_column = raw.collect_schema().names()
     ignored = [c for c in every_column if c.startswith(IGNORED_PREFIX)]
     dtypes = raw.collect_schema()
     parsed = [
-        parse_column(c, export.source.column(c.name), dtypes[c.name], c.name + RAW_SUFFIX) for c in schema.columns
+        parse_column(c, source.column(c.name), dtypes[c.name], c.name + RAW_SUFFIX, source.decimal_comma)
+        for c in schema.columns
     ]
     raw_copies = [pl.col(c.name).cast(pl.String).alias(c.name + RAW_SUFFIX) for c in schema.columns]
     typed = raw.with_columns(*raw_copies).with_columns(p.typed for p in parsed)
+    if export.table is CanonicalTable.TRANSACTIONS:
+        sales = line_sales(
+            "line_total_cents" in plan.read,
+            source.column("unit_price_cents"),
+            dtypes["unit_price_cents"],
+            "unit_price_cents" + RAW_SUFFIX,
+            source.decimal_comma,
+        )
+        typed = typed.with_columns(sales.alias("sales_cents"))
     for expectation in suite.expectations:
         if expectation.type == "expect_column_values_to_be_unique":
             context.duplicated[expectation.column] = duplicated_keys(typed, expectation.column)  # type: ignore[index]
@@ -97,7 +108,7 @@ def _check_table(export: LocatedExport, suite: Suite, context: RuleContext) -> C
         RuleCount(label, severity, int(totals[f"__rule{i}"][0])) for i, (label, severity, _) in enumerate(rules)
     ]
     rows = int(totals["__rows"][0])
-    checked = CheckedTable(export, rows, counts, typed, clean_rows=int(totals["__clean"][0]))
+    checked = CheckedTable(export, suite, rows, counts, typed, clean_rows=int(totals["__clean"][0]))
     checked.blocking = [c.label for c in counts if c.severity == "block" and c.failing_rows]
     checked.blocking += [e.label for e in _table_level(suite) if not table_check_passes(e, rows)]
     return checked
@@ -128,14 +139,15 @@ def duplicated_keys(frame: pl.LazyFrame, column: str) -> pl.Series:
 
 def sample_for_docs(checked: CheckedTable, limit: int, seed: int = 20251) -> tuple[pl.DataFrame, bool]:
     """The typed rows GE validates: all of them, or a uniform sample chosen by a seeded hash of the
-    exported primary key cell (streaming, and the same rows on every run). Returns (frame, sampled)."""
+    exported cells (streaming, and the same rows on every run). Returns (frame, sampled)."""
     columns = checked.export.schema.names
     typed = checked.typed.select(columns)
     if checked.rows <= limit:
         return typed.collect(engine="streaming"), False
     modulus = 1_000_000
     keep = int(modulus * limit / checked.rows)
-    key = pl.col(checked.export.schema.primary_key + RAW_SUFFIX)
+    # The whole row's cells: a primary key the export lacks (no transaction ids) would be null everywhere.
+    key = pl.struct([pl.col(c + RAW_SUFFIX) for c in columns])
     chosen = checked.typed.filter(key.hash(seed) % modulus < keep).select(columns)
     return chosen.collect(engine="streaming"), True
 

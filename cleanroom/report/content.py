@@ -10,7 +10,7 @@ from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.secure.requests import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
-from cleanroom.spec.analyses import BasketStatistics, euro_band_labels
+from cleanroom.spec.analyses import BasketStatistics, money_band_labels
 from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
 from cleanroom.spec.signatures import SpecSignature
 
@@ -103,6 +103,7 @@ class Report(BaseModel):
     protocol: str
     parties: list[str]
     min_group_size: int
+    currency: str = "EUR"  # ISO 4217, the spec's: every amount is in it
     min_contributors: int = 1
     max_share_percent: float = 100.0
     headline: Headline
@@ -129,7 +130,7 @@ class Report(BaseModel):
     def headline_lines(self) -> list[str]:
         h = self.headline
         return [
-            f"Market sales (revealed cells): EUR {h.market_sales_cents / 100:,.2f}",
+            f"Market sales (revealed cells): {money(h.market_sales_cents, self.currency)}",
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
             f"Top category: {h.top_category}; peak month: {h.peak_month}",
             *[
@@ -173,6 +174,13 @@ class Report(BaseModel):
         return lines
 
 
+def money(cents: int, currency: str) -> str:
+    """12345 cents in the spec's currency, for people: "€123.45", "US$123.45", "¥123"."""
+    from babel.numbers import format_currency
+
+    return format_currency(cents / 100, currency, locale="en")
+
+
 def _count(value: int | None) -> str:
     return f"{value:,}" if value is not None else "suppressed (below the minimum group size)"
 
@@ -213,6 +221,7 @@ def build_report(
         protocol=revealed.protocol.value,
         parties=[p.display_name for p in spec.data_parties],
         min_group_size=spec.privacy.min_group_size,
+        currency=spec.currency,
         min_contributors=spec.privacy.dominance.min_contributors,
         max_share_percent=spec.privacy.dominance.max_share_percent,
         headline=Headline(
@@ -233,10 +242,14 @@ def build_report(
         overlap_keys=overlap.join_keys if overlap else [],
         distinct_customers=overlap.distinct_customers if overlap else None,
         distinct_shared=overlap.distinct_shared if overlap else None,
-        segments=_segment_table(spec.customer_segments, segments) if segments and spec.customer_segments else None,
+        segments=_segment_table(spec.customer_segments, segments, spec.currency)
+        if segments and spec.customer_segments
+        else None,
         copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
         recommender=_recommender_section(spec, recommender) if recommender else None,
-        baskets=_basket_table(spec.basket_statistics, baskets) if baskets and spec.basket_statistics else None,
+        baskets=_basket_table(spec.basket_statistics, baskets, spec.currency)
+        if baskets and spec.basket_statistics
+        else None,
         shared_sales=shared_sales,
         signatures=[
             SignatureRow(party=spec.party(p).display_name, signed_at=s.signed_at, signature=s.signature)
@@ -273,13 +286,13 @@ def _lift_rows(analysis: CopurchaseLift, revealed: RevealedTotals) -> list[LiftR
     return sorted(rows, key=lambda r: -(r.lift or 0.0))
 
 
-def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals) -> SegmentTable:
+def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals, currency: str) -> SegmentTable:
     f, m = len(analysis.frequency_baskets) + 1, len(analysis.monetary_cents) + 1
     values = revealed.sales_cents  # for segments the revealed values are customer counts
     return SegmentTable(
         recency=analysis.labels(analysis.recency_days, "days"),
         frequency=analysis.labels(analysis.frequency_baskets, "baskets"),
-        monetary=euro_band_labels(analysis.monetary_cents),
+        monetary=money_band_labels(analysis.monetary_cents, currency),
         customers=[
             [[values[(r * f + fi) * m + mi] for mi in range(m)] for fi in range(f)]
             for r in range(len(analysis.recency_days) + 1)
@@ -287,7 +300,7 @@ def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals) -> Segm
     )
 
 
-def _basket_table(analysis: BasketStatistics, revealed: RevealedTotals) -> BasketTable:
+def _basket_table(analysis: BasketStatistics, revealed: RevealedTotals, currency: str) -> BasketTable:
     values, m = revealed.sales_cents, analysis.measures
     rows = []
     for g, (region, size) in enumerate((r, s) for r in analysis.regions for s in analysis.size_labels):
@@ -302,7 +315,7 @@ def _basket_table(analysis: BasketStatistics, revealed: RevealedTotals) -> Baske
             )
         )
     return BasketTable(
-        value_bands=analysis.value_labels,
+        value_bands=money_band_labels(analysis.basket_value_cents, currency),
         rows=rows,
         groups_hidden=len(analysis.regions) * len(analysis.size_labels) - len(rows),
     )

@@ -25,7 +25,7 @@ def render_html(report: Report) -> bytes:
     series = {
         category: [(v or 0) / 100 for v in row] for category, row in zip(table.categories, table.sales_cents)
     }
-    chart = bar_chart(table.months, series, "Market sales by month and category", "EUR")
+    chart = bar_chart(table.months, series, "Market sales by month and category", report.currency)
     header = "".join(f"<th>{escape(m)}</th>" for m in table.months)
     rows = []
     for category, row in zip(table.categories, table.sales_cents):
@@ -57,7 +57,7 @@ def render_html(report: Report) -> bytes:
 <br>Parties: {escape(", ".join(report.parties))}</p>
 <h2>Headline</h2><ul>{headline}</ul>
 {chart}
-<h2>Sales by category and month (EUR)</h2>
+<h2>Sales by category and month ({escape(report.currency)})</h2>
 <p class="meta">Disclosure control, evaluated inside the secure computation: {escape(report.disclosure_rule)}.
 Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.</p>
 <table><tr><th></th>{header}</tr>{"".join(rows)}</table>
@@ -114,7 +114,7 @@ def _shared_sales(report: Report) -> str:
         return "<p>Sales of customers who shop at more than one retailer: suppressed by disclosure control.</p>"
     return f"""<p class="meta">Computed under MPC from secret-shared overlap indicators (no one, the
 coordinator included, learned which customers they are).</p>
-<table><tr><th></th><th>customer-retailer pairs</th><th>sales (EUR)</th></tr>
+<table><tr><th></th><th>customer-retailer pairs</th><th>sales ({escape(report.currency)})</th></tr>
 <tr><th>pairs whose customer also shops elsewhere</th>{_cell(shared.shared_customers)}
 {_cell(None if shared.shared_sales_cents is None else shared.shared_sales_cents / 100, "{:,.0f}")}</tr>
 <tr><th>all pairs (loyalty customers per retailer, summed)</th>{_cell(shared.all_customers)}
@@ -165,7 +165,7 @@ def _basket_section(report: Report) -> str:
         regions,
         {size: [mean.get((region, size), 0) for region in regions] for size in sizes},
         "Mean basket value by postal region and basket size",
-        "EUR",
+        report.currency,
         stacked=False,
     )
     header = "".join(f"<th>{escape(band)}</th>" for band in table.value_bands)
@@ -180,9 +180,9 @@ def _basket_section(report: Report) -> str:
     )
     return f"""<h2>Baskets by postal region and size</h2>
 <p class="meta">Checkouts across all retailers by the first digit(s) of the customer's postcode and the
-number of items, with their value (EUR), mean value and a histogram over value bands; sums under MPC
-with the same disclosure control (&#8212; = suppressed). {table.groups_hidden} region/size groups had
-nothing to reveal and are left out.</p>
+number of items, with their value ({escape(report.currency)}), mean value and a histogram over value
+bands; sums under MPC with the same disclosure control (&#8212; = suppressed). {table.groups_hidden}
+region/size groups had nothing to reveal and are left out.</p>
 {chart}
 <table><tr><th>region</th><th>size</th><th>baskets</th><th>value</th><th>mean</th>{header}</tr>{rows}</table>"""
 

@@ -73,7 +73,7 @@ class CategoryMonthSales(SecureAnalysis):
         return len(self.categories) * self.months
 
     @property
-    def value_units(self) -> list[float]:  # sales in cents, compared in euros
+    def value_units(self) -> list[float]:  # sales in cents, compared in whole currency units
         return [100.0] * self.cells
 
     @property
@@ -186,12 +186,12 @@ class BasketStatistics(SecureAnalysis):
         return _band_labels(self.basket_size_items, "items")
 
     @property
-    def value_labels(self) -> list[str]:
-        return euro_band_labels(self.basket_value_cents)
+    def value_bands(self) -> int:
+        return len(self.basket_value_cents) + 1
 
     @property
     def measures(self) -> int:  # baskets, value, then one count per value band
-        return 2 + len(self.value_labels)
+        return 2 + self.value_bands
 
     @property
     def cells(self) -> int:
@@ -199,7 +199,7 @@ class BasketStatistics(SecureAnalysis):
 
     @property
     def value_units(self) -> list[float]:  # per group: basket count, value in cents, band counts
-        return [1.0, 100.0, *[1.0] * len(self.value_labels)] * (len(self.regions) * len(self.size_labels))
+        return [1.0, 100.0, *[1.0] * self.value_bands] * (len(self.regions) * len(self.size_labels))
 
 
 def _check_ascending(value: list[int]) -> list[int]:
@@ -208,8 +208,9 @@ def _check_ascending(value: list[int]) -> list[int]:
     return value
 
 
-def euro_band_labels(bounds_cents: list[int]) -> list[str]:
-    return [*(f"<= EUR {b / 100:,.0f}" for b in bounds_cents), f"> EUR {bounds_cents[-1] / 100:,.0f}"]
+def money_band_labels(bounds_cents: list[int], currency: str) -> list[str]:
+    upper = [f"<= {currency} {b / 100:,.0f}" for b in bounds_cents]
+    return [*upper, f"> {currency} {bounds_cents[-1] / 100:,.0f}"]
 
 
 def _band_labels(bounds: list[int], unit: str) -> list[str]:
@@ -217,7 +218,8 @@ def _band_labels(bounds: list[int], unit: str) -> list[str]:
 
 
 class Catalogue(Strict):
-    """The shared catalogue: a public CSV with a `gtin` column, pinned by its SHA-256 so that every
+    """The shared catalogue: a public CSV with a `product_id` column (the ids the parties' products
+    carry), pinned by its SHA-256 so that every
     party models the same items in the same order."""
 
     location: str = Field(description="path of the CSV, relative to the spec file")

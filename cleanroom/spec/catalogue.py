@@ -32,17 +32,19 @@ def load_catalogue(spec_path: Path, spec: CollaborationSpec) -> list[str]:
             fix=f"agree on the catalogue again and pin its hash (sha256sum {path.name})",
         )
     try:
-        gtins = pl.read_csv(payload, columns=["gtin"], schema_overrides={"gtin": pl.String})["gtin"]
+        ids = pl.read_csv(payload, columns=["product_id"], schema_overrides={"product_id": pl.String})[
+            "product_id"
+        ]
     except (pl.exceptions.PolarsError, ValueError) as exc:
         raise ConfigurationError(
-            "the catalogue is not a CSV with a gtin column",
+            "the catalogue is not a CSV with a product_id column",
             where=f"{field}.location",
-            fix="export it with a header row and one GTIN per line",
+            fix="export it with a header row and one product id (SKU or GTIN) per line",
         ) from exc
-    if gtins.null_count() or gtins.n_unique() != gtins.len() or gtins.len() < 2:
+    if ids.null_count() or ids.n_unique() != ids.len() or ids.len() < 2:
         raise ConfigurationError(
-            "the catalogue needs at least two distinct GTINs and no empty line",
+            "the catalogue needs at least two distinct product ids and no empty line",
             where=f"{field}.location",
             fix="remove duplicates and empty lines",
         )
-    return gtins.to_list()
+    return ids.to_list()

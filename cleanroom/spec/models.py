@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import date
 from enum import Enum
 from typing import Annotated
 
@@ -25,7 +26,7 @@ from cleanroom.spec.analyses import (
     Protocol,
 )
 from cleanroom.spec.base import Strict
-from cleanroom.spec.sources import PartyData
+from cleanroom.spec.sources import CanonicalTable, PartyData
 
 
 class PartyRole(str, Enum):
@@ -195,9 +196,23 @@ class Reporting(Strict):
 PLAYERS_PER_PROTOCOL = {Protocol.ABY3: 3, Protocol.POND: 3, Protocol.SECURENN: 3}
 
 
+def _check_currency(value: str) -> str:
+    from babel.numbers import is_currency
+
+    if not is_currency(value):
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code (EUR, USD, GBP, ...)")
+    return value
+
+
 class CollaborationSpec(Strict):
     collaboration: Name
     version: int = Field(ge=1)
+    currency: str = Field(default="EUR", description="ISO 4217: every party's amounts are in it")
+    history_from: date | None = Field(
+        default=None,
+        description="earliest plausible purchase (validation bound); default: five years before the "
+        "earliest date an analysis names",
+    )
     objectives: list[Objective] = Field(min_length=1)
     parties: list[Party] = Field(min_length=2)
     approvers: list[Approver] = Field(min_length=1)
@@ -207,6 +222,8 @@ class CollaborationSpec(Strict):
     exchange: Exchange = Exchange()
     privacy: PrivacyPolicy
     reporting: Reporting
+
+    _currency = field_validator("currency")(_check_currency)
 
     @model_validator(mode="after")
     def _consistent(self) -> CollaborationSpec:
@@ -235,6 +252,7 @@ class CollaborationSpec(Strict):
             if isinstance(analysis, BasketStatistics):
                 _check_regions(i, analysis, self.privacy)
         _check_members(self)
+        _check_columns(self)
         needed = PLAYERS_PER_PROTOCOL[self.secure_computation.protocol]
         if len(self.compute_parties) != needed:
             raise ValueError(
@@ -294,6 +312,17 @@ class CollaborationSpec(Strict):
         return next((a for a in self.analyses if isinstance(a, CustomerOverlap)), None)
 
     @property
+    def earliest_purchase(self) -> date:
+        """The validation bound of purchase dates when a party sets none (`history_from`)."""
+        if self.history_from is not None:
+            return self.history_from
+        named = [self.category_month_sales.period_start]
+        named += [a.as_of for a in self.analyses if isinstance(a, CustomerSegments)]
+        named += [a.holdout_from for a in self.analyses if isinstance(a, JointRecommender)]
+        first = min(named)
+        return date(first.year - 5, 1, 1)
+
+    @property
     def exchange_bucket(self) -> str:
         return self.exchange.bucket or self.reporting.bucket
 
@@ -328,6 +357,35 @@ def _check_members(spec: CollaborationSpec) -> None:
         problem = certificate_problem(pem, spec.secure_computation.ca_certificate, member)
         if problem:
             raise ValueError(f"{places[member]}: {problem}")
+
+
+def _check_columns(spec: CollaborationSpec) -> None:
+    """Every approved analysis finds the columns it needs at every data party (all problems at once)."""
+    from cleanroom.spec.columns import missing_for
+
+    problems = []
+    for i, analysis in enumerate(spec.analyses):
+        for j, party in enumerate(spec.parties):
+            if party.data is None:
+                continue
+            for table, source in party.data.tables.items():
+                for column in missing_for(analysis.kind, table, set(source.absent)):
+                    problems.append(
+                        f"analyses[{i}] ({analysis.kind.value}) needs {table.value}.{column}, which party "
+                        f"{party.name} declares absent (parties[{j}].data.tables.{table.value}.absent)"
+                    )
+            if isinstance(analysis, CustomerOverlap):
+                absent = set(party.data.tables[CanonicalTable.CUSTOMERS].absent)
+                if all(key.value in absent for key in analysis.join_keys):
+                    keys = ", ".join(k.value for k in analysis.join_keys)
+                    problems.append(
+                        f"analyses[{i}] (customer_overlap) matches on {keys}; party {party.name} declares "
+                        f"every one absent (parties[{j}].data.tables.customers.absent)"
+                    )
+    if problems:
+        raise ValueError(
+            "analyses: " + "; ".join(problems) + " (remove the analysis, or have the party export the column)"
+        )
 
 
 def _check_regions(index: int, analysis: BasketStatistics, privacy: PrivacyPolicy) -> None:

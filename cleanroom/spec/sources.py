@@ -4,6 +4,8 @@ resolve these locations; the coordinator passes the spec on untouched."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated
 
@@ -49,6 +51,7 @@ class ColumnSource(Strict):
     unit: MoneyUnit | None = Field(default=None, description="money columns only")
     format: str | None = Field(default=None, description="strftime format of dates and timestamps")
     time_zone: str | None = Field(default=None, description="zone of timestamps written without an offset")
+    gtin: bool = Field(default=False, description="product ids only: they are GTINs (8-14 digits, checked)")
 
     @field_validator("time_zone")
     @classmethod
@@ -69,6 +72,11 @@ class TableSource(Strict):
         default_factory=dict, description="canonical name -> export column; unlisted columns keep their name"
     )
     ignore_columns: list[str] = Field(default_factory=list, description="export columns deliberately unused")
+    absent: list[str] = Field(
+        default_factory=list, description="canonical columns this export does not have (checked against analyses)"
+    )
+    separator: Annotated[str, Field(min_length=1, max_length=1)] = Field(default=",", description="CSV only")
+    decimal_comma: bool = Field(default=False, description="amounts written 12,99 (CSV only)")
     purpose: str = Field(min_length=3, description="why this table is processed")
     lawful_basis: LawfulBasis
     retention_days: Annotated[int, Field(ge=1, le=3650)]
@@ -95,10 +103,34 @@ class TableSource(Strict):
         return mapped if isinstance(mapped, ColumnSource) else ColumnSource(source=mapped)
 
 
+class Bounds(Strict):
+    """Plausibility bounds of one party's rows; a row outside them goes to its quarantine. Set per
+    party, so nobody edits `expectations/*.json` to onboard."""
+
+    max_quantity: int = Field(default=1000, ge=1, description="units on one line")
+    max_unit_price: Decimal = Field(default=Decimal(100_000), gt=0, description="major units (12.99)")
+    max_line_total: Decimal = Field(default=Decimal(1_000_000), gt=0, description="major units")
+    earliest_purchase: date | None = Field(
+        default=None, description="default: the spec's `history_from` (purchases before it are implausible)"
+    )
+    max_quarantine_share: float | None = Field(
+        default=None, ge=0, le=1, description="default: privacy.max_quarantine_share"
+    )
+
+    @property
+    def max_unit_price_cents(self) -> int:
+        return int(self.max_unit_price * 100)
+
+    @property
+    def max_line_total_cents(self) -> int:
+        return int(self.max_line_total * 100)
+
+
 class PartyData(Strict):
     """A data-holding party's exports (all three canonical tables) and its local secrets' locations."""
 
     tables: dict[CanonicalTable, TableSource]
+    bounds: Bounds = Bounds()
     # Inside the party workspace; the key is shared by the parties and never leaves them.
     pseudonym_key_file: str = "secrets/pseudonym.key"
     phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = Field(
@@ -110,6 +142,36 @@ class PartyData(Strict):
         missing = [t.value for t in CanonicalTable if t not in self.tables]
         if missing:
             raise ValueError(f"tables: missing {', '.join(missing)} (every data party exports all three)")
+        from cleanroom.spec.columns import CANONICAL_COLUMNS, KEY_COLUMNS
+
+        problems = []
+        for table, source in self.tables.items():
+            known = CANONICAL_COLUMNS[table]
+            for name in source.absent:
+                if name not in known:
+                    problems.append(
+                        f"tables.{table.value}.absent: '{name}' is not a column (one of {', '.join(known)})"
+                    )
+                elif name in KEY_COLUMNS[table]:
+                    problems.append(f"tables.{table.value}.absent: '{name}' ties the tables together; map it")
+                elif name in source.columns:
+                    problems.append(
+                        f"tables.{table.value}.absent: '{name}' is also mapped under columns; keep one"
+                    )
+            for name in source.columns:
+                if name not in known:
+                    problems.append(
+                        f"tables.{table.value}.columns: '{name}' is not a column (one of {', '.join(known)})"
+                    )
+                elif source.column(name).gtin and (table, name) != (CanonicalTable.PRODUCTS, "product_id"):
+                    problems.append(
+                        f"tables.{table.value}.columns.{name}.gtin: only products.product_id can be GTINs"
+                    )
+            money = {"unit_price_cents", "line_total_cents"} - set(source.absent)
+            if table is CanonicalTable.TRANSACTIONS and not money:
+                problems.append("tables.transactions.absent: give unit_price_cents or line_total_cents (or both)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -22,7 +22,7 @@ def test_party_basket_grid_matches_its_prepared_data(prepared_workspace, small_s
         values, customers = plaintext_baskets(version, analysis)
         assert grid[0].tolist() == values and grid[1].tolist() == customers
         baskets = grid[0, 0 :: analysis.measures]
-        histogram = sum(grid[0, 2 + b :: analysis.measures] for b in range(len(analysis.value_labels)))
+        histogram = sum(grid[0, 2 + b :: analysis.measures] for b in range(analysis.value_bands))
         assert np.array_equal(baskets, histogram) and baskets.sum() > 0  # each basket in one value band
 
 

@@ -105,7 +105,7 @@ def test_bad_rows_go_to_quarantine_with_reasons(harbor: Path, small_spec) -> Non
     assert "unit_price_cents:expect_column_values_to_be_between" in reasons[tx[0]]
     assert "quantity:expect_column_values_to_be_between" in reasons[tx[1]]
     assert "purchased_at:expect_column_values_to_be_between" in reasons[tx[2]]
-    assert "gtin:expect_column_values_to_be_in_set" in reasons[tx[3]]
+    assert "product_id:expect_column_values_to_be_in_set" in reasons[tx[3]]
     assert "transaction_id:expect_column_values_to_be_unique" in reasons[tx[5]]
     assert quarantine.height == 6  # both rows sharing the duplicated id
     # The rows kept as exported: the data engineer sees what to fix.

@@ -1,0 +1,296 @@
+"""Real exports onboard with a spec alone: a consortium from the 1990s whose retailers export in their
+own shapes (an online shop's invoice lines with line totals, Latin-1, semicolons and decimal commas,
+SKUs with letters and no phone numbers; a grocer's Parquet with per-kilo prices of four decimals, no
+line ids and no product categories), priced in pounds. Every secure total equals a plaintext total
+computed here from the same rows with Python's Decimal, independent of the product's parsing."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+import yaml
+
+from cleanroom.demo_data import generate_consortium
+from cleanroom.errors import ConfigurationError
+from cleanroom.party.category_month import CATEGORY_MONTH_FILE
+from cleanroom.party.preparation import prepare_party
+from cleanroom.secure import AggregateRequest
+from cleanroom.secure.engine import InProcessEngine
+from cleanroom.spec import pin_spec
+from cleanroom.spec.loader import load_spec
+from tests.conftest import home
+
+PERIOD = date(1997, 1, 1)
+LONDON, BERLIN = ZoneInfo("Europe/London"), ZoneInfo("Europe/Berlin")
+COMMON = {"lawful_basis": "gdpr-legitimate-interests", "retention_days": 90, "purpose": "market statistics"}
+
+
+def online_shop(raw: Path) -> list[tuple[str, datetime, int]]:
+    """Invoice lines as an online shop exports them; returns (category, moment, line cents) per line."""
+    customers = pl.read_csv(raw / "customers.csv", infer_schema=False)
+    products = pl.read_csv(raw / "products.csv", infer_schema=False)
+    lines = pl.read_csv(raw / "transactions.csv", infer_schema=False)
+    sku = {g: f"SKU-{g[-5:]}A" for g in products["gtin"]}
+    customers.select(
+        pl.col("customer_id").alias("CustomerID"), pl.col("email").alias("Email"), pl.lit("UK").alias("Country")
+    ).write_csv(raw / "customers.csv", separator=";")
+    products.select(
+        pl.col("gtin").replace_strict(sku).alias("StockCode"),
+        pl.col("product_name").alias("Description"),
+        (pl.col("category") + "").alias("Category"),
+    ).write_csv(raw / "products.csv", separator=";")
+    category_of = dict(zip(products["gtin"], products["category"]))
+    rows, truth = [], []
+    for line in lines.iter_rows(named=True):
+        moment = datetime.fromisoformat(line["purchased_at"]).astimezone(LONDON).replace(tzinfo=None)
+        total = int(line["quantity"]) * int(line["unit_price_cents"])
+        text = f"{total // 100},{total % 100:02d}"  # a decimal comma
+        rows.append(
+            (
+                line["basket_id"],
+                sku[line["gtin"]],
+                line["quantity"],
+                moment.strftime("%d/%m/%Y %H:%M"),
+                text,
+                line["customer_id"],
+            )
+        )
+        truth.append((category_of[line["gtin"]], moment.replace(tzinfo=LONDON, second=0), total))
+    header = "Invoice;StockCode;Quantity;InvoiceDate;LineTotal;CustomerID\n"
+    body = "".join(";".join(map(str, row)) + "\n" for row in rows)
+    (raw / "transactions.csv").write_bytes((header + body).encode("latin-1"))
+    return truth
+
+
+def online_shop_tables() -> dict:
+    return {
+        "customers": COMMON
+        | {
+            "location": "raw/customers.csv",
+            "separator": ";",
+            "encoding": "latin-1",
+            "columns": {"customer_id": "CustomerID", "email": "Email"},
+            "ignore_columns": ["Country"],
+            "absent": ["full_name", "phone", "postcode", "birth_date", "signup_date"],
+        },
+        "products": COMMON
+        | {
+            "location": "raw/products.csv",
+            "separator": ";",
+            "columns": {"product_id": "StockCode", "product_name": "Description", "category": "Category"},
+            "absent": ["brand", "list_price_cents"],
+        },
+        "transactions": COMMON
+        | {
+            "location": "raw/transactions.csv",
+            "separator": ";",
+            "encoding": "latin-1",
+            "decimal_comma": True,
+            "columns": {
+                "basket_id": "Invoice",
+                "product_id": "StockCode",
+                "quantity": "Quantity",
+                "customer_id": "CustomerID",
+                "line_total_cents": {"source": "LineTotal", "unit": "decimal"},
+                "purchased_at": {
+                    "source": "InvoiceDate",
+                    "format": "%d/%m/%Y %H:%M",
+                    "time_zone": "Europe/London",
+                },
+            },
+            "absent": ["transaction_id", "unit_price_cents"],
+        },
+    }
+
+
+def grocer(raw: Path) -> list[tuple[str, datetime, int]]:
+    """A grocer's Parquet: prices per kilo with four decimals, no line ids, no categories (so every
+    product is "uncategorized"); quantities above the default bound of 1000 on some lines."""
+    products = pl.read_csv(raw / "products.csv", infer_schema=False)
+    lines = pl.read_csv(raw / "transactions.csv", infer_schema=False)
+    products.select(pl.col("gtin").alias("sku"), pl.col("product_name").alias("name")).write_parquet(
+        raw / "products.parquet"
+    )
+    (raw / "products.csv").unlink()
+    prices = [Decimal(p) / 100 + Decimal("0.0037") for p in lines["unit_price_cents"]]
+    quantities = [int(q) * (1200 if i % 97 == 0 else 1) for i, q in enumerate(lines["quantity"])]
+    moments = [datetime.fromisoformat(t).astimezone(BERLIN).replace(tzinfo=None) for t in lines["purchased_at"]]
+    pl.DataFrame(
+        {
+            "customer": lines["customer_id"],
+            "sku": lines["gtin"],
+            "kilos": quantities,
+            "price_per_kilo": [float(p) for p in prices],
+            "sold_at": moments,
+        }
+    ).write_parquet(raw / "lines.parquet")
+    (raw / "transactions.csv").unlink()
+    truth = []
+    for price, quantity, moment in zip(prices, quantities, moments):
+        cents = (Decimal(str(float(price))) * quantity * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+        truth.append(("uncategorized", moment.replace(tzinfo=BERLIN), int(cents)))
+    return truth
+
+
+def grocer_tables() -> dict:
+    return {
+        "customers": COMMON | {"location": "raw/customers.csv"},
+        "products": COMMON
+        | {
+            "location": "raw/products.parquet",
+            "columns": {"product_id": "sku", "product_name": "name"},
+            "absent": ["category", "brand", "list_price_cents"],
+        },
+        "transactions": COMMON
+        | {
+            "location": "raw/lines.parquet",
+            "columns": {
+                "customer_id": "customer",
+                "product_id": "sku",
+                "quantity": "kilos",
+                "unit_price_cents": {"source": "price_per_kilo", "unit": "decimal"},
+                "purchased_at": {"source": "sold_at", "time_zone": "Europe/Berlin"},
+            },
+            "absent": ["transaction_id", "basket_id"],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def nineties(small_workspace, small_spec, tmp_path_factory) -> tuple[Path, dict[str, Path], dict]:
+    """The small consortium's keys and nodes with 1997 data in three shapes and a spec that maps them."""
+    root = tmp_path_factory.mktemp("nineties")
+    homes = {}
+    for party in small_spec.spec.data_parties:
+        homes[party.name] = root / party.name
+        shutil.copytree(home(small_workspace, party.name) / "secrets", homes[party.name] / "secrets")
+    generate_consortium(homes, period_start=PERIOD, seed=5, scale=0.15)
+    truth = {"northwind": online_shop(homes["northwind"] / "raw"), "harbor": grocer(homes["harbor"] / "raw")}
+    raw = yaml.safe_load(small_spec.path.read_text())
+    raw["currency"] = "GBP"
+    tables = {"northwind": online_shop_tables(), "harbor": grocer_tables()}
+    for party in raw["parties"]:
+        if party["name"] in tables:
+            party["data"]["tables"] = tables[party["name"]]
+        if party["name"] == "harbor":
+            party["data"]["bounds"] = {"max_quantity": 20_000, "max_line_total": 50_000_000}
+    categories = [*small_spec.spec.category_month_sales.categories, "uncategorized"]
+    raw["analyses"] = [
+        {
+            "id": "category-month-sales",
+            "kind": "category_month_sales",
+            "objective": "market-trends",
+            "categories": categories,
+            "period_start": PERIOD.isoformat(),
+            "months": 12,
+            "time_zone": "Europe/London",
+        },
+        {
+            "id": "customer-overlap",
+            "kind": "customer_overlap",
+            "objective": "shared-customers",
+            "join_keys": ["email", "phone"],
+        },
+    ]
+    path = root / "consortium.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path, homes, truth
+
+
+def test_three_export_shapes_onboard_with_a_spec_and_secure_equals_plaintext(nineties) -> None:
+    path, homes, truth = nineties
+    spec = pin_spec(path).spec
+    assert spec.earliest_purchase == date(1992, 1, 1)  # five years before the period: 1997 dates are fine
+    for party in spec.data_parties:
+        summary = prepare_party(spec, party.name, homes[party.name])
+        assert summary.status == "ok" and not summary.quarantined, (party.name, summary)
+
+    analysis = spec.category_month_sales
+    players = [p.name for p in spec.compute_parties]
+    request = AggregateRequest(
+        protocol=spec.secure_computation.protocol,
+        players=players,
+        cells=analysis.cells,
+        min_group_size=1,
+        input_paths={p: str(version(homes[p]) / CATEGORY_MONTH_FILE) for p in players},
+    )
+    revealed = InProcessEngine().secure_totals(request)
+
+    # The alpine export is the demo's own German layout (Parquet, decimal euros, Vienna local time).
+    alpine = pl.read_parquet(homes["alpine"] / "raw/bons.parquet")
+    category_of = dict(
+        pl.read_csv(homes["alpine"] / "raw/artikel.csv", infer_schema=False)
+        .select("ean", "warengruppe")
+        .iter_rows()
+    )
+    truth["alpine"] = [
+        (category_of[ean], moment.replace(tzinfo=ZoneInfo("Europe/Vienna")), int(Decimal(price) * 100) * quantity)
+        for ean, price, quantity, moment in alpine.select("ean", "preis_eur", "menge", "zeitpunkt").iter_rows()
+    ]
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    for party in players:
+        for category, moment, cents in truth[party]:
+            expected[category, moment.astimezone(LONDON).strftime("%Y-%m")] += cents
+    cells = [(c, m) for c in analysis.categories for m in analysis.month_labels]
+    plain = [expected[cell] for cell in cells]
+    assert sum(plain) > 0 and sum(expected[("uncategorized", m)] for m in analysis.month_labels) > 0
+    # Exact to the cent; a cell nobody bought in is suppressed (no contributing customer) rather than 0.
+    assert [v if v is not None else 0 for v in revealed.sales_cents] == plain
+    assert all(v is not None for v, p in zip(revealed.sales_cents, plain) if p)
+
+
+def version(workspace: Path) -> Path:
+    from cleanroom.party.versions import current_version
+
+    found = current_version(workspace)
+    assert found is not None
+    return found
+
+
+def test_an_analysis_that_needs_an_absent_column_is_refused_at_spec_check(nineties, tmp_path) -> None:
+    """A grocer with order sequences only (no prices, no dates): refused before any data is read,
+    naming the analysis, the party and each column, in one message."""
+    path, _, _ = nineties
+    raw = yaml.safe_load(path.read_text())
+    harbor = next(p for p in raw["parties"] if p["name"] == "harbor")
+    harbor["data"]["tables"]["transactions"]["absent"] = ["transaction_id", "basket_id", "purchased_at"]
+    harbor["data"]["tables"]["transactions"]["columns"].pop("purchased_at")
+    harbor["data"]["tables"]["customers"]["absent"] = ["email", "phone"]
+    broken = tmp_path / "consortium.yaml"
+    broken.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigurationError) as caught:
+        load_spec(broken)
+    message = caught.value.one_line()
+    assert "analyses[0] (category_month_sales) needs transactions.purchased_at, which party harbor" in message
+    assert (
+        "analyses[1] (customer_overlap) matches on email, phone; party harbor declares every one absent" in message
+    )
+    assert message.count("fix:") <= 1
+
+
+def test_validation_bounds_come_from_the_spec_per_party(nineties, tmp_path) -> None:
+    """The grocer sells 1,200 kilos on some lines: its spec bound allows them; without it, the default
+    bound (1,000) quarantines exactly those lines, and the purchase-date bound follows `history_from`."""
+    from cleanroom.party.export_check import check_party, rule_rows
+
+    path, homes, _ = nineties
+    raw = yaml.safe_load(path.read_text())
+    harbor = next(p for p in raw["parties"] if p["name"] == "harbor")
+    del harbor["data"]["bounds"]
+    raw["history_from"] = "1997-06-01"
+    changed = tmp_path / "consortium.yaml"
+    changed.write_text(yaml.safe_dump(raw, sort_keys=False))
+    check = check_party(load_spec(changed), "harbor", homes["harbor"])
+    failing = {r["rule"]: r for r in rule_rows(check) if r["failing_rows"]}
+    quantity = failing["transactions.quantity:expect_column_values_to_be_between"]
+    lines = pl.read_parquet(homes["harbor"] / "raw/lines.parquet")
+    assert quantity["failing_rows"] == (lines["kilos"] > 1000).sum() > 0 and quantity["bound"] == "1 to 1000"
+    dates = failing["transactions.purchased_at:expect_column_values_to_be_between"]
+    assert dates["bound"].startswith("1997-06-01") and 0 < dates["failing_rows"] < len(lines)
