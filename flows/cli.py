@@ -87,14 +87,25 @@ def decrypt(
     identity: Annotated[Path, typer.Option(help="your age identity file (approver's private key)")],
     run_id: Annotated[str | None, typer.Option("--run", help="run id; default: the latest archived run")] = None,
     spec: Annotated[Path | None, typer.Option(help="spec the run used; default: the demo spec")] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            help="an archive folder or one run's folder; default: the workspace's, or one beside the spec"
+        ),
+    ] = None,
 ) -> None:
-    """Verify and decrypt an archived report, then print its headline figures."""
+    """Verify and decrypt an archived report, then print its headline figures. Works from any directory:
+    the archive is the one given, the workspace's, or the nearest `archive/` above the spec file."""
     from cleanroom.demo_setup import demo_spec_path
-    from cleanroom.report.publish import archived_run
+    from cleanroom.report.publish import archived_run, find_archive
 
     settings = Settings()
     spec_path = spec or demo_spec_path(settings)
-    _print_report(spec_path, identity, archived_run(settings.archive_root, run_id))
+    if archive is not None and (archive / "manifest.json").is_file() and run_id is None:
+        run_dir = archive  # one run's folder
+    else:
+        run_dir = archived_run(find_archive(archive, settings.archive_root, spec_path), run_id)
+    _print_report(spec_path, identity, run_dir)
 
 
 @app.command()
@@ -384,10 +395,10 @@ def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path, embedde
             f"`cleanroom publish --run {outcome.run_id}` uploads them to a store that stays.[/]",
             soft_wrap=True,
         )
-    key = identity or Path("<your-age-identity-file>")
-    console.print(
+    key = identity.resolve() if identity else Path("<your-age-identity-file>")
+    console.print(  # absolute paths: it works from any directory
         f"[bold]Decrypt later:[/] {Path(sys.executable).parent / 'cleanroom'} decrypt "
-        f"--identity {key} --run {outcome.run_id} --spec {spec_path}",
+        f"--identity {key} --run {outcome.run_id} --spec {spec_path.resolve()}",
         soft_wrap=True,
     )
     console.print(

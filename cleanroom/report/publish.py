@@ -199,6 +199,27 @@ def unpublished_runs(archive_root: Path) -> list[Path]:
     )
 
 
+def find_archive(given: Path | None, workspace_archive: Path, spec_path: Path) -> Path:
+    """The archive to read: the one given, the workspace's, or the nearest `archive/` in a folder above
+    the spec (the demo's spec is var/demo/consortium.yaml, its archive var/archive)."""
+    if given is not None:
+        if not given.is_dir():
+            raise StorageError(
+                "no such archive folder", where=str(given), fix="give the folder `cleanroom run` printed"
+            )
+        return given
+    if workspace_archive.is_dir():
+        return workspace_archive
+    for folder in spec_path.resolve().parents:
+        if (folder / "archive").is_dir():
+            return folder / "archive"
+    raise StorageError(
+        "no archive found",
+        where=f"{workspace_archive.resolve()} and the folders above {spec_path}",
+        fix="give --archive (the folder `cleanroom run` printed), or set CLEANROOM_WORKSPACE",
+    )
+
+
 def archived_run(archive_root: Path, run_id: str | None) -> Path:
     """The folder of an archived run, or the latest one; an unknown id names the ones there are."""
     if run_id is None:

@@ -43,7 +43,7 @@ def test_decrypt_without_archive_is_one_line(tmp_path, monkeypatch, small_worksp
     result = runner.invoke(
         app, ["decrypt", "--identity", str(small_workspace.keys_root / "approvers" / "ana-lopez.age")]
     )
-    assert result.exit_code == 2 and "no archived report yet" in result.output
+    assert result.exit_code == 2 and "no archive found" in result.output
 
 
 def test_keygen_refuses_to_overwrite(tmp_path) -> None:

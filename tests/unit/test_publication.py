@@ -3,6 +3,7 @@ own (retried, manifest last, partial uploads removed), and waiting in the archiv
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 
 import pytest
@@ -198,6 +199,27 @@ def test_publish_command_sends_what_waits_and_decrypt_names_unknown_runs(
         unknown = runner.invoke(app, command)
         assert cli_outcome(f"{command[0]} of an unknown run", unknown.exit_code, unknown.output) == CLEAR
         assert "no archived run '20990101-nope'" in unknown.output and sealed.run_id in unknown.output
+
+
+def test_decrypt_works_from_any_directory(sealed, small_spec, small_workspace, tmp_path, monkeypatch) -> None:
+    """The archive is found above the spec (or given), not only in the current directory's var/."""
+    consortium = tmp_path / "consortium"
+    (consortium / "demo").mkdir(parents=True)
+    spec_path = consortium / "demo" / small_spec.path.name
+    shutil.copy(small_spec.path, spec_path)
+    shutil.copy(small_spec.path.parent / "catalogue.csv", consortium / "demo" / "catalogue.csv")
+    run_dir = archive(sealed, consortium / "archive", Destination.of(small_spec.spec))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("CLEANROOM_WORKSPACE", raising=False)
+    identity = str(small_workspace.keys_root / "approvers" / "ana-lopez.age")
+    runner = CliRunner()
+    for extra in ([], ["--archive", str(consortium / "archive")], ["--archive", str(run_dir)]):
+        result = runner.invoke(app, ["decrypt", "--identity", identity, "--spec", str(spec_path), *extra])
+        assert result.exit_code == 0 and sealed.run_id in result.output, (extra, result.output)
+    lost = runner.invoke(app, ["decrypt", "--identity", identity, "--spec", str(tmp_path / "nowhere.yaml")])
+    assert lost.exit_code == 2 and "no archive found" in lost.output and "--archive" in lost.output
 
 
 def test_what_the_end_of_a_run_needs_is_checked_before_it_computes(
