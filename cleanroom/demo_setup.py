@@ -14,17 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from cleanroom.crypto.keys import new_age_identity, new_pseudonym_key, new_signing_key, write_private
-from cleanroom.crypto.pki import CA_CERT, init_ca, issue_certificate
 from cleanroom.demo_data import generate_consortium, shared_catalogue
-from cleanroom.network.topology import COORDINATOR
-from cleanroom.node.config import NodeConfig, NodeKeys
 from cleanroom.processes import free_ports
+from cleanroom.scaffold import NODE_CONFIG, fill_member_keys, share_pseudonym_key
 from cleanroom.settings import Settings
-from cleanroom.spec import CollaborationSpec, load_spec
+from cleanroom.spec import load_spec
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "consortium.yaml"
-NODE_CONFIG = "node.yaml"
 
 
 def demo_spec_path(settings: Settings) -> Path:
@@ -61,7 +57,8 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
         temporary.replace(spec_path)
     spec = load_spec(spec_path)
     homes = {p.name: demo_nodes_root(settings) / p.name for p in spec.data_parties}
-    _share_pseudonym_key(spec, homes, settings.keys_root / "pseudonym.key")
+    key_files = {p.name: p.data.pseudonym_key_file for p in spec.data_parties if p.data is not None}
+    share_pseudonym_key(homes, key_files, settings.keys_root / "pseudonym.key")
     if not all((home / "raw").is_dir() for home in homes.values()):
         generate_consortium(homes, period_start=spec.category_month_sales.period_start, seed=seed, scale=scale)
     _sign_by_every_party(settings, spec_path)
@@ -70,42 +67,16 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
 
 def _fill_keys(raw: dict, settings: Settings) -> None:
     """Every `generated` value of the template: the CA, each member's keys, endpoints on loopback."""
-    keys = settings.keys_root
     ports = iter(free_ports(len(raw["parties"]) + 1))  # endpoints on loopback, all distinct
-    ca = keys / "ca"
-    init_ca(ca, raw["collaboration"])
-    raw["secure_computation"]["ca_certificate"] = (ca / CA_CERT).read_text()
-    for party in raw["parties"]:
-        home = demo_nodes_root(settings) / party["name"]
-        node_keys = NodeKeys()
-        party["public_key"] = new_age_identity(home / node_keys.age_identity)
-        if party["role"] == "observer":
-            continue
-        party["signing_key"] = new_signing_key(home / node_keys.signing_key)
-        party["certificate"] = _issue(
-            ca, party["name"], home / node_keys.tls_certificate, home / node_keys.tls_key
-        )
-        party["endpoint"] = f"127.0.0.1:{next(ports)}"
-        config = NodeConfig(party=party["name"], listen_host="127.0.0.1")
-        (home / NODE_CONFIG).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    coordinator = keys / "coordinator"
-    raw["coordinator"] = {
-        "public_key": new_age_identity(coordinator / "coordinator.age"),
-        "endpoint": f"127.0.0.1:{next(ports)}",
-        "certificate": _issue(ca, COORDINATOR, coordinator / "tls.crt", coordinator / "tls.key"),
-    }
-    for approver in raw["approvers"]:
-        approver["public_key"] = new_age_identity(keys / "approvers" / f"{approver['name']}.age")
-    raw["reporting"]["signing_public_key"] = new_signing_key(settings.signing_key_path)
-
-
-def _issue(ca: Path, member: str, certificate: Path, key: Path) -> str:
-    issued, issued_key = issue_certificate(ca, member, certificate.parent / ".issuing")
-    certificate.parent.mkdir(parents=True, exist_ok=True)
-    issued.replace(certificate)
-    issued_key.replace(key)
-    (certificate.parent / ".issuing").rmdir()
-    return certificate.read_text()
+    fill_member_keys(
+        raw,
+        keys_root=settings.keys_root,
+        nodes_root=demo_nodes_root(settings),
+        approvers_root=settings.keys_root / "approvers",
+        signing_key=settings.signing_key_path,
+        endpoint=lambda member: f"127.0.0.1:{next(ports)}",
+        listen_host="127.0.0.1",
+    )
 
 
 def _pin_catalogue(raw: dict, folder: Path, seed: int) -> None:
@@ -115,18 +86,6 @@ def _pin_catalogue(raw: dict, folder: Path, seed: int) -> None:
             path = folder / analysis["catalogue"]["location"]
             shared_catalogue(seed).write_csv(path)
             analysis["catalogue"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _share_pseudonym_key(spec: CollaborationSpec, homes: dict[str, Path], master: Path) -> None:
-    """Stand-in for the parties agreeing a key out of band: one key, copied into each workspace."""
-    if not master.exists():
-        new_pseudonym_key(master)
-    for party in spec.data_parties:
-        assert party.data is not None
-        target = homes[party.name] / party.data.pseudonym_key_file
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_private(target, master.read_text())
 
 
 def _sign_by_every_party(settings: Settings, spec_path: Path) -> None:

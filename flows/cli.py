@@ -249,6 +249,84 @@ def party_check(
     console.print(f"[green]ready[/] {len(check.checked)} exports, {rows:,} rows checked against the spec")
 
 
+@app.command()
+@one_line_errors
+def init(
+    folder: Annotated[Path, typer.Argument(help="where the consortium's folder goes (new or empty)")],
+    collaboration: Annotated[str, typer.Option(help="the consortium's name (lower case, digits, '-')")],
+    compute: Annotated[list[str], typer.Option(help="a retailer that runs a player (exactly three)")],
+    approver: Annotated[list[str], typer.Option(help="name@party or name@party:email; repeat")],
+    input_party: Annotated[
+        list[str] | None, typer.Option("--input", help="a retailer that contributes data only; repeat")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code of every amount")] = "EUR",
+    loopback: Annotated[bool, typer.Option(help="endpoints on 127.0.0.1 (a pilot on one machine)")] = False,
+) -> None:
+    """Scaffold a new consortium: a spec skeleton that validates, keys for every party (in its node
+    folder), the approvers, the coordinator, report signing and the shared pseudonym key; then say what
+    to do next."""
+    from cleanroom.consortium_init import Approver, init_consortium, next_steps
+
+    approvers = [Approver.parse(text) for text in approver]
+    with console.status(f"creating keys and the spec of {collaboration}"):
+        done = init_consortium(
+            folder, collaboration, compute, input_party or [], approvers, currency=currency, loopback=loopback
+        )
+    console.print(f"[green]created[/] {done.folder}: consortium.yaml, operator/, approvers/, parties/")
+    for number, step in enumerate(next_steps(done), start=1):
+        console.print(f"{number}. {step}", soft_wrap=True)
+
+
+@app.command()
+@one_line_errors
+def inspect(
+    export: Annotated[Path, typer.Argument(help="a CSV or Parquet export, on this party's host")],
+    table: Annotated[
+        str | None, typer.Option(help="customers, products or transactions; default: what it looks like")
+    ] = None,
+    location: Annotated[
+        str | None, typer.Option(help="its path inside the node folder, for the proposal; default: raw/<name>")
+    ] = None,
+) -> None:
+    """Sniff an export (encoding, separator, decimal comma, date formats, id/price/date columns) and
+    propose the spec's section for it. Prints a profile of the columns, never their values."""
+    import yaml
+
+    from cleanroom.party.inspection import inspect_export
+    from cleanroom.spec.sources import CanonicalTable
+
+    if not export.is_file():
+        raise ConfigurationError("no such file", where=str(export), fix="give the path of an export file")
+    if table is not None and table not in {t.value for t in CanonicalTable}:
+        raise ConfigurationError(
+            f"unknown table '{table}'", where="--table", fix="use customers, products or transactions"
+        )
+    size = export.stat().st_size
+    with console.status(f"profiling {export.name} ({size / 2**20:,.0f} MiB, every row)"):
+        found = inspect_export(export, CanonicalTable(table) if table else None)
+    shape = found.shape
+    details = f"{shape.format}" + (
+        f", {shape.encoding}, separator {shape.separator!r}" if shape.format == "csv" else ""
+    )
+    console.print(
+        f"[bold]{export.name}[/]: {details}, {found.rows:,} rows; looks like [bold]{found.table.value}[/]"
+    )
+    mapped = {profile.name: canonical for canonical, profile in found.mapping.items()}
+    listing = Table()
+    for column in ("column", "values", "filled", "distinct (approx.)", "proposed"):
+        listing.add_column(column, justify="right" if column in ("filled", "distinct (approx.)") else "left")
+    for column in found.columns:
+        values = column.shown
+        filled = f"{column.filled / found.rows:.0%}" if found.rows else "-"
+        listing.add_row(column.name, values, filled, f"{column.distinct:,}", mapped.get(column.name, "-"))
+    console.print(listing)
+    section = found.spec_section(location or f"raw/{export.name}")
+    console.print("[bold]Proposed spec section[/] (under parties\\[*].data.tables):")
+    console.print(yaml.safe_dump({found.table.value: section}, sort_keys=False, allow_unicode=True), markup=False)
+    for note in found.notes:
+        console.print(f"[yellow]then:[/] {note}", soft_wrap=True)
+
+
 @spec_app.command("sign")
 @one_line_errors
 def spec_sign(

@@ -60,10 +60,11 @@ def online_shop(raw: Path) -> list[tuple[str, datetime, int]]:
                 moment.strftime("%d/%m/%Y %H:%M"),
                 text,
                 line["customer_id"],
+                "España" if len(rows) % 3 else "Österreich",  # not UTF-8 once written as Latin-1
             )
         )
         truth.append((category_of[line["gtin"]], moment.replace(tzinfo=LONDON, second=0), total))
-    header = "Invoice;StockCode;Quantity;InvoiceDate;LineTotal;CustomerID\n"
+    header = "Invoice;StockCode;Quantity;InvoiceDate;LineTotal;CustomerID;Country\n"
     body = "".join(";".join(map(str, row)) + "\n" for row in rows)
     (raw / "transactions.csv").write_bytes((header + body).encode("latin-1"))
     return truth
@@ -105,6 +106,7 @@ def online_shop_tables() -> dict:
                     "time_zone": "Europe/London",
                 },
             },
+            "ignore_columns": ["Country"],
             "absent": ["transaction_id", "unit_price_cents"],
         },
     }
@@ -294,3 +296,48 @@ def test_validation_bounds_come_from_the_spec_per_party(nineties, tmp_path) -> N
     assert quantity["failing_rows"] == (lines["kilos"] > 1000).sum() > 0 and quantity["bound"] == "1 to 1000"
     dates = failing["transactions.purchased_at:expect_column_values_to_be_between"]
     assert dates["bound"].startswith("1997-06-01") and 0 < dates["failing_rows"] < len(lines)
+
+
+def test_inspect_proposes_a_mapping_that_passes_party_check(nineties, tmp_path) -> None:
+    """`cleanroom inspect` on the online shop's and the grocer's files: the shape is sniffed, and the
+    proposed sections (plus what it asks the party to add) check clean against the spec."""
+    from cleanroom.party.export_check import check_party
+    from cleanroom.party.inspection import inspect_export
+
+    path, homes, _ = nineties
+    raw = yaml.safe_load(path.read_text())
+    proposals = {}
+    for party, files in {
+        "northwind": ("customers.csv", "products.csv", "transactions.csv"),
+        "harbor": ("customers.csv", "products.parquet", "lines.parquet"),
+    }.items():
+        tables = {}
+        for name in files:
+            found = inspect_export(homes[party] / "raw" / name)
+            tables[found.table.value] = found.spec_section(f"raw/{name}") | COMMON
+            proposals[party, name] = found
+        if party == "northwind":
+            tables["transactions"]["columns"]["purchased_at"]["time_zone"] = "Europe/London"  # `notes` asks
+        else:
+            tables["transactions"]["columns"]["purchased_at"]["time_zone"] = "Europe/Berlin"
+        next(p for p in raw["parties"] if p["name"] == party)["data"]["tables"] = tables
+
+    invoices = proposals["northwind", "transactions.csv"]
+    shape = invoices.shape
+    assert (invoices.table.value, shape.encoding, shape.separator) == ("transactions", "latin-1", ";")
+    assert invoices.decimal_comma and invoices.mapping["line_total_cents"].name == "LineTotal"
+    assert invoices.mapping["purchased_at"].date_format == "%d/%m/%Y %H:%M"
+    assert invoices.mapping["basket_id"].name == "Invoice" and invoices.mapping["product_id"].name == "StockCode"
+    assert any("time_zone" in note for note in invoices.notes)
+    grocer_lines = proposals["harbor", "lines.parquet"]
+    assert grocer_lines.mapping["unit_price_cents"].name == "price_per_kilo"
+    assert grocer_lines.mapping["quantity"].name == "kilos"
+    assert grocer_lines.mapping["customer_id"].name == "customer"
+    assert proposals["harbor", "products.parquet"].table.value == "products"
+
+    proposed = tmp_path / "consortium.yaml"
+    proposed.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(proposed)
+    for party in ("northwind", "harbor"):
+        check = check_party(spec, party, homes[party])
+        assert check.error() is None, (party, check.error())
