@@ -185,7 +185,8 @@ def _skeleton(
                 "objective": "market-trends",
                 "categories": ["Grocery", "Beverages", "Household"],
                 "period_start": this_year.isoformat(),
-                "months": 12,
+                "grain": "month",
+                "periods": 12,
                 "time_zone": "UTC",
             },
             {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -39,10 +39,22 @@ def product_categories(raw: Path) -> dict[str, str]:
         return {row["ean"]: row["warengruppe"] for row in csv.DictReader(handle)}
 
 
+def period_of(day: date, grain: str) -> str:
+    """The label of the day's period, written out here rather than taken from the product."""
+    if grain == "day":
+        return day.isoformat()
+    if grain == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if grain == "month":
+        return day.strftime("%Y-%m")
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
 def plaintext_grid(raw_dirs: list[Path], analysis: CategoryMonthSales) -> tuple[list[int], list[int]]:
     """Market sales (cents) and customer-retailer counts per cell, category-major like the spec grid."""
     zone = ZoneInfo(analysis.time_zone)
-    months = analysis.month_labels
+    labels = analysis.period_labels
     sales: dict[tuple[str, str], int] = defaultdict(int)
     customers: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for raw in raw_dirs:
@@ -51,10 +63,10 @@ def plaintext_grid(raw_dirs: list[Path], analysis: CategoryMonthSales) -> tuple[
             category = category_of.get(gtin)
             if category is None:
                 continue
-            month = moment.astimezone(zone).strftime("%Y-%m")
-            sales[category, month] += amount
-            customers[category, month].add((str(raw), customer))
-    keys = [(c, m) for c in analysis.categories for m in months]
+            period = period_of(moment.astimezone(zone).date(), analysis.grain.value)
+            sales[category, period] += amount
+            customers[category, period].add((str(raw), customer))
+    keys = [(c, m) for c in analysis.categories for m in labels]
     return [sales[k] for k in keys], [len(customers[k]) for k in keys]
 
 

@@ -63,7 +63,7 @@ def write_market_share(
 ) -> Path:
     """The party's market share per category and month, written only into its own run's reports."""
     shares = market_share(own[0], revealed_sales)
-    months = analysis.month_labels
+    months = analysis.period_labels
     table = {
         category: dict(zip(months, shares[i * len(months) : (i + 1) * len(months)]))
         for i, category in enumerate(analysis.categories)

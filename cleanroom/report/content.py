@@ -30,11 +30,12 @@ class SignatureRow(BaseModel):
 
 class CategoryMonthTable(BaseModel):
     categories: list[str]
-    months: list[str]
-    sales_cents: list[list[int | None]]  # [category][month]; None = suppressed
+    grain: str = "month"  # day, week (ISO), month or quarter
+    periods: list[str]  # labels: 2025-03-14, 2025-W11, 2025-03, 2025-Q1
+    sales_cents: list[list[int | None]]  # [category][period]; None = suppressed
 
-    def monthly_totals(self) -> list[int]:
-        return [sum(row[m] or 0 for row in self.sales_cents) for m in range(len(self.months))]
+    def period_totals(self) -> list[int]:
+        return [sum(row[m] or 0 for row in self.sales_cents) for m in range(len(self.periods))]
 
     def category_totals(self) -> list[int]:
         return [sum(v or 0 for v in row) for row in self.sales_cents]
@@ -90,7 +91,7 @@ class Headline(BaseModel):
     cells_shown: int
     cells_suppressed: int
     top_category: str
-    peak_month: str
+    peak_period: str
 
 
 class Report(BaseModel):
@@ -132,7 +133,7 @@ class Report(BaseModel):
         return [
             f"Market sales (revealed cells): {money(h.market_sales_cents, self.currency)}",
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
-            f"Top category: {h.top_category}; peak month: {h.peak_month}",
+            f"Top category: {h.top_category}; peak {self.category_month.grain}: {h.peak_period}",
             *[
                 f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}"
                 for row in self.overlap
@@ -202,18 +203,19 @@ def build_report(
     signatures: dict[str, SpecSignature] | None = None,
     plaintext_players: bool = False,
 ) -> Report:
-    months = analysis.month_labels
-    n = len(months)
+    periods = analysis.period_labels
+    n = len(periods)
     table = CategoryMonthTable(
         categories=analysis.categories,
-        months=months,
+        grain=analysis.grain.value,
+        periods=periods,
         sales_cents=[revealed.sales_cents[i * n : (i + 1) * n] for i in range(len(analysis.categories))],
     )
-    monthly, by_category = table.monthly_totals(), table.category_totals()
+    per_period, by_category = table.period_totals(), table.category_totals()
     shown = sum(revealed.shown)
     return Report(
         notice=PLAINTEXT_NOTICE if plaintext_players else None,
-        title=f"{spec.collaboration}: market sales by category and month",
+        title=f"{spec.collaboration}: market sales by category and {analysis.grain.value}",
         collaboration=spec.collaboration,
         spec_sha256=spec_sha256,
         run_id=run_id,
@@ -225,11 +227,11 @@ def build_report(
         min_contributors=spec.privacy.dominance.min_contributors,
         max_share_percent=spec.privacy.dominance.max_share_percent,
         headline=Headline(
-            market_sales_cents=sum(monthly),
+            market_sales_cents=sum(per_period),
             cells_shown=shown,
             cells_suppressed=len(revealed.shown) - shown,
             top_category=analysis.categories[by_category.index(max(by_category))],
-            peak_month=months[monthly.index(max(monthly))],
+            peak_period=periods[per_period.index(max(per_period))],
         ),
         category_month=table,
         verification=verification,

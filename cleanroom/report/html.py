@@ -25,8 +25,8 @@ def render_html(report: Report) -> bytes:
     series = {
         category: [(v or 0) / 100 for v in row] for category, row in zip(table.categories, table.sales_cents)
     }
-    chart = bar_chart(table.months, series, "Market sales by month and category", report.currency)
-    header = "".join(f"<th>{escape(m)}</th>" for m in table.months)
+    chart = bar_chart(table.periods, series, f"Market sales by {table.grain} and category", report.currency)
+    header = "".join(f"<th>{escape(m)}</th>" for m in table.periods)
     rows = []
     for category, row in zip(table.categories, table.sales_cents):
         cells = "".join(
@@ -57,7 +57,7 @@ def render_html(report: Report) -> bytes:
 <br>Parties: {escape(", ".join(report.parties))}</p>
 <h2>Headline</h2><ul>{headline}</ul>
 {chart}
-<h2>Sales by category and month ({escape(report.currency)})</h2>
+<h2>Sales by category and {escape(table.grain)} ({escape(report.currency)})</h2>
 <p class="meta">Disclosure control, evaluated inside the secure computation: {escape(report.disclosure_rule)}.
 Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.</p>
 <table><tr><th></th>{header}</tr>{"".join(rows)}</table>

@@ -3,12 +3,12 @@ protocol; otherwise the spec's `secure_computation.protocol` applies."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cleanroom.spec.base import Strict
 from cleanroom.spec.sources import check_time_zone
@@ -43,23 +43,30 @@ class SecureAnalysis(Strict):
     protocol: Protocol | None = None
 
 
+class Grain(str, Enum):
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+MAX_PERIODS = {Grain.DAY: 1100, Grain.WEEK: 160, Grain.MONTH: 36, Grain.QUARTER: 12}
+
+
 class CategoryMonthSales(SecureAnalysis):
+    """Market sales per category and period (the trend). The kind keeps its historical name; the
+    period is a day, an ISO week, a month or a quarter (`grain`) in the analysis's time zone."""
+
     id: Name
     kind: Literal[AnalysisKind.CATEGORY_MONTH_SALES]
     objective: Name
     categories: list[str] = Field(min_length=1)
-    period_start: date
-    months: int = Field(ge=1, le=36)
-    time_zone: str = "UTC"  # months are calendar months in this zone
+    period_start: date = Field(description="the first period's first day (a Monday for weeks)")
+    grain: Grain = Grain.MONTH
+    periods: int = Field(ge=1, description="how many periods of the grain, from period_start")
+    time_zone: str = "UTC"  # periods are calendar days, weeks, months or quarters in this zone
 
     _zone = field_validator("time_zone")(check_time_zone)
-
-    @field_validator("period_start")
-    @classmethod
-    def _first_of_month(cls, value: date) -> date:
-        if value.day != 1:
-            raise ValueError("must be the first day of a month (YYYY-MM-01)")
-        return value
 
     @field_validator("categories")
     @classmethod
@@ -68,22 +75,69 @@ class CategoryMonthSales(SecureAnalysis):
             raise ValueError("categories must be unique")
         return value
 
+    @model_validator(mode="after")
+    def _aligned(self) -> CategoryMonthSales:
+        start, grain = self.period_start, self.grain
+        if grain is Grain.WEEK and start.isoweekday() != 1:
+            raise ValueError("period_start: weeks start on a Monday (ISO weeks)")
+        if grain is Grain.MONTH and start.day != 1:
+            raise ValueError("period_start: must be the first day of a month (YYYY-MM-01)")
+        if grain is Grain.QUARTER and (start.day != 1 or start.month not in (1, 4, 7, 10)):
+            raise ValueError(
+                "period_start: must be the first day of a quarter (YYYY-01-01, -04-01, -07-01, -10-01)"
+            )
+        if self.periods > MAX_PERIODS[grain]:
+            raise ValueError(
+                f"periods: at most {MAX_PERIODS[grain]} {grain.value}s (one secure cell per category each)"
+            )
+        return self
+
     @property
     def cells(self) -> int:
-        return len(self.categories) * self.months
+        return len(self.categories) * self.periods
 
     @property
     def value_units(self) -> list[float]:  # sales in cents, compared in whole currency units
         return [100.0] * self.cells
 
     @property
-    def month_labels(self) -> list[str]:
-        labels = []
-        year, month = self.period_start.year, self.period_start.month
-        for _ in range(self.months):
-            labels.append(f"{year:04d}-{month:02d}")
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return labels
+    def period_starts(self) -> list[date]:
+        starts, current = [], self.period_start
+        for _ in range(self.periods):
+            starts.append(current)
+            current = next_period(current, self.grain)
+        return starts
+
+    @property
+    def period_end(self) -> date:
+        """The day after the last period."""
+        return next_period(self.period_starts[-1], self.grain)
+
+    @property
+    def period_labels(self) -> list[str]:
+        return [period_label(start, self.grain) for start in self.period_starts]
+
+
+def next_period(start: date, grain: Grain) -> date:
+    if grain is Grain.DAY:
+        return start + timedelta(days=1)
+    if grain is Grain.WEEK:
+        return start + timedelta(days=7)
+    months = 1 if grain is Grain.MONTH else 3
+    month = start.month - 1 + months
+    return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def period_label(start: date, grain: Grain) -> str:
+    """2025-03-14, 2025-W11 (ISO), 2025-03, 2025-Q1."""
+    if grain is Grain.DAY:
+        return start.isoformat()
+    if grain is Grain.WEEK:
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if grain is Grain.MONTH:
+        return f"{start.year:04d}-{start.month:02d}"
+    return f"{start.year:04d}-Q{(start.month - 1) // 3 + 1}"
 
 
 class CustomerOverlap(Strict):

@@ -1,8 +1,9 @@
-"""Real exports onboard with a spec alone: a consortium from the 1990s whose retailers export in their
-own shapes (an online shop's invoice lines with line totals, Latin-1, semicolons and decimal commas,
-SKUs with letters and no phone numbers; a grocer's Parquet with per-kilo prices of four decimals, no
-line ids and no product categories), priced in pounds. Every secure total equals a plaintext total
-computed here from the same rows with Python's Decimal, independent of the product's parsing."""
+"""Real exports onboard with a spec alone: a consortium from the 1990s (weekly trends) whose retailers
+export in their own shapes (an online shop's invoice lines with line totals, Latin-1, semicolons and
+decimal commas, SKUs with letters and no phone numbers; a grocer's Parquet with per-kilo prices of four
+decimals, no line ids and no product categories), priced in pounds. Every secure total equals a
+plaintext total computed here from the same rows with Python's Decimal, independent of the product's
+parsing."""
 
 from __future__ import annotations
 
@@ -190,8 +191,9 @@ def nineties(small_workspace, small_spec, tmp_path_factory) -> tuple[Path, dict[
             "kind": "category_month_sales",
             "objective": "market-trends",
             "categories": categories,
-            "period_start": PERIOD.isoformat(),
-            "months": 12,
+            "period_start": "1996-12-30",  # the Monday of ISO week 1997-W01
+            "grain": "week",
+            "periods": 52,
             "time_zone": "Europe/London",
         },
         {
@@ -209,7 +211,7 @@ def nineties(small_workspace, small_spec, tmp_path_factory) -> tuple[Path, dict[
 def test_three_export_shapes_onboard_with_a_spec_and_secure_equals_plaintext(nineties) -> None:
     path, homes, truth = nineties
     spec = pin_spec(path).spec
-    assert spec.earliest_purchase == date(1992, 1, 1)  # five years before the period: 1997 dates are fine
+    assert spec.earliest_purchase == date(1991, 1, 1)  # five years before the period: 1997 dates are fine
     for party in spec.data_parties:
         summary = prepare_party(spec, party.name, homes[party.name])
         assert summary.status == "ok" and not summary.quarantined, (party.name, summary)
@@ -239,10 +241,11 @@ def test_three_export_shapes_onboard_with_a_spec_and_secure_equals_plaintext(nin
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for party in players:
         for category, moment, cents in truth[party]:
-            expected[category, moment.astimezone(LONDON).strftime("%Y-%m")] += cents
-    cells = [(c, m) for c in analysis.categories for m in analysis.month_labels]
+            year, week, _ = moment.astimezone(LONDON).date().isocalendar()
+            expected[category, f"{year}-W{week:02d}"] += cents
+    cells = [(c, m) for c in analysis.categories for m in analysis.period_labels]
     plain = [expected[cell] for cell in cells]
-    assert sum(plain) > 0 and sum(expected[("uncategorized", m)] for m in analysis.month_labels) > 0
+    assert sum(plain) > 0 and sum(expected[("uncategorized", m)] for m in analysis.period_labels) > 0
     # Exact to the cent; a cell nobody bought in is suppressed (no contributing customer) rather than 0.
     assert [v if v is not None else 0 for v in revealed.sales_cents] == plain
     assert all(v is not None for v, p in zip(revealed.sales_cents, plain) if p)

@@ -37,7 +37,7 @@ def report(small_spec):
 
 def test_headline_figures(report) -> None:
     assert report.headline.cells_suppressed == 11 and report.headline.cells_shown == 97
-    assert report.headline.peak_month == "2025-12"
+    assert report.headline.peak_period == "2025-12"
     assert report.notice is None
 
 

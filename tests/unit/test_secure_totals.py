@@ -117,3 +117,28 @@ def test_fourth_retailer_provides_input_without_computing(
     assert 0 < sum(shown) < len(shown) and sales != three  # the fourth retailer's sales are in the sums
     assert set(revealed.contribution_consistent) == {*compute, "fjord"}
     assert all(revealed.contribution_consistent.values())
+
+
+@pytest.mark.parametrize(
+    ("grain", "start", "periods"),
+    [
+        ("day", "2025-03-01", 45),
+        ("week", "2024-12-30", 53),
+        ("month", "2025-01-01", 12),
+        ("quarter", "2025-01-01", 4),
+    ],
+)
+def test_trend_grain_grids_equal_plaintext(prepared_workspace, small_spec, grain, start, periods) -> None:
+    """Each party's grid at day, ISO week, month and quarter grain equals the oracle's on its exports."""
+    import polars as pl
+
+    from cleanroom.party.category_month import category_month_aggregates
+
+    base = small_spec.spec.category_month_sales
+    analysis = base.model_validate(base.model_dump() | {"grain": grain, "period_start": start, "periods": periods})
+    for party in [p.name for p in small_spec.spec.compute_parties]:
+        transactions = pl.scan_parquet(prepared(prepared_workspace, party) / "transactions.parquet")
+        grid = category_month_aggregates(transactions, analysis)
+        sales, customers = plaintext_grid([home(prepared_workspace, party) / "raw"], analysis)
+        assert grid[0].tolist() == sales and grid[1].tolist() == customers
+        assert sum(sales) > 0

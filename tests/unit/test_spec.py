@@ -23,7 +23,7 @@ def valid_raw(small_spec) -> dict:
 def test_demo_spec_is_valid(small_spec) -> None:
     spec = small_spec.spec
     assert [p.name for p in spec.compute_parties] == ["northwind", "harbor", "alpine"]
-    assert spec.analyses[0].month_labels[0] == "2025-01" and spec.analyses[0].month_labels[-1] == "2025-12"
+    assert spec.analyses[0].period_labels[0] == "2025-01" and spec.analyses[0].period_labels[-1] == "2025-12"
 
 
 def test_hash_ignores_formatting_but_not_content(tmp_path: Path, valid_raw: dict) -> None:
@@ -89,6 +89,18 @@ def _break(raw: dict, how: str) -> None:
         raw["parties"][3]["name"] = "coordinator"
     elif how == "no coordinator":
         del raw["coordinator"]
+    elif how == "week not from a Monday":
+        raw["analyses"][0] |= {"grain": "week", "period_start": "2025-01-01", "periods": 52}
+    elif how == "unknown currency":
+        raw["currency"] = "EURO"
+    elif how == "needed column absent":
+        raw["parties"][1]["data"]["tables"]["transactions"]["absent"] = ["purchased_at"]
+    elif how == "absent column unknown":
+        raw["parties"][1]["data"]["tables"]["customers"]["absent"] = ["shoe_size"]
+    elif how == "GTIN on a transaction column":
+        raw["parties"][1]["data"]["tables"]["transactions"]["columns"] = {
+            "product_id": {"source": "gtin", "gtin": True}
+        }
 
 
 def _foreign_certificate(member: str) -> str:
@@ -130,6 +142,11 @@ CASES = {
     "node without signing key": "parties[0]: signing_key",
     "party named coordinator": "parties[3]: name",
     "no coordinator": "coordinator",
+    "week not from a Monday": "period_start: weeks start on a Monday",
+    "unknown currency": "currency",
+    "needed column absent": "analyses: analyses[0] (category_month_sales) needs transactions.purchased_at",
+    "absent column unknown": "tables.customers.absent: 'shoe_size' is not a column",
+    "GTIN on a transaction column": "only products.product_id can be GTINs",
 }
 
 
