@@ -26,19 +26,49 @@ SUPPRESSED = "*"
 
 def load_pseudonym_key(data: PartyData, workspace: Path, party: str) -> bytes:
     """The collaboration's pseudonym key from the party's own workspace (hex, at least 32 bytes)."""
-    path = workspace / data.pseudonym_key_file
-    where = f"party {party}: {data.pseudonym_key_file}"
+    return _shared_secret(workspace, data.pseudonym_key_file, party, "pseudonym key")
+
+
+def load_join_key_secret(data: PartyData, workspace: Path, party: str) -> bytes:
+    """The consortium's agreed secret for join keys exported already hashed (hex, at least 32 bytes)."""
+    return _shared_secret(workspace, data.join_key_secret_file, party, "join-key secret")
+
+
+def _shared_secret(workspace: Path, relative: str, party: str, what: str) -> bytes:
+    where = f"party {party}: {relative}"
     fix = (
-        "put the collaboration's pseudonym key (64 hex characters) there; `cleanroom keygen pseudonym --out FILE`"
+        f"put the consortium's {what} (64 hex characters) there; `cleanroom keygen pseudonym --out FILE` makes one"
     )
-    text = read_text_file(path, "pseudonym key file", fix_missing=fix, where=where)
+    text = read_text_file(workspace / relative, f"{what} file", fix_missing=fix, where=where)
     try:
         key = bytes.fromhex(text.strip())
     except ValueError as exc:
-        raise ConfigurationError("pseudonym key is not hex", where=where, fix=fix) from exc
+        raise ConfigurationError(f"{what} is not hex", where=where, fix=fix) from exc
     if len(key) < MIN_KEY_BYTES:
-        raise ConfigurationError(f"pseudonym key is shorter than {MIN_KEY_BYTES} bytes", where=where, fix=fix)
+        raise ConfigurationError(f"{what} is shorter than {MIN_KEY_BYTES} bytes", where=where, fix=fix)
     return key
+
+
+def hashed_join_keys(values: pl.Series, secret: bytes, kind: str) -> pl.Series:
+    """The agreed recipe for join keys hashed before export: lower-case hex of
+    HMAC-SHA256(secret, "<kind>:" + normalized key), e.g. kind "email", key "ana@example.org"."""
+    prefix = kind.encode() + b":"
+    out = [
+        None if v is None else hmac.new(secret, prefix + v.encode(), hashlib.sha256).hexdigest() for v in values
+    ]
+    return pl.Series(values.name, out, dtype=pl.String)
+
+
+def exported_hash(column: str) -> pl.Expr:
+    """A join key exported hashed: 64 hex characters, compared in lower case; anything else is no key."""
+    text = pl.col(column).str.strip_chars().str.to_lowercase()
+    return pl.when(text.str.contains(r"^[0-9a-f]{64}$")).then(text)
+
+
+def normalized_loyalty_id(column: str = "loyalty_id") -> pl.Expr:
+    """Join key: a shared loyalty or customer id, upper case, without spaces, dots or dashes."""
+    text = pl.col(column).str.to_uppercase().str.replace_all(r"[\s.\-]", "")
+    return pl.when(text.str.len_chars() > 0).then(text).alias("loyalty_id_key")
 
 
 def pseudonyms(values: pl.Series, key: bytes, domain: str) -> pl.Series:

@@ -66,6 +66,7 @@ CUSTOMERS = TableSchema(
         Column("full_name", Kind.TEXT, Privacy.DIRECT_IDENTIFIER),
         Column("email", Kind.TEXT, Privacy.DIRECT_IDENTIFIER),
         Column("phone", Kind.TEXT, Privacy.DIRECT_IDENTIFIER),
+        Column("loyalty_id", Kind.TEXT, Privacy.DIRECT_IDENTIFIER),  # shared across retailers: a join key
         Column("postcode", Kind.TEXT, Privacy.QUASI_IDENTIFIER),
         Column("birth_date", Kind.DATE, Privacy.QUASI_IDENTIFIER),
         Column("signup_date", Kind.DATE),

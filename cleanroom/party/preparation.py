@@ -23,9 +23,13 @@ from cleanroom.party import validation
 from cleanroom.party.anonymization import (
     e164_phone,
     enforce_k_anonymity,
+    exported_hash,
     generalized,
+    hashed_join_keys,
+    load_join_key_secret,
     load_pseudonym_key,
     normalized_email,
+    normalized_loyalty_id,
     pseudonyms,
 )
 from cleanroom.party.canonical import SCHEMAS, columns_in_use
@@ -110,7 +114,8 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     with watch.step("read and hash exports"):
         find_exports(spec, party.name, workspace, check)
     key = load_pseudonym_key(party.data, workspace, party.name)
-    fingerprint = _fingerprint(spec, check.exports, key) if not check.problems else ""
+    join_secret = load_join_key_secret(party.data, workspace, party.name) if spec.hashed_join_keys else None
+    fingerprint = _fingerprint(spec, check.exports, key, join_secret) if not check.problems else ""
     existing = version_dir(workspace, fingerprint) if fingerprint else None
     if existing is not None and is_complete(existing):
         manifest = json.loads((existing / MANIFEST).read_text())
@@ -150,7 +155,7 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        outputs = _write_outputs(spec, party.name, checked, key, now, staging, watch)
+        outputs = _write_outputs(spec, party.name, checked, key, join_secret, now, staging, watch)
         with watch.step("quarantine"):
             stage_quarantine(workspace, checked)
     except BaseException:  # nothing half-written stays behind
@@ -202,6 +207,7 @@ def _write_outputs(
     party: str,
     checked: dict[CanonicalTable, CheckedTable],
     key: bytes,
+    join_secret: bytes | None,
     now: datetime,
     staging: Path,
     watch: Stopwatch,
@@ -222,7 +228,8 @@ def _write_outputs(
     # transactions carry instead of the customer number (the pseudonym links across parties).
     customers = customers.with_columns(pseudonym).with_row_index("customer_code")
     linkage = ["customer_code", "customer_pseudonym"]
-    join_keys = customers.select(*linkage, normalized_email(), e164_phone(data.phone_region))
+    with watch.step("join keys"):
+        join_keys = _join_keys(spec, party, customers, join_secret).select(*linkage, *JOIN_KEY_NAMES.values())
     join_keys.write_parquet(staging / "join_keys.parquet")
     quasi = [q.value for q in policy.quasi_identifiers]
     dimension = customers.select(*linkage, *generalized(now.date(), policy.generalization))
@@ -276,6 +283,8 @@ def _write_outputs(
             "kept_inside_party_for_overlap": {
                 "email": "email_key",
                 "phone": f"phone_key (E.164, {data.phone_region})",
+                "loyalty_id": "loyalty_id_key",
+                "compared hashed (HMAC-SHA256, agreed secret)": sorted(spec.hashed_join_keys),
             },
             "pseudonymized": {
                 "customer_id": "customer_pseudonym: HMAC-SHA256, collaboration key, 128 bits; transactions "
@@ -292,7 +301,36 @@ def _write_outputs(
     }
 
 
-def _fingerprint(spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedExport], key: bytes) -> str:
+JOIN_KEY_NAMES = {"email": "email_key", "phone": "phone_key", "loyalty_id": "loyalty_id_key"}
+
+
+def _join_keys(spec: CollaborationSpec, party: str, customers: pl.DataFrame, secret: bytes | None) -> pl.DataFrame:
+    """Normalized join keys (kept inside the party for PSI). A kind that some party exports hashed is
+    compared hashed by everyone: this party's plain keys are hashed with the agreed secret, its
+    exported hashes only normalized."""
+    data = spec.party(party).data
+    assert data is not None
+    source = data.tables[CanonicalTable.CUSTOMERS]
+    plain = {
+        "email": normalized_email(),
+        "phone": e164_phone(data.phone_region),
+        "loyalty_id": normalized_loyalty_id(),
+    }
+    frame = customers
+    for kind, column in JOIN_KEY_NAMES.items():
+        if source.column(kind).hashed:
+            frame = frame.with_columns(exported_hash(kind).alias(column))
+            continue
+        frame = frame.with_columns(plain[kind].alias(column))
+        if kind in spec.hashed_join_keys:
+            assert secret is not None, "loaded when a kind is compared hashed"
+            frame = frame.with_columns(hashed_join_keys(frame[column], secret, kind))
+    return frame
+
+
+def _fingerprint(
+    spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedExport], key: bytes, join_secret: bytes | None
+) -> str:
     """What the prepared output depends on: export contents, spec, suites, code and the pseudonym key
     (as an HMAC of a constant, so the fingerprint reveals nothing about the key)."""
     suites = {t.value: (EXPECTATIONS_DIR / f"{t.value}.json").read_text() for t in TABLE_ORDER}
@@ -302,6 +340,9 @@ def _fingerprint(spec: CollaborationSpec, exports: dict[CanonicalTable, LocatedE
         "suites": hashlib.sha256(json.dumps(suites, sort_keys=True).encode()).hexdigest(),
         "code": cleanroom.__version__,
         "key": hmac.new(key, b"cleanroom-fingerprint", "sha256").hexdigest(),
+        "join_key_secret": hmac.new(join_secret, b"cleanroom-fingerprint", "sha256").hexdigest()
+        if join_secret
+        else "",
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 

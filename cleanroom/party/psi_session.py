@@ -26,7 +26,7 @@ from cleanroom.secure.shared_sales import SHARED_VALUES_FILE
 from cleanroom.spec.models import CollaborationSpec
 
 JOIN_KEYS_FILE = Path("join_keys.parquet")
-KEY_COLUMNS = {"email": "email_key", "phone": "phone_key"}
+KEY_COLUMNS = {"email": "email_key", "phone": "phone_key", "loyalty_id": "loyalty_id_key"}
 
 
 def run_session(

@@ -35,6 +35,7 @@ class AnalysisKind(str, Enum):
 class JoinKey(str, Enum):
     EMAIL = "email"  # trimmed, lower-cased
     PHONE = "phone"  # E.164
+    LOYALTY_ID = "loyalty_id"  # an id the retailers share (a coalition card): upper case, no spaces or dashes
 
 
 class SecureAnalysis(Strict):

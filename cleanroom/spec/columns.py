@@ -13,7 +13,7 @@ from cleanroom.spec.sources import CanonicalTable
 C, P, T = CanonicalTable.CUSTOMERS, CanonicalTable.PRODUCTS, CanonicalTable.TRANSACTIONS
 
 CANONICAL_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
-    C: ("customer_id", "full_name", "email", "phone", "postcode", "birth_date", "signup_date"),
+    C: ("customer_id", "full_name", "email", "phone", "loyalty_id", "postcode", "birth_date", "signup_date"),
     P: ("product_id", "product_name", "category", "brand", "list_price_cents"),
     T: (
         "transaction_id",
@@ -48,8 +48,9 @@ ABSENT_DEFAULTS: dict[tuple[CanonicalTable, str], str] = {(P, "category"): "unca
 # What the privacy policy derives from (join keys for overlap, generalized quasi-identifiers): used
 # when present, never required.
 PRIVACY_DERIVATION_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
-    C: ("customer_id", "email", "phone", "postcode", "birth_date"),
+    C: ("customer_id", "email", "phone", "loyalty_id", "postcode", "birth_date"),
 }
+JOIN_KEY_COLUMNS = ("email", "phone", "loyalty_id")  # what `hashed: true` may be declared on
 
 
 def expand(table: CanonicalTable, needed: tuple[str, ...], available: set[str]) -> list[str]:

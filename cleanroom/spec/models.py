@@ -323,6 +323,16 @@ class CollaborationSpec(Strict):
         return date(first.year - 5, 1, 1)
 
     @property
+    def hashed_join_keys(self) -> set[str]:
+        """Join keys some party exports already hashed: every party compares that kind hashed."""
+        hashed = set()
+        for party in self.data_parties:
+            if party.data is not None:
+                source = party.data.tables[CanonicalTable.CUSTOMERS]
+                hashed |= {name for name in source.columns if source.column(name).hashed}
+        return hashed
+
+    @property
     def exchange_bucket(self) -> str:
         return self.exchange.bucket or self.reporting.bucket
 

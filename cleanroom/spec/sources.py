@@ -52,6 +52,11 @@ class ColumnSource(Strict):
     format: str | None = Field(default=None, description="strftime format of dates and timestamps")
     time_zone: str | None = Field(default=None, description="zone of timestamps written without an offset")
     gtin: bool = Field(default=False, description="product ids only: they are GTINs (8-14 digits, checked)")
+    hashed: bool = Field(
+        default=False,
+        description="join keys only: exported as hex HMAC-SHA256 of the normalized key under the consortium's "
+        "agreed join-key secret (see README)",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -133,6 +138,8 @@ class PartyData(Strict):
     bounds: Bounds = Bounds()
     # Inside the party workspace; the key is shared by the parties and never leaves them.
     pseudonym_key_file: str = "secrets/pseudonym.key"
+    # Read only when some party exports a join key already hashed: the others hash theirs with it.
+    join_key_secret_file: str = "secrets/join-key.key"
     phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = Field(
         default="DE", description="ISO country of phone numbers written without a country code"
     )
@@ -142,7 +149,7 @@ class PartyData(Strict):
         missing = [t.value for t in CanonicalTable if t not in self.tables]
         if missing:
             raise ValueError(f"tables: missing {', '.join(missing)} (every data party exports all three)")
-        from cleanroom.spec.columns import CANONICAL_COLUMNS, KEY_COLUMNS
+        from cleanroom.spec.columns import CANONICAL_COLUMNS, JOIN_KEY_COLUMNS, KEY_COLUMNS
 
         problems = []
         for table, source in self.tables.items():
@@ -162,6 +169,13 @@ class PartyData(Strict):
                 if name not in known:
                     problems.append(
                         f"tables.{table.value}.columns: '{name}' is not a column (one of {', '.join(known)})"
+                    )
+                elif source.column(name).hashed and (
+                    table is not CanonicalTable.CUSTOMERS or name not in JOIN_KEY_COLUMNS
+                ):
+                    problems.append(
+                        f"tables.{table.value}.columns.{name}.hashed: only the customers' join keys "
+                        f"({', '.join(JOIN_KEY_COLUMNS)}) can be exported hashed"
                     )
                 elif source.column(name).gtin and (table, name) != (CanonicalTable.PRODUCTS, "product_id"):
                     problems.append(

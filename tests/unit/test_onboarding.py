@@ -344,3 +344,90 @@ def test_inspect_proposes_a_mapping_that_passes_party_check(nineties, tmp_path) 
     for party in ("northwind", "harbor"):
         check = check_party(spec, party, homes[party])
         assert check.error() is None, (party, check.error())
+
+
+def overlap_of(spec_raw: dict, homes: dict[str, Path], folder: Path, kinds: tuple[str, ...]) -> dict:
+    """Prepare every party under `spec_raw` in a copy of its node folder, then run the PSI blinding
+    in-process on the prepared join keys (the exchange is tested in test_psi): the overlap counts."""
+    from cleanroom.party.psi_session import own_key_rows
+    from cleanroom.psi.ecdh import blind_own, new_scalar, reblind
+    from cleanroom.psi.overlap import overlap_counts
+
+    folder.mkdir()
+    path = folder / "consortium.yaml"
+    path.write_text(yaml.safe_dump(spec_raw, sort_keys=False))
+    spec = load_spec(path)
+    scalars, blinded = {}, {}
+    for party in spec.data_parties:
+        workspace = folder / party.name
+        shutil.copytree(homes[party.name], workspace, ignore=shutil.ignore_patterns("prepared", "gx", "cache"))
+        assert prepare_party(spec, party.name, workspace).status == "ok"
+        scalars[party.name] = new_scalar()
+        blinded[party.name] = blind_own(
+            own_key_rows(version(workspace), kinds, party.name), kinds, scalars[party.name]
+        )
+    for name in blinded:
+        for other, scalar in scalars.items():
+            if other != name:
+                blinded[name] = reblind(blinded[name], scalar)
+    return overlap_counts(blinded)
+
+
+def test_join_keys_exported_hashed_or_as_a_shared_loyalty_id_match_like_plain_ones(nineties, tmp_path) -> None:
+    """The online shop exports its emails already hashed with the consortium's agreed secret (the
+    recipe in the README); two retailers carry a shared loyalty card id, written differently. The PSI
+    counts equal those of everyone's plain emails, and the loyalty id alone finds what the email finds."""
+    import hashlib
+    import hmac
+
+    path, homes, _ = nineties
+    raw = yaml.safe_load(path.read_text())
+    overlap = {"id": "customer-overlap", "kind": "customer_overlap", "objective": "shared-customers"}
+    plain = raw | {"analyses": [raw["analyses"][0], overlap | {"join_keys": ["email"]}]}
+    expected = overlap_of(plain, homes, tmp_path / "plain", ("email",))
+
+    secret = bytes(range(32))
+    hashed_homes = {name: tmp_path / "sources" / name for name in homes}
+    for name, source in homes.items():
+        shutil.copytree(source, hashed_homes[name], ignore=shutil.ignore_patterns("prepared", "gx", "cache"))
+        (hashed_homes[name] / "secrets" / "join-key.key").write_text(secret.hex())
+    customers = hashed_homes["northwind"] / "raw" / "customers.csv"
+    frame = pl.read_csv(customers, separator=";", infer_schema=False)
+    digest = [
+        hmac.new(secret, b"email:" + e.strip().lower().encode(), hashlib.sha256).hexdigest()
+        for e in frame["Email"]
+    ]
+    frame.with_columns(pl.Series("Email", digest)).write_csv(customers, separator=";")
+
+    def card(email: str, style: int) -> str:
+        number = hashlib.sha1(email.strip().lower().encode()).hexdigest()[:8]
+        return f"lc-{number[:4]}-{number[4:]}" if style else f"LC {number.upper()}"
+
+    harbor = hashed_homes["harbor"] / "raw" / "customers.csv"
+    frame = pl.read_csv(harbor, infer_schema=False)
+    frame.with_columns(pl.Series("loyalty_id", [card(e, 1) for e in frame["email"]])).write_csv(harbor)
+    alpine = hashed_homes["alpine"] / "raw" / "kunden.csv"
+    frame = pl.read_csv(alpine, infer_schema=False)
+    frame.with_columns(pl.Series("karte", [card(e, 0) for e in frame["mail"]])).write_csv(alpine)
+
+    hashed = yaml.safe_load(yaml.safe_dump(plain))
+    for party in hashed["parties"]:
+        customers = party["data"]["tables"]["customers"]
+        if party["name"] == "northwind":
+            customers["columns"]["email"] = {"source": "Email", "hashed": True}
+        if party["name"] in ("northwind", "fjord"):  # no loyalty card: declared, so the overlap knows
+            customers["absent"] = [*customers.get("absent", []), "loyalty_id"]
+        if party["name"] == "alpine":  # matches on its card only: its emails are not used
+            customers["columns"]["loyalty_id"] = "karte"
+            del customers["columns"]["email"]
+            customers["ignore_columns"] = [*customers.get("ignore_columns", []), "mail"]
+            customers["absent"] = ["email"]
+    hashed["analyses"][1]["join_keys"] = ["email", "loyalty_id"]
+    counts = overlap_of(hashed, hashed_homes, tmp_path / "hashed", ("email", "loyalty_id"))
+    assert expected[("harbor", "alpine")] > 0 and expected[("northwind", "harbor")] > 0
+    for group, count in counts.items():
+        if "alpine" not in group:  # hashed emails against plain ones hashed with the secret
+            assert count == expected[group], group
+    # the card alone finds whom the email found; alpine shares no key kind with the others
+    assert counts[("harbor", "alpine")] == expected[("harbor", "alpine")]
+    assert counts[("northwind", "alpine")] == counts[("alpine", "fjord")] == 0 < expected[("alpine", "fjord")]
