@@ -13,11 +13,13 @@ def record_kpis(
     context: RunContext, revealed: RevealedTotals, verification: dict[str, bool], total_seconds: float
 ) -> list[KpiChange]:
     """Append this run's metadata KPIs (no market figures) to the history and compare with the last run."""
+    cells = context.pinned.spec.category_month_sales.grid_cells  # the sales grid; units follow the same rule
+    shown = sum(revealed.shown[:cells])
     kpis = RunKpis(
         run_id=context.run_id,
         spec_sha256=context.pinned.sha256,
-        cells_shown=sum(revealed.shown),
-        cells_suppressed=len(revealed.shown) - sum(revealed.shown),
+        cells_shown=shown,
+        cells_suppressed=cells - shown,
         secure_seconds=revealed.seconds,
         total_seconds=round(total_seconds, 1),
         verification_passed=all(verification.values()),

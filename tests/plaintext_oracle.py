@@ -31,6 +31,15 @@ def export_lines(raw: Path) -> Iterator[tuple[str, str, datetime, int]]:
         yield row["kundennr"], row["ean"], row["zeitpunkt"].replace(tzinfo=vienna), row["menge"] * cents
 
 
+def export_quantities(raw: Path) -> Iterator[int]:
+    """Units per transaction line, in `export_lines` order."""
+    if (raw / "transactions.csv").exists():
+        with (raw / "transactions.csv").open() as handle:
+            yield from (int(row["quantity"]) for row in csv.DictReader(handle))
+        return
+    yield from (row["menge"] for row in pq.read_table(raw / "bons.parquet").to_pylist())
+
+
 def product_categories(raw: Path) -> dict[str, str]:
     if (raw / "products.csv").exists():
         with (raw / "products.csv").open() as handle:
@@ -52,22 +61,28 @@ def period_of(day: date, grain: str) -> str:
 
 
 def plaintext_grid(raw_dirs: list[Path], analysis: CategoryMonthSales) -> tuple[list[int], list[int]]:
-    """Market sales (cents) and customer-retailer counts per cell, category-major like the spec grid."""
+    """Market values and customer-retailer counts per cell, category-major like the spec grid: sales in
+    cents, then (when the analysis counts them) units sold, each with the same customer counts."""
     zone = ZoneInfo(analysis.time_zone)
     labels = analysis.period_labels
     sales: dict[tuple[str, str], int] = defaultdict(int)
+    units: dict[tuple[str, str], int] = defaultdict(int)
     customers: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for raw in raw_dirs:
         category_of = product_categories(raw)
-        for customer, gtin, moment, amount in export_lines(raw):
+        for (customer, gtin, moment, amount), quantity in zip(export_lines(raw), export_quantities(raw)):
             category = category_of.get(gtin)
             if category is None:
                 continue
             period = period_of(moment.astimezone(zone).date(), analysis.grain.value)
             sales[category, period] += amount
+            units[category, period] += quantity
             customers[category, period].add((str(raw), customer))
     keys = [(c, m) for c in analysis.categories for m in labels]
-    return [sales[k] for k in keys], [len(customers[k]) for k in keys]
+    counts = [len(customers[k]) for k in keys]
+    if not analysis.units:
+        return [sales[k] for k in keys], counts
+    return [sales[k] for k in keys] + [units[k] for k in keys], counts + counts
 
 
 def plaintext_disclosure(

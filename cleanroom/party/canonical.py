@@ -18,6 +18,7 @@ from cleanroom.spec.columns import (
     PRIVACY_DERIVATION_COLUMNS,
     SALES,
     expand,
+    needed_by,
 )
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
@@ -108,7 +109,7 @@ def required_columns(spec: CollaborationSpec, table: CanonicalTable, available: 
     spec check refused the analyses that cannot do without it). `available`: the columns the export has."""
     needed = set(KEY_COLUMNS[table])
     for analysis in spec.analyses:
-        needed.update(expand(table, ANALYSIS_COLUMNS[analysis.kind].get(table, ()), available))
+        needed.update(expand(table, needed_by(analysis, table), available))
         if isinstance(analysis, CustomerOverlap) and table is CanonicalTable.CUSTOMERS:
             needed.update(key.value for key in analysis.join_keys)
     return needed

@@ -19,7 +19,8 @@ CATEGORY_MONTH_FILE = Path("category_month.i64")
 
 
 def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMonthSales) -> np.ndarray:
-    """Dense [2, categories x periods] int64: sales in cents and distinct customers per cell.
+    """Dense [2, measures x categories x periods] int64: row 0 the values (sales in cents, then units
+    sold when the spec asks for them), row 1 the distinct customers per cell (the same for each measure).
 
     The grid comes from the spec, so every party's array has the same public shape and order.
     Distinct customers are counted exactly with constant-size rows: (cell, customer code) packed in
@@ -36,9 +37,15 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMont
     lines = transactions.with_columns(local_day.dt.truncate(TRUNCATE[analysis.grain]).alias("period")).join(
         grid.lazy(), on=["category", "period"], how="inner"
     )
-    per_cell = lines.group_by("cell").agg(pl.col("sales_cents").sum()).collect(engine="streaming")
+    per_cell = (
+        lines.group_by("cell")
+        .agg(pl.col("sales_cents").sum(), pl.col("quantity").sum())
+        .collect(engine="streaming")
+    )
     sales = np.zeros(grid.height, dtype=np.int64)
     sales[per_cell["cell"].to_numpy()] = per_cell["sales_cents"].to_numpy()
+    units = np.zeros(grid.height, dtype=np.int64)
+    units[per_cell["cell"].to_numpy()] = per_cell["quantity"].fill_null(0).to_numpy()
     code = pl.col("customer_code").cast(pl.UInt64)
     packed = lines.select(pl.col("cell").cast(pl.UInt64) * (1 << 32) + code).collect(engine="streaming")
     keys = packed.to_series()
@@ -47,4 +54,5 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMont
     distinct = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
     customers = np.bincount((distinct >> np.uint64(32)).astype(np.int64), minlength=grid.height)
     del packed, keys, key
-    return np.stack([sales, customers]).astype(np.int64)
+    values = np.concatenate([sales, units]) if analysis.units else sales
+    return np.stack([values, np.tile(customers, len(analysis.measures))]).astype(np.int64)

@@ -62,7 +62,8 @@ def write_market_share(
     reports_dir: Path, analysis: CategoryMonthSales, own: np.ndarray, revealed_sales: list[int | None]
 ) -> Path:
     """The party's market share per category and month, written only into its own run's reports."""
-    shares = market_share(own[0], revealed_sales)
+    cells = analysis.grid_cells  # sales come first
+    shares = market_share(own[0][:cells], revealed_sales[:cells])
     months = analysis.period_labels
     table = {
         category: dict(zip(months, shares[i * len(months) : (i + 1) * len(months)]))

@@ -33,12 +33,18 @@ class CategoryMonthTable(BaseModel):
     grain: str = "month"  # day, week (ISO), month or quarter
     periods: list[str]  # labels: 2025-03-14, 2025-W11, 2025-03, 2025-Q1
     sales_cents: list[list[int | None]]  # [category][period]; None = suppressed
+    units: list[list[int | None]] | None = None  # units sold, the same grid; None: not approved
 
     def period_totals(self) -> list[int]:
         return [sum(row[m] or 0 for row in self.sales_cents) for m in range(len(self.periods))]
 
     def category_totals(self) -> list[int]:
         return [sum(v or 0 for v in row) for row in self.sales_cents]
+
+    @property
+    def units_shown(self) -> int | None:
+        """Units sold over the revealed cells."""
+        return None if self.units is None else sum(v or 0 for row in self.units for v in row)
 
 
 class OverlapRow(BaseModel):
@@ -132,6 +138,11 @@ class Report(BaseModel):
         h = self.headline
         return [
             f"Market sales (revealed cells): {money(h.market_sales_cents, self.currency)}",
+            *(
+                [f"Units sold (revealed cells): {self.category_month.units_shown:,}"]
+                if self.category_month.units is not None
+                else []
+            ),
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
             f"Top category: {h.top_category}; peak {self.category_month.grain}: {h.peak_period}",
             *[
@@ -204,15 +215,20 @@ def build_report(
     plaintext_players: bool = False,
 ) -> Report:
     periods = analysis.period_labels
-    n = len(periods)
+    n, cells = len(periods), analysis.grid_cells
+
+    def rows(values: list[int | None]) -> list[list[int | None]]:
+        return [values[i * n : (i + 1) * n] for i in range(len(analysis.categories))]
+
     table = CategoryMonthTable(
         categories=analysis.categories,
         grain=analysis.grain.value,
         periods=periods,
-        sales_cents=[revealed.sales_cents[i * n : (i + 1) * n] for i in range(len(analysis.categories))],
+        sales_cents=rows(revealed.sales_cents[:cells]),
+        units=rows(revealed.sales_cents[cells : 2 * cells]) if analysis.units else None,
     )
     per_period, by_category = table.period_totals(), table.category_totals()
-    shown = sum(revealed.shown)
+    shown = sum(revealed.shown[:cells])  # cells of the sales grid (the units grid follows the same rule)
     return Report(
         notice=PLAINTEXT_NOTICE if plaintext_players else None,
         title=f"{spec.collaboration}: market sales by category and {analysis.grain.value}",
@@ -229,7 +245,7 @@ def build_report(
         headline=Headline(
             market_sales_cents=sum(per_period),
             cells_shown=shown,
-            cells_suppressed=len(revealed.shown) - shown,
+            cells_suppressed=cells - shown,
             top_category=analysis.categories[by_category.index(max(by_category))],
             peak_period=periods[per_period.index(max(per_period))],
         ),

@@ -27,15 +27,14 @@ def render_html(report: Report) -> bytes:
     }
     chart = bar_chart(table.periods, series, f"Market sales by {table.grain} and category", report.currency)
     header = "".join(f"<th>{escape(m)}</th>" for m in table.periods)
-    rows = []
-    for category, row in zip(table.categories, table.sales_cents):
-        cells = "".join(
-            '<td class="suppressed" title="fewer contributing customers than the minimum">&#8212;</td>'
-            if v is None
-            else f"<td>{v / 100:,.0f}</td>"
-            for v in row
-        )
-        rows.append(f"<tr><th>{escape(category)}</th>{cells}</tr>")
+    rows = _grid_rows(table.categories, table.sales_cents, 100)
+    units = (
+        f"""<h2>Units sold by category and {escape(table.grain)}</h2>
+<p class="meta">Summed under MPC beside the sales, with the same disclosure control per cell.</p>
+<table><tr><th></th>{header}</tr>{"".join(_grid_rows(table.categories, table.units, 1))}</table>"""
+        if table.units is not None
+        else ""
+    )
     verification = "".join(
         f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
     )
@@ -61,6 +60,7 @@ def render_html(report: Report) -> bytes:
 <p class="meta">Disclosure control, evaluated inside the secure computation: {escape(report.disclosure_rule)}.
 Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.</p>
 <table><tr><th></th>{header}</tr>{"".join(rows)}</table>
+{units}
 {overlap}
 <h2>Cross-verification</h2><ul>{verification}</ul>
 {_signatures_section(report)}
@@ -152,6 +152,19 @@ def _lift_section(report: Report) -> str:
 more often than if the categories were chosen independently (1.0). Counts under MPC with the same
 disclosure control; a lift needs all four of its counts revealed.</p>
 <table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""
+
+
+def _grid_rows(categories: list[str], values: list[list[int | None]], per_unit: int) -> list[str]:
+    rows = []
+    for category, row in zip(categories, values):
+        cells = "".join(
+            '<td class="suppressed" title="fewer contributing customers than the minimum">&#8212;</td>'
+            if v is None
+            else f"<td>{v / per_unit:,.0f}</td>"
+            for v in row
+        )
+        rows.append(f"<tr><th>{escape(category)}</th>{cells}</tr>")
+    return rows
 
 
 def _basket_section(report: Report) -> str:

@@ -66,6 +66,7 @@ class CategoryMonthSales(SecureAnalysis):
     grain: Grain = Grain.MONTH
     periods: int = Field(ge=1, description="how many periods of the grain, from period_start")
     time_zone: str = "UTC"  # periods are calendar days, weeks, months or quarters in this zone
+    units: bool = Field(default=True, description="also units sold per cell (every party then needs quantity)")
 
     _zone = field_validator("time_zone")(check_time_zone)
 
@@ -94,12 +95,21 @@ class CategoryMonthSales(SecureAnalysis):
         return self
 
     @property
-    def cells(self) -> int:
+    def grid_cells(self) -> int:
+        """Cells of one measure: categories x periods, category-major."""
         return len(self.categories) * self.periods
 
     @property
-    def value_units(self) -> list[float]:  # sales in cents, compared in whole currency units
-        return [100.0] * self.cells
+    def measures(self) -> list[str]:
+        return ["sales_cents", "units"] if self.units else ["sales_cents"]
+
+    @property
+    def cells(self) -> int:  # every measure's grid, sales first
+        return self.grid_cells * len(self.measures)
+
+    @property
+    def value_units(self) -> list[float]:  # sales in cents compared in whole currency units; units as counted
+        return [100.0] * self.grid_cells + [1.0] * (self.cells - self.grid_cells)
 
     @property
     def period_starts(self) -> list[date]:

@@ -7,7 +7,7 @@ party side (`cleanroom.party.canonical`) adds types and privacy classes to the s
 
 from __future__ import annotations
 
-from cleanroom.spec.analyses import AnalysisKind
+from cleanroom.spec.analyses import AnalysisKind, CategoryMonthSales
 from cleanroom.spec.sources import CanonicalTable
 
 C, P, T = CanonicalTable.CUSTOMERS, CanonicalTable.PRODUCTS, CanonicalTable.TRANSACTIONS
@@ -66,11 +66,19 @@ def expand(table: CanonicalTable, needed: tuple[str, ...], available: set[str]) 
     return columns
 
 
-def missing_for(kind: AnalysisKind, table: CanonicalTable, absent: set[str]) -> list[str]:
-    """The columns `kind` needs from `table` that the export lacks (a missing sales measure is named as
-    `line_total_cents or unit_price_cents`)."""
+def needed_by(analysis: object, table: CanonicalTable) -> tuple[str, ...]:
+    """What one approved analysis needs from `table` (the trend's units need quantities)."""
+    needed = ANALYSIS_COLUMNS[analysis.kind].get(table, ())  # type: ignore[attr-defined]
+    if isinstance(analysis, CategoryMonthSales) and analysis.units and table is T:
+        needed = (*needed, "quantity")
+    return needed
+
+
+def missing_for(analysis: object, table: CanonicalTable, absent: set[str]) -> list[str]:
+    """The columns `analysis` needs from `table` that the export lacks (a missing sales measure is named
+    as `line_total_cents or unit_price_cents`)."""
     available = set(CANONICAL_COLUMNS[table]) - absent
-    needed = ANALYSIS_COLUMNS[kind].get(table, ())
+    needed = needed_by(analysis, table)
     missing = [c for c in needed if c != SALES and c not in available and (table, c) not in ABSENT_DEFAULTS]
     if SALES in needed and "line_total_cents" not in available:
         lacking = [c for c in ("quantity", "unit_price_cents") if c not in available]

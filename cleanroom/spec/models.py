@@ -379,7 +379,7 @@ def _check_columns(spec: CollaborationSpec) -> None:
             if party.data is None:
                 continue
             for table, source in party.data.tables.items():
-                for column in missing_for(analysis.kind, table, set(source.absent)):
+                for column in missing_for(analysis, table, set(source.absent)):
                     problems.append(
                         f"analyses[{i}] ({analysis.kind.value}) needs {table.value}.{column}, which party "
                         f"{party.name} declares absent (parties[{j}].data.tables.{table.value}.absent)"
@@ -394,7 +394,9 @@ def _check_columns(spec: CollaborationSpec) -> None:
                     )
     if problems:
         raise ValueError(
-            "analyses: " + "; ".join(problems) + " (remove the analysis, or have the party export the column)"
+            "analyses: "
+            + "; ".join(problems)
+            + " (remove the analysis, have the party export the column, or for units sold set units: false)"
         )
 
 

@@ -64,7 +64,9 @@ def online_shop(raw: Path) -> list[tuple[str, datetime, int]]:
                 "España" if len(rows) % 3 else "Österreich",  # not UTF-8 once written as Latin-1
             )
         )
-        truth.append((category_of[line["gtin"]], moment.replace(tzinfo=LONDON, second=0), total))
+        truth.append(
+            (category_of[line["gtin"]], moment.replace(tzinfo=LONDON, second=0), total, int(line["quantity"]))
+        )
     header = "Invoice;StockCode;Quantity;InvoiceDate;LineTotal;CustomerID;Country\n"
     body = "".join(";".join(map(str, row)) + "\n" for row in rows)
     (raw / "transactions.csv").write_bytes((header + body).encode("latin-1"))
@@ -138,7 +140,7 @@ def grocer(raw: Path) -> list[tuple[str, datetime, int]]:
     truth = []
     for price, quantity, moment in zip(prices, quantities, moments):
         cents = (Decimal(str(float(price))) * quantity * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
-        truth.append(("uncategorized", moment.replace(tzinfo=BERLIN), int(cents)))
+        truth.append(("uncategorized", moment.replace(tzinfo=BERLIN), int(cents), quantity))
     return truth
 
 
@@ -234,17 +236,20 @@ def test_three_export_shapes_onboard_with_a_spec_and_secure_equals_plaintext(nin
         .select("ean", "warengruppe")
         .iter_rows()
     )
+    vienna = ZoneInfo("Europe/Vienna")
     truth["alpine"] = [
-        (category_of[ean], moment.replace(tzinfo=ZoneInfo("Europe/Vienna")), int(Decimal(price) * 100) * quantity)
+        (category_of[ean], moment.replace(tzinfo=vienna), int(Decimal(price) * 100) * quantity, quantity)
         for ean, price, quantity, moment in alpine.select("ean", "preis_eur", "menge", "zeitpunkt").iter_rows()
     ]
     expected: dict[tuple[str, str], int] = defaultdict(int)
+    units: dict[tuple[str, str], int] = defaultdict(int)
     for party in players:
-        for category, moment, cents in truth[party]:
+        for category, moment, cents, quantity in truth[party]:
             year, week, _ = moment.astimezone(LONDON).date().isocalendar()
             expected[category, f"{year}-W{week:02d}"] += cents
+            units[category, f"{year}-W{week:02d}"] += quantity
     cells = [(c, m) for c in analysis.categories for m in analysis.period_labels]
-    plain = [expected[cell] for cell in cells]
+    plain = [expected[cell] for cell in cells] + [units[cell] for cell in cells]  # sales, then units sold
     assert sum(plain) > 0 and sum(expected[("uncategorized", m)] for m in analysis.period_labels) > 0
     # Exact to the cent; a cell nobody bought in is suppressed (no contributing customer) rather than 0.
     assert [v if v is not None else 0 for v in revealed.sales_cents] == plain

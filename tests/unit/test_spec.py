@@ -91,6 +91,8 @@ def _break(raw: dict, how: str) -> None:
         del raw["coordinator"]
     elif how == "week not from a Monday":
         raw["analyses"][0] |= {"grain": "week", "period_start": "2025-01-01", "periods": 52}
+    elif how == "units without quantities":
+        raw["parties"][1]["data"]["tables"]["transactions"]["absent"] = ["quantity"]
     elif how == "unknown currency":
         raw["currency"] = "EURO"
     elif how == "needed column absent":
@@ -144,6 +146,7 @@ CASES = {
     "no coordinator": "coordinator",
     "week not from a Monday": "period_start: weeks start on a Monday",
     "unknown currency": "currency",
+    "units without quantities": "(category_month_sales) needs transactions.quantity, which party harbor",
     "needed column absent": "analyses: analyses[0] (category_month_sales) needs transactions.purchased_at",
     "absent column unknown": "tables.customers.absent: 'shoe_size' is not a column",
     "GTIN on a transaction column": "only products.product_id can be GTINs",
