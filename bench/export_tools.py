@@ -10,44 +10,23 @@ into BENCHMARKS.md.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
 from rich.console import Console
 
-from bench.memory import PeakMemory, run_sampled
-from bench.prepare_party import BASELINE, PARTY, generate_exports, gib
-from bench.report import bench_arguments, fresh_workspace, publish
-from cleanroom.demo_setup import demo_nodes_root, node_config_path
+from bench.prepare_party import BASELINE, PARTY, gib, large_party, timed
+from bench.report import publish
+from cleanroom.demo_setup import node_config_path
 
 console = Console()
 CLEANROOM = str(Path(sys.executable).parent / "cleanroom")
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, PeakMemory]:
-    code, peak, seconds = run_sampled(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if code != 0:
-        raise SystemExit(f"benchmark step {command} failed with exit code {code}")
-    return seconds, peak
-
-
 def main() -> None:
-    parser = bench_arguments(__doc__, "export-tools")
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--customers", type=int, default=500_000)
-    args = parser.parse_args()
-
-    settings, spec_path = fresh_workspace(args.workspace)
-    home = demo_nodes_root(settings) / PARTY
-    with console.status(f"generating {args.rows:,} transaction lines for {PARTY}"):
-        shutil.rmtree(home / "raw")
-        generate_exports(home / "raw", args.rows, args.customers)
+    args, settings, spec_path, home, size = large_party(__doc__, "export-tools")
     export = home / "raw" / "transactions.csv"
-    size = export.stat().st_size
-    console.print(f"transactions.csv: {size / 1e9:.2f} GB, {args.rows:,} rows")
 
     with console.status("baseline: plain polars read_csv of the same file"):
         base, base_peak = timed([sys.executable, *BASELINE, str(export)], home)

@@ -10,6 +10,7 @@ between polars checks, Great Expectations and HMAC hashing; writes the result in
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from bench.report import bench_arguments, fresh_workspace, publish
 from cleanroom.demo_data import EMAIL_DOMAINS, product_catalogue
 from cleanroom.demo_setup import demo_nodes_root
 from cleanroom.party.versions import current_version
+from cleanroom.settings import Settings
 
 PARTY = "harbor"
 console = Console()
@@ -79,18 +81,24 @@ def generate_exports(raw: Path, rows: int, customers: int, seed: int = 3) -> Non
 
 def measure(args: list[str], cwd: Path) -> tuple[float, PeakMemory]:
     """Run a Python step in a fresh interpreter; return its wall seconds and peak memory."""
-    code, peak, seconds = run_sampled([sys.executable, *args], cwd=cwd, stdout=subprocess.DEVNULL)
+    return timed([sys.executable, *args], cwd)
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, PeakMemory]:
+    """Run a command to completion; its wall seconds and peak memory (it must succeed)."""
+    code, peak, seconds = run_sampled(command, cwd=cwd, stdout=subprocess.DEVNULL)
     if code != 0:
-        raise SystemExit(f"benchmark step {args} failed with exit code {code}; see {cwd / 'logs'}")
+        raise SystemExit(f"benchmark step {command} failed with exit code {code}; see {cwd / 'logs'}")
     return seconds, peak
 
 
-def main() -> None:
-    parser = bench_arguments(__doc__, "prepare")
+def large_party(doc: str, name: str) -> tuple[argparse.Namespace, Settings, Path, Path, int]:
+    """A fresh demo workspace whose party PARTY exports `--rows` transaction lines: (arguments, the
+    workspace's settings, spec path, the party's node folder, the transactions file's size)."""
+    parser = bench_arguments(doc, name)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--customers", type=int, default=500_000)
     args = parser.parse_args()
-
     settings, spec_path = fresh_workspace(args.workspace)
     home = demo_nodes_root(settings) / PARTY
     with console.status(f"generating {args.rows:,} transaction lines for {PARTY}"):
@@ -98,6 +106,11 @@ def main() -> None:
         generate_exports(home / "raw", args.rows, args.customers)
     size = (home / "raw" / "transactions.csv").stat().st_size
     console.print(f"transactions.csv: {size / 1e9:.2f} GB, {args.rows:,} rows")
+    return args, settings, spec_path, home, size
+
+
+def main() -> None:
+    args, _, spec_path, home, size = large_party(__doc__, "prepare")
 
     with console.status("baseline: plain polars read_csv of the same file"):
         base_seconds, base_peak = measure([*BASELINE, str(home / "raw" / "transactions.csv")], home)

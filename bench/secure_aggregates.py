@@ -23,7 +23,8 @@ import polars as pl
 from rich.console import Console
 
 from bench.report import bench_arguments, fresh_workspace, publish
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
+from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
+from cleanroom.analyses.category_month_sales import category_month_aggregates
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.local_cluster import local_cluster
 from cleanroom.spec import load_spec
@@ -31,11 +32,13 @@ from cleanroom.spec import load_spec
 console = Console()
 PRE_AGGREGATE = """
 import sys, polars as pl
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
+from pathlib import Path
+from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
+from cleanroom.analyses.category_month_sales import category_month_aggregates
 from cleanroom.spec import load_spec
 grid = category_month_aggregates(pl.scan_parquet("transactions.parquet"),
                                  load_spec(sys.argv[1]).category_month_sales)
-CATEGORY_MONTH_FILE.write_bytes(grid.astype("<i8").tobytes())
+Path(CATEGORY_MONTH_FILE).write_bytes(grid.astype("<i8").tobytes())
 """
 
 
@@ -104,7 +107,7 @@ def main() -> None:
         }  # the run's inputs only, as a node stages
         for name, folder in player_dirs.items():
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copy(prepared[name] / CATEGORY_MONTH_FILE.name, folder / CATEGORY_MONTH_FILE.name)
+            shutil.copy(prepared[name] / CATEGORY_MONTH_FILE, folder / CATEGORY_MONTH_FILE)
         aggregated = time.perf_counter()
         with local_cluster(player_dirs, args.workspace / "cluster") as engine:
             serving = time.perf_counter()

@@ -60,13 +60,10 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
         review.share_revealed_totals(context, revealed)  # the nodes verify while the rest computes
         trained = analysis.train_joint_recommender(context, players)
         shared_sales = analysis.shared_customer_sales(context, players, indicator_shares)
-    segments, copurchase, baskets = (
-        sums[a.id] if a else None for a in (spec.customer_segments, spec.copurchase_lift, spec.basket_statistics)
-    )
     recommending = analysis.deliver_recommendations.submit(context, trained)
     verification = review.cross_verify(context, revealed)
     recommender = recommending.result()
-    insights = reporting.Insights(overlap, segments, copurchase, recommender, baskets, shared_sales)
+    insights = reporting.Insights(overlap, sums, recommender, shared_sales)
     publication = reporting.publish_report(context, revealed, insights, verification, signatures)
     changes = improvement.record_kpis(context, revealed, verification, time.monotonic() - started)
     if publication.problems:  # recorded, archived (or uploaded): the run still fails, saying what to do

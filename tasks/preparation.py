@@ -14,14 +14,15 @@ def prepare_all_parties(context: RunContext) -> dict[str, dict]:
     names, never rows or figures; it stops the run if any party's data is blocked."""
     statuses = context.nodes.run("prepare", context.parties)
     for party, status in statuses.items():
-        get_run_logger().info(
-            "party %s: %s, %d expectations, %d warnings",
-            party,
-            status.get("status"),
-            status.get("expectations_evaluated", 0),
-            len(status.get("failed_warning", [])),
-        )
-        if status.get("status") not in ("ok", "unchanged"):
+        if status.get("status") in ("ok", "unchanged"):  # a stopped party's counts would read "0 expectations"
+            get_run_logger().info(
+                "party %s: %s, %d expectations evaluated, %d with warnings",
+                party,
+                status.get("status"),
+                status.get("expectations_evaluated", 0),
+                len(status.get("failed_warning", [])),
+            )
+        else:
             raise DataContractError(
                 "data did not pass its contract",
                 where=f"party {party}",

@@ -28,13 +28,12 @@ from tasks.context import RunContext
 
 @dataclass(frozen=True)
 class Insights:
-    """The approved outputs besides the market totals (each None when the spec does not approve it)."""
+    """The approved outputs besides the market totals (each None or empty when the spec does not
+    approve it); `sums` holds every summed analysis's revealed cells by analysis id."""
 
     overlap: RevealedOverlap | None
-    segments: RevealedTotals | None
-    copurchase: RevealedTotals | None
+    sums: dict[str, RevealedTotals]
     recommender: RecommenderOutcome | None = None
-    baskets: RevealedTotals | None = None
     shared_sales: RevealedSharedSales | None = None
 
 
@@ -75,10 +74,8 @@ def publish_report(
         revealed,
         verification,
         overlap=insights.overlap,
-        segments=insights.segments,
-        copurchase=insights.copurchase,
+        sums=insights.sums,
         recommender=insights.recommender,
-        baskets=insights.baskets,
         shared_sales=insights.shared_sales,
         signatures=signatures,
         plaintext_players=settings.dev_plaintext_players,

@@ -9,24 +9,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cleanroom.party.basket_statistics import BASKET_STATISTICS_FILE, basket_grid
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE, category_month_aggregates
-from cleanroom.party.copurchase import COPURCHASE_FILE, copurchase_grid
-from cleanroom.party.segments import SEGMENTS_FILE, segment_grid
+from cleanroom.analyses import PreparedTables, summed_analyses
 from cleanroom.spec.models import CollaborationSpec
 
 
 def pre_aggregate(spec: CollaborationSpec, staging: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """(file name, [2, cells] grid) per approved analysis, the market totals first."""
-
-    def transactions() -> pl.LazyFrame:
-        return pl.scan_parquet(staging / "transactions.parquet")
-
-    yield CATEGORY_MONTH_FILE.name, category_month_aggregates(transactions(), spec.category_month_sales)
-    if spec.customer_segments is not None:
-        yield SEGMENTS_FILE.name, segment_grid(transactions(), spec.customer_segments)
-    if spec.copurchase_lift is not None:
-        yield COPURCHASE_FILE.name, copurchase_grid(transactions(), spec.copurchase_lift)
-    if spec.basket_statistics is not None:
-        customers = pl.scan_parquet(staging / "customers.parquet")
-        yield BASKET_STATISTICS_FILE.name, basket_grid(transactions(), customers, spec.basket_statistics)
+    """(file name, [2, cells] grid) per approved summed analysis, the market trend first."""
+    tables = PreparedTables(
+        transactions=pl.scan_parquet(staging / "transactions.parquet"),
+        customers=pl.scan_parquet(staging / "customers.parquet"),
+    )
+    for analysis, kind in summed_analyses(spec.analyses):
+        yield kind.grid_file, kind.local_grid(analysis, tables)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE
+from cleanroom.analyses.category_month_sales import GRID_FILE
 from cleanroom.spec.models import CategoryMonthSales
 
 MARKET_SHARE_FILE = Path("market_share.json")  # in the run's reports folder
@@ -28,7 +28,7 @@ class ContributionCheck:
 
 
 def load_own_aggregates(prepared: Path, cells: int) -> np.ndarray:
-    raw = (prepared / CATEGORY_MONTH_FILE).read_bytes()
+    raw = (prepared / GRID_FILE).read_bytes()
     return np.frombuffer(raw, dtype="<i8").reshape(2, cells)
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from pydantic import BaseModel
 
+from cleanroom.analyses import SUMMED, ReportContext, Section, summed_analyses
+from cleanroom.analyses.category_month_sales import CategoryMonthTable
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.secure.requests import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
-from cleanroom.spec.analyses import BasketStatistics, money_band_labels
-from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec, CopurchaseLift, CustomerSegments
+from cleanroom.spec.kinds import AnalysisKind
+from cleanroom.spec.models import CategoryMonthSales, CollaborationSpec
 from cleanroom.spec.signatures import SpecSignature
 
 PLAINTEXT_NOTICE = (
@@ -28,43 +31,9 @@ class SignatureRow(BaseModel):
     signature: str  # base64 Ed25519 over the spec hash
 
 
-class CategoryMonthTable(BaseModel):
-    categories: list[str]
-    grain: str = "month"  # day, week (ISO), month or quarter
-    periods: list[str]  # labels: 2025-03-14, 2025-W11, 2025-03, 2025-Q1
-    sales_cents: list[list[int | None]]  # [category][period]; None = suppressed
-    units: list[list[int | None]] | None = None  # units sold, the same grid; None: not approved
-
-    def period_totals(self) -> list[int]:
-        return [sum(row[m] or 0 for row in self.sales_cents) for m in range(len(self.periods))]
-
-    def category_totals(self) -> list[int]:
-        return [sum(v or 0 for v in row) for row in self.sales_cents]
-
-    @property
-    def units_shown(self) -> int | None:
-        """Units sold over the revealed cells."""
-        return None if self.units is None else sum(v or 0 for row in self.units for v in row)
-
-
 class OverlapRow(BaseModel):
     parties: list[str]  # display names; the count is customers of the first who shop at all the others
     customers: int | None  # None = suppressed (below the minimum group size)
-
-
-class SegmentTable(BaseModel):
-    """Customers per RFM segment across all retailers; None = suppressed by disclosure control."""
-
-    recency: list[str]
-    frequency: list[str]
-    monetary: list[str]
-    customers: list[list[list[int | None]]]  # [recency][frequency][monetary]
-
-
-class LiftRow(BaseModel):
-    categories: tuple[str, str]
-    baskets_together: int | None
-    lift: float | None  # None when any count it needs was suppressed
 
 
 class RecommenderSection(BaseModel):
@@ -75,21 +44,6 @@ class RecommenderSection(BaseModel):
     top_n: int
     delivered: dict[str, bool]  # by display name
     recall: dict[str, PartyRecall]  # by display name; empty when the spec keeps evaluations private
-
-
-class BasketRow(BaseModel):
-    region: str
-    size: str
-    baskets: int | None  # None = suppressed by disclosure control
-    value_cents: int | None
-    mean_cents: float | None  # from the revealed value and count, when both are shown
-    histogram: list[int | None]  # baskets per value band
-
-
-class BasketTable(BaseModel):
-    value_bands: list[str]
-    rows: list[BasketRow]  # groups with at least one revealed figure
-    groups_hidden: int  # groups with nothing revealed
 
 
 class Headline(BaseModel):
@@ -120,29 +74,28 @@ class Report(BaseModel):
     overlap_keys: list[str] = []
     distinct_customers: int | None = None  # each customer once over all retailers (None: suppressed)
     distinct_shared: int | None = None  # of them, at two or more retailers
-    segments: SegmentTable | None = None
-    copurchase: list[LiftRow] = []
+    sections: list[Section] = []  # the other approved summed analyses, in spec order
     recommender: RecommenderSection | None = None
-    baskets: BasketTable | None = None
     shared_sales: RevealedSharedSales | None = None  # sales of customers shopping at several retailers
     signatures: list[SignatureRow] = []  # every data party approved exactly this spec
 
     @property
+    def context(self) -> ReportContext:
+        return ReportContext(self.currency, self.min_group_size, self.disclosure_rule)
+
+    @property
     def disclosure_rule(self) -> str:
-        return (
-            f"a cell needs >= {self.min_group_size} customers and >= {self.min_contributors} retailers, "
-            f"none above {self.max_share_percent:g}% of it"
-        )
+        return disclosure_rule(self.min_group_size, self.min_contributors, self.max_share_percent)
+
+    def section(self, kind: AnalysisKind) -> Any:
+        """The section of an approved summed analysis (None when the spec does not approve it)."""
+        return next((s for s in self.sections if s.kind == kind.value), None)
 
     def headline_lines(self) -> list[str]:
         h = self.headline
         return [
             f"Market sales (revealed cells): {money(h.market_sales_cents, self.currency)}",
-            *(
-                [f"Units sold (revealed cells): {self.category_month.units_shown:,}"]
-                if self.category_month.units is not None
-                else []
-            ),
+            *SUMMED[AnalysisKind.CATEGORY_MONTH_SALES].headline(self.category_month),
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
             f"Top category: {h.top_category}; peak {self.category_month.grain}: {h.peak_period}",
             *[
@@ -165,11 +118,9 @@ class Report(BaseModel):
         ]
 
     def _insight_lines(self) -> list[str]:
-        lines = []
-        strongest = next((row for row in self.copurchase if row.lift is not None), None)
-        if strongest is not None:
-            a, b = strongest.categories
-            lines.append(f"Strongest category pair: {a} & {b} (lift {strongest.lift:.2f})")
+        lines = [
+            line for section in self.sections for line in SUMMED[AnalysisKind(section.kind)].headline(section)
+        ]
         shared = self.shared_sales
         if shared is not None and shared.shown and shared.all_customers and shared.all_sales_cents:
             lines.append(
@@ -180,10 +131,14 @@ class Report(BaseModel):
         if self.recommender is not None and self.recommender.recall:
             lifts = ", ".join(f"{n} {r.lift:+.3f}" for n, r in self.recommender.recall.items())
             lines.append(f"Joint recommender, Recall@{self.recommender.top_n} lift over each alone: {lifts}")
-        if self.segments is not None:
-            counted = [c for by_f in self.segments.customers for by_m in by_f for c in by_m if c is not None]
-            lines.append(f"Customer segments shown: {len(counted)}, customers in them: {sum(counted):,}")
         return lines
+
+
+def disclosure_rule(min_group_size: int, min_contributors: int, max_share_percent: float) -> str:
+    return (
+        f"a cell needs >= {min_group_size} customers and >= {min_contributors} retailers, "
+        f"none above {max_share_percent:g}% of it"
+    )
 
 
 def money(cents: int, currency: str) -> str:
@@ -206,27 +161,22 @@ def build_report(
     verification: dict[str, bool],
     *,
     overlap: RevealedOverlap | None = None,
-    segments: RevealedTotals | None = None,
-    copurchase: RevealedTotals | None = None,
+    sums: dict[str, RevealedTotals] | None = None,
     recommender: RecommenderOutcome | None = None,
-    baskets: RevealedTotals | None = None,
     shared_sales: RevealedSharedSales | None = None,
     signatures: dict[str, SpecSignature] | None = None,
     plaintext_players: bool = False,
 ) -> Report:
-    periods = analysis.period_labels
-    n, cells = len(periods), analysis.grid_cells
-
-    def rows(values: list[int | None]) -> list[list[int | None]]:
-        return [values[i * n : (i + 1) * n] for i in range(len(analysis.categories))]
-
-    table = CategoryMonthTable(
-        categories=analysis.categories,
-        grain=analysis.grain.value,
-        periods=periods,
-        sales_cents=rows(revealed.sales_cents[:cells]),
-        units=rows(revealed.sales_cents[cells : 2 * cells]) if analysis.units else None,
+    """The report from the revealed outputs: `revealed` is the market trend's, `sums` every other summed
+    analysis's by id (each becomes its module's section)."""
+    rule = spec.privacy.dominance
+    context = ReportContext(
+        spec.currency,
+        spec.privacy.min_group_size,
+        disclosure_rule(spec.privacy.min_group_size, rule.min_contributors, rule.max_share_percent),
     )
+    table = SUMMED[analysis.kind].section(analysis, revealed, context)
+    periods, cells = table.periods, analysis.grid_cells
     per_period, by_category = table.period_totals(), table.category_totals()
     shown = sum(revealed.shown[:cells])  # cells of the sales grid (the units grid follows the same rule)
     return Report(
@@ -260,14 +210,12 @@ def build_report(
         overlap_keys=overlap.join_keys if overlap else [],
         distinct_customers=overlap.distinct_customers if overlap else None,
         distinct_shared=overlap.distinct_shared if overlap else None,
-        segments=_segment_table(spec.customer_segments, segments, spec.currency)
-        if segments and spec.customer_segments
-        else None,
-        copurchase=_lift_rows(spec.copurchase_lift, copurchase) if copurchase and spec.copurchase_lift else [],
+        sections=[
+            kind.section(other, (sums or {})[other.id], context)
+            for other, kind in summed_analyses(spec.analyses)
+            if other.id in (sums or {}) and other.kind is not AnalysisKind.CATEGORY_MONTH_SALES
+        ],
         recommender=_recommender_section(spec, recommender) if recommender else None,
-        baskets=_basket_table(spec.basket_statistics, baskets, spec.currency)
-        if baskets and spec.basket_statistics
-        else None,
         shared_sales=shared_sales,
         signatures=[
             SignatureRow(party=spec.party(p).display_name, signed_at=s.signed_at, signature=s.signature)
@@ -286,54 +234,4 @@ def _recommender_section(spec: CollaborationSpec, outcome: RecommenderOutcome) -
         top_n=outcome.top_n,
         delivered={shown(p).display_name: ok for p, ok in outcome.delivered.items()},
         recall={shown(p).display_name: r for p, r in outcome.recall.items()},
-    )
-
-
-def _lift_rows(analysis: CopurchaseLift, revealed: RevealedTotals) -> list[LiftRow]:
-    """lift(A, B) = n(A and B) * n / (n(A) * n(B)) from revealed basket counts, highest first."""
-    counts = revealed.sales_cents  # for co-purchase the revealed values are basket counts
-    single = dict(zip(analysis.categories, counts))
-    total = counts[-1]
-    rows = []
-    for i, (a, b) in enumerate(analysis.pairs):
-        together = counts[len(analysis.categories) + i]
-        parts = (together, single[a], single[b], total)
-        known = all(v is not None for v in parts) and single[a] and single[b]
-        lift = together * total / (single[a] * single[b]) if known else None  # type: ignore[operator]
-        rows.append(LiftRow(categories=(a, b), baskets_together=together, lift=lift))
-    return sorted(rows, key=lambda r: -(r.lift or 0.0))
-
-
-def _segment_table(analysis: CustomerSegments, revealed: RevealedTotals, currency: str) -> SegmentTable:
-    f, m = len(analysis.frequency_baskets) + 1, len(analysis.monetary_cents) + 1
-    values = revealed.sales_cents  # for segments the revealed values are customer counts
-    return SegmentTable(
-        recency=analysis.labels(analysis.recency_days, "days"),
-        frequency=analysis.labels(analysis.frequency_baskets, "baskets"),
-        monetary=money_band_labels(analysis.monetary_cents, currency),
-        customers=[
-            [[values[(r * f + fi) * m + mi] for mi in range(m)] for fi in range(f)]
-            for r in range(len(analysis.recency_days) + 1)
-        ],
-    )
-
-
-def _basket_table(analysis: BasketStatistics, revealed: RevealedTotals, currency: str) -> BasketTable:
-    values, m = revealed.sales_cents, analysis.measures
-    rows = []
-    for g, (region, size) in enumerate((r, s) for r in analysis.regions for s in analysis.size_labels):
-        cells = values[g * m : (g + 1) * m]
-        if all(v is None for v in cells):
-            continue  # nothing to show: too few baskets, or none at all
-        baskets, value = cells[0], cells[1]
-        mean = value / baskets if baskets and value is not None else None
-        rows.append(
-            BasketRow(
-                region=region, size=size, baskets=baskets, value_cents=value, mean_cents=mean, histogram=cells[2:]
-            )
-        )
-    return BasketTable(
-        value_bands=money_band_labels(analysis.basket_value_cents, currency),
-        rows=rows,
-        groups_hidden=len(analysis.regions) * len(analysis.size_labels) - len(rows),
     )

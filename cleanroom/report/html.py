@@ -6,8 +6,11 @@ import json
 from datetime import datetime, timezone
 from html import escape
 
+from cleanroom.analyses import SUMMED
+from cleanroom.report.cells import cell as _cell
 from cleanroom.report.charts import bar_chart
 from cleanroom.report.content import Report
+from cleanroom.spec.kinds import AnalysisKind
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px;color:#222}
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
@@ -21,31 +24,14 @@ def render_json(report: Report) -> bytes:
 
 
 def render_html(report: Report) -> bytes:
-    table = report.category_month
-    series = {
-        category: [(v or 0) / 100 for v in row] for category, row in zip(table.categories, table.sales_cents)
-    }
-    chart = bar_chart(table.periods, series, f"Market sales by {table.grain} and category", report.currency)
-    header = "".join(f"<th>{escape(m)}</th>" for m in table.periods)
-    rows = _grid_rows(table.categories, table.sales_cents, 100)
-    units = (
-        f"""<h2>Units sold by category and {escape(table.grain)}</h2>
-<p class="meta">Summed under MPC beside the sales, with the same disclosure control per cell.</p>
-<table><tr><th></th>{header}</tr>{"".join(_grid_rows(table.categories, table.units, 1))}</table>"""
-        if table.units is not None
-        else ""
-    )
+    context = report.context
+    trend = SUMMED[AnalysisKind.CATEGORY_MONTH_SALES].html(report.category_month, context)
+    sections = "".join(SUMMED[AnalysisKind(section.kind)].html(section, context) for section in report.sections)
     verification = "".join(
         f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
     )
     headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
-    overlap = (
-        _overlap_section(report)
-        + _segments_section(report)
-        + _lift_section(report)
-        + _basket_section(report)
-        + _recommender_section(report)
-    )
+    overlap = _overlap_section(report) + sections + _recommender_section(report)
     notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
     page = f"""<!-- {escape(report.notice or report.title)} -->
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
@@ -55,12 +41,7 @@ def render_html(report: Report) -> bytes:
 &middot; protocol {escape(report.protocol)} &middot; spec sha256 {escape(report.spec_sha256)}
 <br>Parties: {escape(", ".join(report.parties))}</p>
 <h2>Headline</h2><ul>{headline}</ul>
-{chart}
-<h2>Sales by category and {escape(table.grain)} ({escape(report.currency)})</h2>
-<p class="meta">Disclosure control, evaluated inside the secure computation: {escape(report.disclosure_rule)}.
-Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.</p>
-<table><tr><th></th>{header}</tr>{"".join(rows)}</table>
-{units}
+{trend}
 {overlap}
 <h2>Cross-verification</h2><ul>{verification}</ul>
 {_signatures_section(report)}
@@ -121,85 +102,6 @@ coordinator included, learned which customers they are).</p>
 {_cell(None if shared.all_sales_cents is None else shared.all_sales_cents / 100, "{:,.0f}")}</tr></table>"""
 
 
-def _segments_section(report: Report) -> str:
-    table = report.segments
-    if table is None:
-        return ""
-    header = "".join(f"<th>{escape(label)}</th>" for label in table.monetary)
-    rows = []
-    for r_label, by_frequency in zip(table.recency, table.customers):
-        for f_label, counts in zip(table.frequency, by_frequency):
-            cells = "".join(_cell(c) for c in counts)
-            rows.append(f"<tr><th>{escape(r_label)}</th><th>{escape(f_label)}</th>{cells}</tr>")
-    return f"""<h2>Customer segments (recency, frequency, spend)</h2>
-<p class="meta">Customers per segment across all retailers, counted under MPC with the same disclosure
-control as the totals (&#8212; = suppressed). Recency is days since the last purchase.</p>
-<table><tr><th>recency</th><th>frequency</th>{header}</tr>{"".join(rows)}</table>"""
-
-
-def _lift_section(report: Report) -> str:
-    if not report.copurchase:
-        return ""
-    rows = "".join(
-        f"<tr><th>{escape(row.categories[0])} &amp; {escape(row.categories[1])}</th>"
-        + _cell(row.baskets_together)
-        + _cell(row.lift, "{:.2f}")
-        + "</tr>"
-        for row in report.copurchase
-    )
-    return f"""<h2>Categories bought together (co-purchase lift)</h2>
-<p class="meta">Baskets across all retailers containing both categories, and the lift: how many times
-more often than if the categories were chosen independently (1.0). Counts under MPC with the same
-disclosure control; a lift needs all four of its counts revealed.</p>
-<table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""
-
-
-def _grid_rows(categories: list[str], values: list[list[int | None]], per_unit: int) -> list[str]:
-    rows = []
-    for category, row in zip(categories, values):
-        cells = "".join(
-            '<td class="suppressed" title="fewer contributing customers than the minimum">&#8212;</td>'
-            if v is None
-            else f"<td>{v / per_unit:,.0f}</td>"
-            for v in row
-        )
-        rows.append(f"<tr><th>{escape(category)}</th>{cells}</tr>")
-    return rows
-
-
-def _basket_section(report: Report) -> str:
-    table = report.baskets
-    if table is None:
-        return ""
-    sizes = list(dict.fromkeys(row.size for row in table.rows))
-    regions = list(dict.fromkeys(row.region for row in table.rows))
-    mean = {(row.region, row.size): (row.mean_cents or 0) / 100 for row in table.rows}
-    chart = bar_chart(
-        regions,
-        {size: [mean.get((region, size), 0) for region in regions] for size in sizes},
-        "Mean basket value by postal region and basket size",
-        report.currency,
-        stacked=False,
-    )
-    header = "".join(f"<th>{escape(band)}</th>" for band in table.value_bands)
-    rows = "".join(
-        f"<tr><th>{escape(row.region)}</th><th>{escape(row.size)}</th>"
-        + _cell(row.baskets)
-        + _cell(None if row.value_cents is None else row.value_cents / 100, "{:,.0f}")
-        + _cell(None if row.mean_cents is None else row.mean_cents / 100, "{:,.2f}")
-        + "".join(_cell(c) for c in row.histogram)
-        + "</tr>"
-        for row in table.rows
-    )
-    return f"""<h2>Baskets by postal region and size</h2>
-<p class="meta">Checkouts across all retailers by the first digit(s) of the customer's postcode and the
-number of items, with their value ({escape(report.currency)}), mean value and a histogram over value
-bands; sums under MPC with the same disclosure control (&#8212; = suppressed). {table.groups_hidden}
-region/size groups had nothing to reveal and are left out.</p>
-{chart}
-<table><tr><th>region</th><th>size</th><th>baskets</th><th>value</th><th>mean</th>{header}</tr>{rows}</table>"""
-
-
 def _recommender_section(report: Report) -> str:
     rec = report.recommender
     if rec is None:
@@ -235,8 +137,3 @@ bought what stayed secret-shared. Item factors were revealed; each retailer rece
 customers' factors and top-{rec.top_n} lists ({delivered}). Recall@{rec.top_n}: share of the products a
 customer bought for the first time after the training period that were in their top {rec.top_n}.</p>
 {evaluation}"""
-
-
-def _cell(value: float | None, form: str = "{:,}") -> str:
-    """A revealed figure, or the mark of a value that disclosure control suppressed."""
-    return f"<td>{form.format(value)}</td>" if value is not None else '<td class="suppressed">&#8212;</td>'

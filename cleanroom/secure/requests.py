@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from cleanroom.analyses.category_month_sales import GRID_FILE as PLAYER_INPUT_PATH  # the market trend's grid
 from cleanroom.spec.models import Protocol
-
-# Relative to each player's working directory: the run's player folder on its node.
-PLAYER_INPUT_PATH = "category_month.i64"
-SEGMENTS_INPUT_PATH = "customer_segments.i64"
-COPURCHASE_INPUT_PATH = "copurchase.i64"
-BASKET_STATISTICS_INPUT_PATH = "basket_statistics.i64"
-
 
 CENTS_PER_UNIT = 100.0
 

@@ -5,44 +5,25 @@ training. Built here once, for the lifecycle and the benchmarks alike."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from cleanroom.analyses import SUMMED
 from cleanroom.recommend.retail import training_config
 from cleanroom.secure.factorization import FactorizationRequest
-from cleanroom.secure.requests import (
-    BASKET_STATISTICS_INPUT_PATH,
-    COPURCHASE_INPUT_PATH,
-    PLAYER_INPUT_PATH,
-    SEGMENTS_INPUT_PATH,
-    AggregateRequest,
-    GridPart,
-)
+from cleanroom.secure.requests import AggregateRequest, GridPart
 from cleanroom.spec.analyses import Protocol
 from cleanroom.spec.catalogue import load_catalogue
-from cleanroom.spec.models import (
-    BasketStatistics,
-    CategoryMonthSales,
-    CollaborationSpec,
-    CopurchaseLift,
-    CustomerSegments,
-)
+from cleanroom.spec.models import CollaborationSpec
 
-# Analyses computed as a secure sum of per-party grids with disclosure control, and where each
-# party's player finds its pre-aggregated grid for each.
-SummedAnalysis = CategoryMonthSales | CustomerSegments | CopurchaseLift | BasketStatistics
-GRID_FILES: dict[type, str] = {
-    CategoryMonthSales: PLAYER_INPUT_PATH,
-    CustomerSegments: SEGMENTS_INPUT_PATH,
-    CopurchaseLift: COPURCHASE_INPUT_PATH,
-    BasketStatistics: BASKET_STATISTICS_INPUT_PATH,
-}
+SummedAnalysis = Any  # a spec model whose kind is in cleanroom.analyses.SUMMED
 
 
 def summed_groups(spec: CollaborationSpec) -> dict[Protocol, list[SummedAnalysis]]:
     """The summed analyses by the protocol they run under, in spec order."""
-    summed = [a for a in spec.analyses if type(a) in GRID_FILES]
     groups: dict[Protocol, list[SummedAnalysis]] = {}
-    for analysis in summed:
-        groups.setdefault(spec.protocol_for(analysis), []).append(analysis)  # type: ignore[arg-type]
+    for analysis in spec.analyses:
+        if analysis.kind in SUMMED:
+            groups.setdefault(spec.protocol_for(analysis), []).append(analysis)
     return groups
 
 
@@ -56,7 +37,7 @@ def summed_request(
         players=[p.name for p in spec.compute_parties],
         input_parties=[p.name for p in spec.data_parties],
         cells=sum(a.cells for a in group),
-        parts=[GridPart(file=GRID_FILES[type(a)], cells=a.cells) for a in group],
+        parts=[GridPart(file=SUMMED[a.kind].grid_file, cells=a.cells) for a in group],
         value_units=[unit for a in group for unit in a.value_units],
         min_group_size=spec.privacy.min_group_size,
         min_contributors=spec.privacy.dominance.min_contributors,

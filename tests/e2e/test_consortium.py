@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from cleanroom.party.versions import current_version
+from cleanroom.spec.kinds import AnalysisKind
 from tests.e2e.conftest import (
     COORDINATOR_SILENCE,
     COORDINATOR_USER,
@@ -38,9 +39,8 @@ def figures(report) -> dict:  # type: ignore[no-untyped-def]
     """Everything a run reveals that must not depend on what else ran at the same time."""
     return {
         "category_month": report.category_month.sales_cents,
-        "segments": report.segments.customers if report.segments else None,
-        "copurchase": sorted((r.categories, r.baskets_together) for r in report.copurchase),
-        "baskets": [(r.region, r.size, r.baskets, r.value_cents, r.histogram) for r in report.baskets.rows],
+        "category_units": report.category_month.units,
+        "sections": [section.model_dump() for section in report.sections],  # segments, lift, baskets
         "overlap": [(tuple(r.parties), r.customers) for r in report.overlap],
         "shared_sales": report.shared_sales.model_dump(exclude={"seconds"}) if report.shared_sales else None,
     }
@@ -69,9 +69,10 @@ def test_lifecycle_across_hosts_equals_plaintext_and_sends_no_plaintext(
     sales, shown = plaintext_disclosure(
         raw, analysis, privacy.min_group_size, rule.min_contributors, rule.max_share_percent
     )
-    assert [v for row in report.category_month.sales_cents for v in row] == [
-        s if ok else None for s, ok in zip(sales, shown)
-    ]
+    revealed = [s if ok else None for s, ok in zip(sales, shown)]  # sales cells, then units sold
+    trend = report.category_month
+    assert [v for row in trend.sales_cents for v in row] == revealed[: analysis.grid_cells]
+    assert trend.units is not None and [v for row in trend.units for v in row] == revealed[analysis.grid_cells :]
     assert 0 < report.headline.cells_suppressed < len(shown)
     expected_segments = disclosed(
         [plaintext_segments(r, spec.customer_segments) for r in raw],
@@ -79,7 +80,8 @@ def test_lifecycle_across_hosts_equals_plaintext_and_sends_no_plaintext(
         rule.min_contributors,
         rule.max_share_percent,
     )
-    assert [c for by_f in report.segments.customers for by_m in by_f for c in by_m] == expected_segments
+    segments = report.section(AnalysisKind.CUSTOMER_SEGMENTS)
+    assert [c for by_f in segments.customers for by_m in by_f for c in by_m] == expected_segments
     keys = {
         p: pl.read_parquet(current_version(consortium.node_folder(p)) / "join_keys.parquet")
         for p in consortium.parties

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cleanroom.party.basket_statistics import BASKET_STATISTICS_FILE
+from cleanroom.analyses.basket_statistics import GRID_FILE as BASKET_STATISTICS_FILE
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
 from tests.conftest import prepared

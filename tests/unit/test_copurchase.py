@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cleanroom.party.copurchase import COPURCHASE_FILE
-from cleanroom.report.content import _lift_rows
+from cleanroom.analyses import SUMMED, ReportContext
+from cleanroom.analyses.copurchase_lift import GRID_FILE as COPURCHASE_FILE
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
 from tests.conftest import home, prepared
@@ -37,7 +37,8 @@ def test_secure_lift_equals_plaintext_lift(prepared_workspace, small_spec) -> No
     counts = [sum(c) for c in zip(*(c for c, _ in per_party))]
     people = [sum(p) for p in zip(*(p for _, p in per_party))]
     assert revealed.sales_cents == [c if n >= k else None for c, n in zip(counts, people)]
-    rows = {row.categories: row for row in _lift_rows(analysis, revealed)}
+    section = SUMMED[analysis.kind].section(analysis, revealed, ReportContext("EUR", k, ""))
+    rows = {row.categories: row for row in section.rows}
     n_categories = len(analysis.categories)
     for i, (a, b) in enumerate(analysis.pairs):
         together, n_a, n_b = (

@@ -18,9 +18,9 @@ import polars as pl
 import pytest
 import yaml
 
+from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
 from cleanroom.demo_data import generate_consortium
 from cleanroom.errors import ConfigurationError
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from cleanroom.party.preparation import prepare_party
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
 from cleanroom.crypto.pki import init_ca, issue_certificate
 from cleanroom.network.sandbox import sandboxed
 from cleanroom.network.topology import INTERNAL_PORT_BASE
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE
 from cleanroom.processes import port_open
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import RemoteEngine

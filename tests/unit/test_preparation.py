@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE
+from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
 from cleanroom.party.preparation import REPORT_FILE, prepare_party
 from cleanroom.party.runs import PartyRun
 from cleanroom.party.versions import MANIFEST, current_version, version_dir, versions

@@ -267,7 +267,7 @@ def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
     def publish_step(settings, run_id):  # type: ignore[no-untyped-def]
         with disable_run_logger():
             context = open_run(small_spec, run_id, settings)
-            return publish_report.fn(context, revealed, Insights(None, None, None), {}, {})
+            return publish_report.fn(context, revealed, Insights(None, {}), {}, {})
 
     first = publish_step(down, f"{tmp_path.name}-down")
     assert first.uris == {} and first.problems and "could not be reached" in first.problems[0]

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from cleanroom.party.category_month import CATEGORY_MONTH_FILE
+from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import AnalysisKind, Protocol
@@ -132,7 +132,7 @@ def test_trend_grain_grids_equal_plaintext(prepared_workspace, small_spec, grain
     """Each party's grid at day, ISO week, month and quarter grain equals the oracle's on its exports."""
     import polars as pl
 
-    from cleanroom.party.category_month import category_month_aggregates
+    from cleanroom.analyses.category_month_sales import category_month_aggregates
 
     base = small_spec.spec.category_month_sales
     analysis = base.model_validate(base.model_dump() | {"grain": grain, "period_start": start, "periods": periods})

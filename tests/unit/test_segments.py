@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cleanroom.party.segments import SEGMENTS_FILE
+from cleanroom.analyses.customer_segments import GRID_FILE as SEGMENTS_FILE
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.spec import Protocol
 from tests.conftest import home, prepared
