@@ -34,7 +34,8 @@ class LocatedExport:
     source: TableSource
     path: Path
     label: str  # "party alpine: raw/kunden.csv": what errors and reports call it
-    sha256: str
+    sha256: str  # of the export (and of its product hierarchy file, when it has one)
+    lookup_path: Path | None = None  # products: the hierarchy file its categories come from
 
     @property
     def schema(self) -> TableSchema:
@@ -47,8 +48,26 @@ class LocatedExport:
 
 def locate_export(party: Party, table: CanonicalTable, workspace: Path) -> LocatedExport:
     """Find the export, fetch it from S3 if needed, verify it is a non-empty file in the declared
-    encoding (transcoding to UTF-8 in the party's cache when it is not UTF-8), and hash its content."""
+    encoding (transcoding to UTF-8 in the party's cache when it is not UTF-8), and hash its content
+    (with the product hierarchy file it takes categories from, if any)."""
     assert party.data is not None, "only data parties have exports"
+    located = _locate(party, table, workspace)
+    lookup = located.source.category_from
+    if lookup is None:
+        return located
+    path = workspace / lookup.location
+    if not path.is_file() or path.stat().st_size == 0:
+        raise DataContractError(
+            "the product hierarchy file is missing or empty",
+            where=f"party {party.name}: {lookup.location}",
+            fix="export it there, or correct data.tables.products.category_from.location",
+        )
+    combined = hashlib.sha256(f"{located.sha256}:{_sha256(path)}".encode()).hexdigest()
+    return LocatedExport(located.table, located.source, located.path, located.label, combined, path)
+
+
+def _locate(party: Party, table: CanonicalTable, workspace: Path) -> LocatedExport:
+    assert party.data is not None
     source = party.data.tables[table]
     label = f"party {party.name}: {source.location}"
     if source.location.startswith("s3://"):
@@ -81,6 +100,7 @@ def plan_columns(export: LocatedExport, required_for: Callable[[set[str]], set[s
     column that is neither mapped nor ignored, are errors (all of them in one)."""
     names = _export_columns(export)
     declared_absent = set(export.source.absent)
+    lookup = export.source.category_from
     available = {
         c for c in export.schema.names if c not in declared_absent and export.source.column(c).source in names
     }
@@ -88,7 +108,13 @@ def plan_columns(export: LocatedExport, required_for: Callable[[set[str]], set[s
     read, absent, missing = {}, [], []
     for canonical in export.schema.names:
         name = export.source.column(canonical).source
-        if canonical not in declared_absent and name in names:
+        if lookup is not None and canonical == "category":
+            name = lookup.key  # the category comes from the hierarchy file, by this column
+            if name in names:
+                read[canonical] = name
+            else:
+                missing.append(f"{canonical} (the key '{name}' of data.tables.products.category_from)")
+        elif canonical not in declared_absent and name in names:
             read[canonical] = name
         elif canonical in required and canonical not in declared_absent:
             missing.append(f"{canonical} (export column '{name}')")
@@ -126,7 +152,50 @@ def scan_export(export: LocatedExport, plan: ColumnPlan) -> pl.LazyFrame:
             columns.append(pl.col(plan.read[canonical]).alias(canonical))
         else:
             columns.append(pl.lit(ABSENT_DEFAULTS.get((export.table, canonical)), pl.String).alias(canonical))
-    return frame.select(*columns, *ignored)
+    frame = frame.select(*columns, *ignored)
+    if export.lookup_path is None:
+        return frame
+    # The category column holds the hierarchy key so far: the file's name for it replaces it.
+    named = frame.with_columns(pl.col("category").cast(pl.String)).join(
+        category_lookup(export), left_on="category", right_on="__key", how="left", maintain_order="left"
+    )
+    return named.with_columns(pl.col("__name").alias("category")).drop("__name")
+
+
+def category_lookup(export: LocatedExport) -> pl.LazyFrame:
+    """The product hierarchy file as (key, category name), both text; read whole (it is small)."""
+    lookup = export.source.category_from
+    assert lookup is not None and export.lookup_path is not None
+    where = f"{export.label.split(':', 1)[0]}: {lookup.location}"
+    try:
+        if export.lookup_path.suffix == ".parquet":
+            table = pl.read_parquet(export.lookup_path)
+        else:
+            text = export.lookup_path.read_bytes().decode(lookup.encoding.value)
+            table = pl.read_csv(text.encode(), separator=lookup.separator, infer_schema=False)
+    except (pl.exceptions.PolarsError, UnicodeDecodeError, OSError) as exc:
+        raise DataContractError(
+            "the product hierarchy file cannot be read",
+            where=where,
+            fix="check its format, separator and encoding (data.tables.products.category_from)",
+        ) from exc
+    missing = [c for c in (lookup.key, lookup.category) if c not in table.columns]
+    if missing:
+        raise DataContractError(
+            f"the product hierarchy file has no column {', '.join(missing)}",
+            where=where,
+            fix=f"its columns are {', '.join(table.columns)}: correct category_from.key / .category",
+        )
+    pairs = table.select(
+        pl.col(lookup.key).cast(pl.String).alias("__key"), pl.col(lookup.category).cast(pl.String).alias("__name")
+    )
+    if pairs["__key"].is_duplicated().any():
+        raise DataContractError(
+            f"the product hierarchy file names a category twice for some {lookup.key}",
+            where=where,
+            fix="keep one row per key",
+        )
+    return pairs.lazy()
 
 
 def malformed_csv(export: LocatedExport) -> DataContractError:

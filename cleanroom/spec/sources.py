@@ -66,6 +66,20 @@ class ColumnSource(Strict):
         return value
 
 
+class CategoryLookup(Strict):
+    """Product categories from a hierarchy file (departments, aisles): each product's `key` looked up
+    in the file, whose `category` column names the category. A key the file lacks leaves the product
+    without a category (its rows then fail the not-null rule and are quarantined)."""
+
+    location: str = Field(description="CSV or Parquet inside the party workspace")
+    key: str = Field(min_length=1, description="the column the products export and the file share")
+    category: str = Field(min_length=1, description="the file's column with the category name")
+    separator: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    encoding: Encoding = Encoding.UTF8
+
+    _inside = field_validator("location")(classmethod(lambda cls, value: _inside_workspace(value, s3=False)))
+
+
 class TableSource(Strict):
     """One canonical table: its export, column mapping and compliance declaration."""
 
@@ -82,20 +96,12 @@ class TableSource(Strict):
     )
     separator: Annotated[str, Field(min_length=1, max_length=1)] = Field(default=",", description="CSV only")
     decimal_comma: bool = Field(default=False, description="amounts written 12,99 (CSV only)")
+    category_from: CategoryLookup | None = Field(default=None, description="products only: a hierarchy file")
     purpose: str = Field(min_length=3, description="why this table is processed")
     lawful_basis: LawfulBasis
     retention_days: Annotated[int, Field(ge=1, le=3650)]
 
-    @field_validator("location")
-    @classmethod
-    def _inside_workspace(cls, value: str) -> str:
-        if value.startswith("s3://"):
-            if len(value.removeprefix("s3://").split("/", 1)) != 2:
-                raise ValueError("an S3 location is s3://bucket/key")
-            return value
-        if value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("must be a path inside the party's own workspace (relative, no '..') or s3://")
-        return value
+    _inside = field_validator("location")(classmethod(lambda cls, value: _inside_workspace(value, s3=True)))
 
     @property
     def resolved_format(self) -> SourceFormat:
@@ -181,12 +187,33 @@ class PartyData(Strict):
                     problems.append(
                         f"tables.{table.value}.columns.{name}.gtin: only products.product_id can be GTINs"
                     )
+            if source.category_from is not None:
+                if table is not CanonicalTable.PRODUCTS:
+                    problems.append(
+                        f"tables.{table.value}.category_from: only products take categories from a file"
+                    )
+                elif "category" in source.columns or "category" in source.absent:
+                    problems.append(
+                        "tables.products.category_from: the category comes from the file; remove category from "
+                        "columns and absent"
+                    )
             money = {"unit_price_cents", "line_total_cents"} - set(source.absent)
             if table is CanonicalTable.TRANSACTIONS and not money:
                 problems.append("tables.transactions.absent: give unit_price_cents or line_total_cents (or both)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _inside_workspace(value: str, s3: bool) -> str:
+    if s3 and value.startswith("s3://"):
+        if len(value.removeprefix("s3://").split("/", 1)) != 2:
+            raise ValueError("an S3 location is s3://bucket/key")
+        return value
+    if value.startswith("/") or ".." in value.split("/") or value.startswith("s3://"):
+        where = "(relative, no '..') or s3://" if s3 else "(relative, no '..')"
+        raise ValueError(f"must be a path inside the party's own workspace {where}")
+    return value
 
 
 def check_time_zone(value: str) -> str:

@@ -20,7 +20,7 @@ import yaml
 
 from cleanroom.analyses.category_month_sales import GRID_FILE as CATEGORY_MONTH_FILE
 from cleanroom.demo_data import generate_consortium
-from cleanroom.errors import ConfigurationError
+from cleanroom.errors import ConfigurationError, DataContractError
 from cleanroom.party.preparation import prepare_party
 from cleanroom.secure import AggregateRequest
 from cleanroom.secure.engine import InProcessEngine
@@ -436,3 +436,43 @@ def test_join_keys_exported_hashed_or_as_a_shared_loyalty_id_match_like_plain_on
     # the card alone finds whom the email found; alpine shares no key kind with the others
     assert counts[("harbor", "alpine")] == expected[("harbor", "alpine")]
     assert counts[("northwind", "alpine")] == counts[("alpine", "fjord")] == 0 < expected[("alpine", "fjord")]
+
+
+def test_categories_from_a_product_hierarchy_file_give_the_same_grid(
+    prepared_workspace, small_spec, tmp_path
+) -> None:
+    """A retailer whose products carry a department id, named in a separate hierarchy file (semicolons,
+    Latin-1): the prepared grid equals the one from the same products with the category in a column."""
+    from cleanroom.analyses.category_month_sales import GRID_FILE
+    from tests.conftest import prepared
+
+    harbor = tmp_path / "harbor"
+    shutil.copytree(home(prepared_workspace, "harbor"), harbor, ignore=shutil.ignore_patterns("prepared", "gx"))
+    products = pl.read_csv(harbor / "raw/products.csv", infer_schema=False)
+    names = sorted(set(products["category"]))
+    departments = pl.DataFrame({"department_id": [str(i) for i in range(len(names))], "department": names})
+    text = departments.write_csv(separator=";")
+    (harbor / "raw/departments.csv").write_bytes(text.encode("latin-1"))
+    products.with_columns(pl.col("category").replace_strict({n: str(i) for i, n in enumerate(names)})).rename(
+        {"category": "department_id"}
+    ).write_csv(harbor / "raw/products.csv")
+
+    raw = yaml.safe_load(small_spec.path.read_text())
+    party = next(p for p in raw["parties"] if p["name"] == "harbor")
+    party["data"]["tables"]["products"]["category_from"] = {
+        "location": "raw/departments.csv",
+        "key": "department_id",
+        "category": "department",
+        "separator": ";",
+        "encoding": "latin-1",
+    }
+    path = tmp_path / "consortium.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(path)
+    assert prepare_party(spec, "harbor", harbor).status == "ok"
+    ours = (version(harbor) / GRID_FILE).read_bytes()
+    assert ours == (prepared(prepared_workspace, "harbor") / GRID_FILE).read_bytes()
+
+    (harbor / "raw/departments.csv").write_text("department_id;name\n0;x\n")
+    with pytest.raises(DataContractError, match="has no column department"):
+        prepare_party(spec, "harbor", harbor)

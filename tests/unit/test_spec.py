@@ -93,6 +93,12 @@ def _break(raw: dict, how: str) -> None:
         raw["analyses"][0] |= {"grain": "week", "period_start": "2025-01-01", "periods": 52}
     elif how == "units without quantities":
         raw["parties"][1]["data"]["tables"]["transactions"]["absent"] = ["quantity"]
+    elif how == "category file for transactions":
+        raw["parties"][1]["data"]["tables"]["transactions"]["category_from"] = {
+            "location": "raw/departments.csv",
+            "key": "department_id",
+            "category": "department",
+        }
     elif how == "unknown currency":
         raw["currency"] = "EURO"
     elif how == "needed column absent":
@@ -146,6 +152,7 @@ CASES = {
     "no coordinator": "coordinator",
     "week not from a Monday": "period_start: weeks start on a Monday",
     "unknown currency": "currency",
+    "category file for transactions": "tables.transactions.category_from: only products take categories",
     "units without quantities": "(category_month_sales) needs transactions.quantity, which party harbor",
     "needed column absent": "analyses: analyses[0] (category_month_sales) needs transactions.purchased_at",
     "absent column unknown": "tables.customers.absent: 'shoe_size' is not a column",
