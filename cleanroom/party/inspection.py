@@ -40,8 +40,8 @@ TIMESTAMP_FORMATS = (
 )
 PATTERNS = {
     "integer": r"^-?[0-9]+$",
-    "amount": r"^-?[0-9]+\.[0-9]{1,6}$",
-    "amount_comma": r"^-?[0-9]+,[0-9]{1,6}$",
+    "amount": r"^-?[0-9]+(\.[0-9]{1,6})?$",  # whole amounts too: 12 beside 12.5
+    "amount_comma": r"^-?[0-9]+(,[0-9]{1,6})?$",
     "gtin": r"^[0-9]{8,14}$",
     "email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
     "phone": r"^\+?[0-9 ()/-]{7,20}$",
@@ -238,6 +238,13 @@ class Inspection:
         stamp = self.mapping.get("purchased_at")
         if stamp is not None and stamp.naive:
             notes.append(f"{stamp.name} has no UTC offset: set time_zone to the zone of those local times")
+        for canonical in ("unit_price_cents", "line_total_cents", "list_price_cents"):
+            money = self.mapping.get(canonical)
+            if money is not None and money.kind == "integer":
+                notes.append(
+                    f"{money.name} holds whole numbers: read as cents (1299); if they are currency units (12), "
+                    f"map it as {{source: {money.name}, unit: decimal}}"
+                )
         for key in KEY_COLUMNS[self.table]:
             if key not in self.mapping:
                 notes.append(
