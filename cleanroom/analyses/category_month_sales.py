@@ -242,3 +242,44 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMont
     del packed, keys, key
     values = np.concatenate([sales, units]) if analysis.units else sales
     return np.stack([values, np.tile(customers, len(analysis.measures))]).astype(np.int64)
+
+
+# Which trend grains a store-level export's periods can be summed into without splitting a period
+# (a week can straddle two months).
+GRAINS_FOR_STORE_PERIOD: dict[str, set[Grain]] = {
+    "day": set(Grain),
+    "week": {Grain.WEEK},
+    "month": {Grain.MONTH, Grain.QUARTER},
+    "quarter": {Grain.QUARTER},
+}
+
+
+def store_grid(rows: pl.LazyFrame, analysis: CategoryMonthSales, min_stores: int, k: int) -> np.ndarray:
+    """The trend grid of a store-level party (totals per store, category and period, no customers):
+    row 0 as for customer-level parties (sales in cents, then units sold), row 1, where the others
+    count distinct customers, `k` when the cell's figures come from at least `min_stores` stores and 0
+    otherwise. So a cell one such party fills alone is shown only when enough of its stores make it up,
+    and it never lowers what the others' customers must reach."""
+    starts = analysis.period_starts
+    grid = pl.DataFrame(
+        {
+            "category": [c for c in analysis.categories for _ in starts],
+            "period": [p for _ in analysis.categories for p in starts],
+        }
+    ).with_row_index("cell")
+    lines = rows.with_columns(pl.col("period_start").dt.truncate(TRUNCATE[analysis.grain]).alias("period")).join(
+        grid.lazy(), on=["category", "period"], how="inner"
+    )
+    per_cell = (
+        lines.group_by("cell")
+        .agg(pl.col("sales_cents").sum(), pl.col("units").sum(), pl.col("store_id").n_unique().alias("stores"))
+        .collect(engine="streaming")
+    )
+    cells = per_cell["cell"].to_numpy()
+    sales, units, stores = (np.zeros(grid.height, dtype=np.int64) for _ in range(3))
+    sales[cells] = per_cell["sales_cents"].to_numpy()
+    units[cells] = per_cell["units"].fill_null(0).to_numpy()
+    stores[cells] = per_cell["stores"].to_numpy()
+    group = np.where(stores >= min_stores, k, 0).astype(np.int64)
+    values = np.concatenate([sales, units]) if analysis.units else sales
+    return np.stack([values, np.tile(group, len(analysis.measures))]).astype(np.int64)

@@ -99,7 +99,19 @@ TRANSACTIONS = TableSchema(
     ),
     primary_key="transaction_id",
 )
-SCHEMAS: dict[CanonicalTable, TableSchema] = {s.table: s for s in (CUSTOMERS, PRODUCTS, TRANSACTIONS)}
+STORE_SALES = TableSchema(
+    CanonicalTable.STORE_SALES,
+    (
+        Column("store_id", Kind.TEXT),
+        Column("product_id", Kind.TEXT),  # optional: what a hierarchy file's key may be
+        Column("category", Kind.TEXT),
+        Column("period_start", Kind.DATE),  # first day of the period the row covers (tables.store_sales.period)
+        Column("units", Kind.INTEGER),
+        Column("sales_cents", Kind.MONEY),
+    ),
+    primary_key="store_id",
+)
+SCHEMAS: dict[CanonicalTable, TableSchema] = {s.table: s for s in (CUSTOMERS, PRODUCTS, TRANSACTIONS, STORE_SALES)}
 assert all(tuple(SCHEMAS[t].names) == names for t, names in CANONICAL_COLUMNS.items()), "columns.py differs"
 
 

@@ -28,6 +28,7 @@ DERIVED_FILES: dict[CanonicalTable, tuple[str, ...]] = {
         "copurchase.i64",
         "basket_statistics.i64",
     ),
+    CanonicalTable.STORE_SALES: ("store_sales.parquet", "category_month.i64"),
 }
 
 
@@ -36,12 +37,13 @@ def delete_expired(data: PartyData, workspace: Path, now: datetime) -> list[str]
     prepared version goes as a whole (it is immutable), a run folder when it is older than the
     shortest retention of the tables it was computed from."""
     deleted = []
-    limits = {table: timedelta(days=data.tables[table].retention_days) for table in DERIVED_FILES}
+    limits = {t: timedelta(days=data.tables[t].retention_days) for t in DERIVED_FILES if t in data.tables}
+    derived = {t: names for t, names in DERIVED_FILES.items() if t in limits}  # the tables this party exports
     for version in versions(workspace):
-        if any(_older(version / name, limits[t], now) for t, names in DERIVED_FILES.items() for name in names):
+        if any(_older(version / name, limits[t], now) for t, names in derived.items() for name in names):
             shutil.rmtree(version)
             deleted.append(str(version.relative_to(workspace)))
-    for table, names in DERIVED_FILES.items():
+    for table, names in derived.items():
         for name in names:
             path = workspace / QUARANTINE_DIR / name
             if _older(path, limits[table], now):

@@ -26,9 +26,17 @@ from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 
 TABLE_ORDER = (CanonicalTable.PRODUCTS, CanonicalTable.CUSTOMERS, CanonicalTable.TRANSACTIONS)
+
 PROBLEMS_FILE = Path("reports") / "problems.json"
 QUARANTINE_STAGING = Path("quarantine.staging")
 Progress = Callable[[str], object]
+
+
+def tables_of(spec: CollaborationSpec, party: str) -> tuple[CanonicalTable, ...]:
+    """The tables a party exports, in checking order: the customer-level three, or store_sales alone."""
+    data = spec.party(party).data
+    assert data is not None, "only data parties have exports"
+    return (CanonicalTable.STORE_SALES,) if data.store_level else TABLE_ORDER
 
 
 @dataclass
@@ -54,7 +62,7 @@ class ExportCheck:
 
 
 def find_exports(spec: CollaborationSpec, party: str, workspace: Path, check: ExportCheck) -> None:
-    for table in TABLE_ORDER:
+    for table in tables_of(spec, party):
         try:
             check.exports[table] = locate_export(spec.party(party), table, workspace)
         except DataContractError as problem:
@@ -74,7 +82,7 @@ def check_exports(
     data = spec.party(check.party).data
     assert data is not None, "only data parties have exports"
     max_share = data.bounds.max_quarantine_share
-    for table in TABLE_ORDER:
+    for table in tables_of(spec, check.party):
         export = check.exports.get(table)
         result = None
         if export is not None:

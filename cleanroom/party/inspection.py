@@ -127,6 +127,10 @@ NAME_HINTS: dict[str, tuple[str, ...]] = {
     "category": ("category", "department", "aisle", "warengruppe", "categoryname", "productgroup"),
     "brand": ("brand", "marke", "manufacturer"),
     "list_price_cents": ("listprice", "listenpreis", "rrp", "msrp", "price"),
+    "store_id": ("storeid", "store", "shop", "branch", "filiale", "storenumber", "storeno"),
+    "period_start": ("periodstart", "weekstart", "week", "period", "woche", "date", "day"),
+    "units": ("units", "unitssold", "qty", "quantity", "stueck", "menge"),
+    "sales_cents": ("sales", "revenue", "turnover", "umsatz", "dollars", "amount", "value"),
 }
 # What a canonical column's values must look like to be proposed.
 NEEDS = {
@@ -138,6 +142,9 @@ NEEDS = {
     "purchased_at": ("timestamp", "date"),
     "birth_date": ("date",),
     "signup_date": ("date",),
+    "period_start": ("date",),
+    "units": ("integer",),
+    "sales_cents": ("integer", "amount", "amount_comma"),
 }
 
 
@@ -190,7 +197,7 @@ class Inspection:
     def decimal_comma(self) -> bool:
         money = [
             self.mapping[c]
-            for c in ("unit_price_cents", "line_total_cents", "list_price_cents")
+            for c in ("unit_price_cents", "line_total_cents", "list_price_cents", "sales_cents")
             if c in self.mapping
         ]
         return any(p.kind == "amount_comma" for p in money)
@@ -206,7 +213,7 @@ class Inspection:
                 and "integer" not in profile.kinds
             ):
                 options["unit"] = "decimal"
-            if canonical in ("purchased_at", "birth_date", "signup_date") and profile.date_format:
+            if canonical in ("purchased_at", "birth_date", "signup_date", "period_start") and profile.date_format:
                 options["format"] = profile.date_format
             if canonical == "purchased_at" and profile.naive:
                 options["time_zone"] = "UTC"  # a guess: `notes` asks for the real zone
@@ -238,7 +245,7 @@ class Inspection:
         stamp = self.mapping.get("purchased_at")
         if stamp is not None and stamp.naive:
             notes.append(f"{stamp.name} has no UTC offset: set time_zone to the zone of those local times")
-        for canonical in ("unit_price_cents", "line_total_cents", "list_price_cents"):
+        for canonical in ("unit_price_cents", "line_total_cents", "list_price_cents", "sales_cents"):
             money = self.mapping.get(canonical)
             if money is not None and money.kind == "integer":
                 notes.append(

@@ -18,6 +18,8 @@ from pathlib import Path
 import polars as pl
 
 import cleanroom
+from cleanroom.analyses.category_month_sales import GRID_FILE as TREND_GRID
+from cleanroom.analyses.category_month_sales import store_grid
 from cleanroom.errors import DataContractError, StorageError, file_system_error
 from cleanroom.party import validation
 from cleanroom.party.anonymization import (
@@ -113,7 +115,8 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     check = ExportCheck(party.name)
     with watch.step("read and hash exports"):
         find_exports(spec, party.name, workspace, check)
-    key = load_pseudonym_key(party.data, workspace, party.name)
+    # Store-level totals carry no customers: nothing to pseudonymize.
+    key = b"" if party.data.store_level else load_pseudonym_key(party.data, workspace, party.name)
     join_secret = load_join_key_secret(party.data, workspace, party.name) if spec.hashed_join_keys else None
     fingerprint = _fingerprint(spec, check.exports, key, join_secret) if not check.problems else ""
     existing = version_dir(workspace, fingerprint) if fingerprint else None
@@ -155,7 +158,10 @@ def _prepare(spec: CollaborationSpec, party_name: str, workspace: Path, now: dat
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        outputs = _write_outputs(spec, party.name, checked, key, join_secret, now, staging, watch)
+        if party.data.store_level:
+            outputs = _write_store_outputs(spec, party.name, checked, staging, watch)
+        else:
+            outputs = _write_outputs(spec, party.name, checked, key, join_secret, now, staging, watch)
         with watch.step("quarantine"):
             stage_quarantine(workspace, checked)
     except BaseException:  # nothing half-written stays behind
@@ -301,6 +307,31 @@ def _write_outputs(
     }
 
 
+def _write_store_outputs(
+    spec: CollaborationSpec,
+    party: str,
+    checked: dict[CanonicalTable, CheckedTable],
+    staging: Path,
+    watch: Stopwatch,
+) -> dict:
+    """A store-level party: its trend grid straight from the validated totals (no customers, so no
+    pseudonyms, join keys or k-anonymity); the totals themselves stay in the party's exports."""
+    analysis = spec.category_month_sales
+    source = checked[CanonicalTable.STORE_SALES]
+    with watch.step("pre-aggregate the store totals"):
+        grid = store_grid(source.clean(), analysis, spec.privacy.min_stores_per_cell, spec.privacy.min_group_size)
+    (staging / TREND_GRID).write_bytes(grid.astype("<i8").tobytes())
+    return {
+        "files": [TREND_GRID],
+        "aggregate_digest": hashlib.sha256(grid.astype("<i8").tobytes()).hexdigest(),
+        "k_anonymity": {"satisfied": True, "not_applicable": "store-level totals, no customer rows"},
+        "anonymization": {
+            "store_level": f"a cell counts as a full group ({spec.privacy.min_group_size}) when its figures come "
+            f"from at least {spec.privacy.min_stores_per_cell} stores, else as none"
+        },
+    }
+
+
 JOIN_KEY_NAMES = {"email": "email_key", "phone": "phone_key", "loyalty_id": "loyalty_id_key"}
 
 
@@ -333,7 +364,7 @@ def _fingerprint(
 ) -> str:
     """What the prepared output depends on: export contents, spec, suites, code and the pseudonym key
     (as an HMAC of a constant, so the fingerprint reveals nothing about the key)."""
-    suites = {t.value: (EXPECTATIONS_DIR / f"{t.value}.json").read_text() for t in TABLE_ORDER}
+    suites = {t.value: (EXPECTATIONS_DIR / f"{t.value}.json").read_text() for t in CanonicalTable}
     material = {
         "exports": {t.value: e.sha256 for t, e in exports.items()},
         "spec": canonical_hash(spec),

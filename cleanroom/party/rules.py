@@ -135,7 +135,13 @@ def load_suite(table: CanonicalTable, directory: Path = EXPECTATIONS_DIR) -> Sui
 
 
 BOUNDS = "$bounds."
-BOUND_NAMES = {"max_quantity", "max_unit_price_cents", "max_line_total_cents", "earliest_purchase"}
+BOUND_NAMES = {
+    "max_quantity",
+    "max_unit_price_cents",
+    "max_line_total_cents",
+    "earliest_purchase",
+    "earliest_date",
+}
 
 
 def party_suite(
@@ -149,6 +155,7 @@ def party_suite(
         "max_unit_price_cents": bounds.max_unit_price_cents,
         "max_line_total_cents": bounds.max_line_total_cents,
         "earliest_purchase": f"{earliest.isoformat()}T00:00:00+00:00",
+        "earliest_date": earliest.isoformat(),
     }
     kept = []
     for expectation in load_suite(table).expectations:

@@ -75,6 +75,8 @@ class Report(BaseModel):
     distinct_customers: int | None = None  # each customer once over all retailers (None: suppressed)
     distinct_shared: int | None = None  # of them, at two or more retailers
     sections: list[Section] = []  # the other approved summed analyses, in spec order
+    store_level: list[str] = []  # retailers that contributed store-level totals (no customers)
+    min_stores_per_cell: int = 0  # ... whose figures in a cell count as a full group from this many stores
     recommender: RecommenderSection | None = None
     shared_sales: RevealedSharedSales | None = None  # sales of customers shopping at several retailers
     signatures: list[SignatureRow] = []  # every data party approved exactly this spec
@@ -87,6 +89,14 @@ class Report(BaseModel):
     def disclosure_rule(self) -> str:
         return disclosure_rule(self.min_group_size, self.min_contributors, self.max_share_percent)
 
+    @property
+    def store_level_rule(self) -> str:
+        return (
+            f"Store-level totals from {', '.join(self.store_level)} (no customer counts): their figures in a cell "
+            f"count as {self.min_group_size} customers when they come from at least {self.min_stores_per_cell} "
+            "stores, else as none"
+        )
+
     def section(self, kind: AnalysisKind) -> Any:
         """The section of an approved summed analysis (None when the spec does not approve it)."""
         return next((s for s in self.sections if s.kind == kind.value), None)
@@ -97,6 +107,7 @@ class Report(BaseModel):
             f"Market sales (revealed cells): {money(h.market_sales_cents, self.currency)}",
             *SUMMED[AnalysisKind.CATEGORY_MONTH_SALES].headline(self.category_month),
             f"Cells shown: {h.cells_shown}, suppressed: {h.cells_suppressed} ({self.disclosure_rule})",
+            *([self.store_level_rule] if self.store_level else []),
             f"Top category: {h.top_category}; peak {self.category_month.grain}: {h.peak_period}",
             *[
                 f"Shared customers, {' & '.join(row.parties)}: {_count(row.customers)}"
@@ -216,6 +227,8 @@ def build_report(
             if other.id in (sums or {}) and other.kind is not AnalysisKind.CATEGORY_MONTH_SALES
         ],
         recommender=_recommender_section(spec, recommender) if recommender else None,
+        store_level=[p.display_name for p in spec.data_parties if p.data is not None and p.data.store_level],
+        min_stores_per_cell=spec.privacy.min_stores_per_cell,
         shared_sales=shared_sales,
         signatures=[
             SignatureRow(party=spec.party(p).display_name, signed_at=s.signed_at, signature=s.signature)

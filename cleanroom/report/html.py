@@ -42,6 +42,7 @@ def render_html(report: Report) -> bytes:
 <br>Parties: {escape(", ".join(report.parties))}</p>
 <h2>Headline</h2><ul>{headline}</ul>
 {trend}
+{f'<p class="meta">{escape(report.store_level_rule)}.</p>' if report.store_level else ""}
 {overlap}
 <h2>Cross-verification</h2><ul>{verification}</ul>
 {_signatures_section(report)}

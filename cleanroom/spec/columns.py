@@ -11,6 +11,7 @@ from cleanroom.spec.analyses import AnalysisKind, CategoryMonthSales
 from cleanroom.spec.sources import CanonicalTable
 
 C, P, T = CanonicalTable.CUSTOMERS, CanonicalTable.PRODUCTS, CanonicalTable.TRANSACTIONS
+S = CanonicalTable.STORE_SALES
 
 CANONICAL_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
     C: ("customer_id", "full_name", "email", "phone", "loyalty_id", "postcode", "birth_date", "signup_date"),
@@ -25,17 +26,23 @@ CANONICAL_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
         "line_total_cents",
         "purchased_at",
     ),
+    S: ("store_id", "product_id", "category", "period_start", "units", "sales_cents"),
 }
 # Keys that tie the tables together: every export has them.
 KEY_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
     C: ("customer_id",),
     P: ("product_id",),
     T: ("customer_id", "product_id"),
+    S: ("store_id", "period_start"),
 }
 # "sales" is a line's money: its line total, or quantity x unit price (rounded once, per line).
 SALES = "sales"
 ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
-    AnalysisKind.CATEGORY_MONTH_SALES: {T: ("purchased_at", SALES), P: ("category",)},
+    AnalysisKind.CATEGORY_MONTH_SALES: {
+        T: ("purchased_at", SALES),
+        P: ("category",),
+        S: ("category", "sales_cents"),
+    },
     AnalysisKind.CUSTOMER_OVERLAP: {},  # one of its join keys, checked on its own
     AnalysisKind.COPURCHASE_LIFT: {T: ("purchased_at",), P: ("category",)},
     AnalysisKind.BASKET_STATISTICS: {T: ("quantity", "purchased_at", SALES), C: ("postcode",)},
@@ -44,7 +51,10 @@ ANALYSIS_COLUMNS: dict[AnalysisKind, dict[CanonicalTable, tuple[str, ...]]] = {
 }
 # What a column declared absent reads as (others read as null): products without categories are
 # "uncategorized", so the analyses that group by category still run (list it to see its sales).
-ABSENT_DEFAULTS: dict[tuple[CanonicalTable, str], str] = {(P, "category"): "uncategorized"}
+ABSENT_DEFAULTS: dict[tuple[CanonicalTable, str], str] = {
+    (P, "category"): "uncategorized",
+    (S, "category"): "uncategorized",
+}
 # What the privacy policy derives from (join keys for overlap, generalized quasi-identifiers): used
 # when present, never required.
 PRIVACY_DERIVATION_COLUMNS: dict[CanonicalTable, tuple[str, ...]] = {
@@ -69,8 +79,8 @@ def expand(table: CanonicalTable, needed: tuple[str, ...], available: set[str]) 
 def needed_by(analysis: object, table: CanonicalTable) -> tuple[str, ...]:
     """What one approved analysis needs from `table` (the trend's units need quantities)."""
     needed = ANALYSIS_COLUMNS[analysis.kind].get(table, ())  # type: ignore[attr-defined]
-    if isinstance(analysis, CategoryMonthSales) and analysis.units and table is T:
-        needed = (*needed, "quantity")
+    if isinstance(analysis, CategoryMonthSales) and analysis.units and table in (T, S):
+        needed = (*needed, "quantity" if table is T else "units")
     return needed
 
 

@@ -180,6 +180,12 @@ class PrivacyPolicy(Strict):
     max_quarantine_share: float = Field(
         default=0.01, ge=0, le=1, description="a party stops when more of a table's rows fail row checks"
     )
+    min_stores_per_cell: int = Field(
+        default=3,
+        ge=1,
+        description="a store-level party's figures in a cell count as a full group when they come from at "
+        "least this many stores (they carry no customer counts)",
+    )
     max_k_anonymity_removed_share: float = Field(
         default=0.05, ge=0, le=1, description="a party stops when k-anonymity would remove more of its customers"
     )
@@ -253,6 +259,7 @@ class CollaborationSpec(Strict):
                 _check_regions(i, analysis, self.privacy)
         _check_members(self)
         _check_columns(self)
+        _check_store_level(self)
         needed = PLAYERS_PER_PROTOCOL[self.secure_computation.protocol]
         if len(self.compute_parties) != needed:
             raise ValueError(
@@ -327,7 +334,7 @@ class CollaborationSpec(Strict):
         """Join keys some party exports already hashed: every party compares that kind hashed."""
         hashed = set()
         for party in self.data_parties:
-            if party.data is not None:
+            if party.data is not None and not party.data.store_level:
                 source = party.data.tables[CanonicalTable.CUSTOMERS]
                 hashed |= {name for name in source.columns if source.column(name).hashed}
         return hashed
@@ -384,7 +391,7 @@ def _check_columns(spec: CollaborationSpec) -> None:
                         f"analyses[{i}] ({analysis.kind.value}) needs {table.value}.{column}, which party "
                         f"{party.name} declares absent (parties[{j}].data.tables.{table.value}.absent)"
                     )
-            if isinstance(analysis, CustomerOverlap):
+            if isinstance(analysis, CustomerOverlap) and not party.data.store_level:
                 absent = set(party.data.tables[CanonicalTable.CUSTOMERS].absent)
                 if all(key.value in absent for key in analysis.join_keys):
                     keys = ", ".join(k.value for k in analysis.join_keys)
@@ -397,6 +404,38 @@ def _check_columns(spec: CollaborationSpec) -> None:
             "analyses: "
             + "; ".join(problems)
             + " (remove the analysis, have the party export the column, or for units sold set units: false)"
+        )
+
+
+def _check_store_level(spec: CollaborationSpec) -> None:
+    """A store-level party (totals, no customers) takes part in the market trend only, at a grain its
+    periods sum into (all problems at once)."""
+    from cleanroom.analyses.category_month_sales import GRAINS_FOR_STORE_PERIOD
+
+    problems = []
+    for j, party in enumerate(spec.parties):
+        if party.data is None or not party.data.store_level:
+            continue
+        where = f"parties[{j}].data.tables.store_sales"
+        for i, analysis in enumerate(spec.analyses):
+            if analysis.kind is not AnalysisKind.CATEGORY_MONTH_SALES:
+                problems.append(
+                    f"analyses[{i}] ({analysis.kind.value}) needs customer-level data; party {party.name} exports "
+                    f"store-level totals ({where})"
+                )
+        period = party.data.tables[CanonicalTable.STORE_SALES].period or "day"
+        trend = spec.category_month_sales
+        if trend.grain not in GRAINS_FOR_STORE_PERIOD[period]:
+            problems.append(
+                f"analyses: the trend's grain {trend.grain.value} cannot be summed from party {party.name}'s "
+                f"{period}ly totals ({where}.period); use a grain of "
+                + " or ".join(sorted(g.value for g in GRAINS_FOR_STORE_PERIOD[period]))
+            )
+    if problems:
+        raise ValueError(
+            "analyses: "
+            + "; ".join(p.removeprefix("analyses: ") for p in problems)
+            + " (remove those analyses, or leave the party out of this spec)"
         )
 
 

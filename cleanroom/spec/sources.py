@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,6 +18,11 @@ class CanonicalTable(str, Enum):
     CUSTOMERS = "customers"
     PRODUCTS = "products"
     TRANSACTIONS = "transactions"
+    STORE_SALES = "store_sales"  # a retailer without customer-level data: totals per store and period
+
+
+CUSTOMER_LEVEL = (CanonicalTable.CUSTOMERS, CanonicalTable.PRODUCTS, CanonicalTable.TRANSACTIONS)
+StoreGrain = Literal["day", "week", "month", "quarter"]
 
 
 class SourceFormat(str, Enum):
@@ -96,7 +101,12 @@ class TableSource(Strict):
     )
     separator: Annotated[str, Field(min_length=1, max_length=1)] = Field(default=",", description="CSV only")
     decimal_comma: bool = Field(default=False, description="amounts written 12,99 (CSV only)")
-    category_from: CategoryLookup | None = Field(default=None, description="products only: a hierarchy file")
+    category_from: CategoryLookup | None = Field(
+        default=None, description="products or store_sales: categories from a hierarchy file"
+    )
+    period: StoreGrain | None = Field(
+        default=None, description="store_sales only: the period each row covers, from its period_start"
+    )
     purpose: str = Field(min_length=3, description="why this table is processed")
     lawful_basis: LawfulBasis
     retention_days: Annotated[int, Field(ge=1, le=3650)]
@@ -138,7 +148,8 @@ class Bounds(Strict):
 
 
 class PartyData(Strict):
-    """A data-holding party's exports (all three canonical tables) and its local secrets' locations."""
+    """A data-holding party's exports (the three customer-level tables, or store-level totals alone) and
+    its local secrets' locations."""
 
     tables: dict[CanonicalTable, TableSource]
     bounds: Bounds = Bounds()
@@ -150,11 +161,27 @@ class PartyData(Strict):
         default="DE", description="ISO country of phone numbers written without a country code"
     )
 
+    @property
+    def store_level(self) -> bool:
+        """Totals per store and period, no customers: it takes part in the market trend only."""
+        return CanonicalTable.STORE_SALES in self.tables
+
     @model_validator(mode="after")
     def _all_tables(self) -> PartyData:
-        missing = [t.value for t in CanonicalTable if t not in self.tables]
-        if missing:
-            raise ValueError(f"tables: missing {', '.join(missing)} (every data party exports all three)")
+        if CanonicalTable.STORE_SALES in self.tables:
+            if len(self.tables) != 1:
+                raise ValueError(
+                    "tables: a party with store_sales exports only that table (store-level totals); the "
+                    "customer-level tables are customers, products and transactions"
+                )
+            if self.tables[CanonicalTable.STORE_SALES].period is None:
+                raise ValueError("tables.store_sales.period: say what period each row covers (day, week, month)")
+        else:
+            missing = [t.value for t in CUSTOMER_LEVEL if t not in self.tables]
+            if missing:
+                raise ValueError(
+                    f"tables: missing {', '.join(missing)} (a data party exports all three, or store_sales alone)"
+                )
         from cleanroom.spec.columns import CANONICAL_COLUMNS, JOIN_KEY_COLUMNS, KEY_COLUMNS
 
         problems = []
@@ -194,8 +221,8 @@ class PartyData(Strict):
                     )
                 elif "category" in source.columns or "category" in source.absent:
                     problems.append(
-                        "tables.products.category_from: the category comes from the file; remove category from "
-                        "columns and absent"
+                        f"tables.{table.value}.category_from: the category comes from the file; remove "
+                        "category from columns and absent"
                     )
             money = {"unit_price_cents", "line_total_cents"} - set(source.absent)
             if table is CanonicalTable.TRANSACTIONS and not money:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -229,18 +230,7 @@ def test_three_export_shapes_onboard_with_a_spec_and_secure_equals_plaintext(nin
     )
     revealed = InProcessEngine().secure_totals(request)
 
-    # The alpine export is the demo's own German layout (Parquet, decimal euros, Vienna local time).
-    alpine = pl.read_parquet(homes["alpine"] / "raw/bons.parquet")
-    category_of = dict(
-        pl.read_csv(homes["alpine"] / "raw/artikel.csv", infer_schema=False)
-        .select("ean", "warengruppe")
-        .iter_rows()
-    )
-    vienna = ZoneInfo("Europe/Vienna")
-    truth["alpine"] = [
-        (category_of[ean], moment.replace(tzinfo=vienna), int(Decimal(price) * 100) * quantity, quantity)
-        for ean, price, quantity, moment in alpine.select("ean", "preis_eur", "menge", "zeitpunkt").iter_rows()
-    ]
+    truth = truth | {"alpine": alpine_truth(homes["alpine"] / "raw")}
     expected: dict[tuple[str, str], int] = defaultdict(int)
     units: dict[tuple[str, str], int] = defaultdict(int)
     for party in players:
@@ -254,6 +244,19 @@ def test_three_export_shapes_onboard_with_a_spec_and_secure_equals_plaintext(nin
     # Exact to the cent; a cell nobody bought in is suppressed (no contributing customer) rather than 0.
     assert [v if v is not None else 0 for v in revealed.sales_cents] == plain
     assert all(v is not None for v, p in zip(revealed.sales_cents, plain) if p)
+
+
+def alpine_truth(raw: Path) -> list[tuple[str, datetime, int, int]]:
+    """The demo's German layout (Parquet, decimal euros, Vienna local time), read here independently."""
+    alpine = pl.read_parquet(raw / "bons.parquet")
+    category_of = dict(
+        pl.read_csv(raw / "artikel.csv", infer_schema=False).select("ean", "warengruppe").iter_rows()
+    )
+    vienna = ZoneInfo("Europe/Vienna")
+    return [
+        (category_of[ean], moment.replace(tzinfo=vienna), int(Decimal(price) * 100) * quantity, quantity)
+        for ean, price, quantity, moment in alpine.select("ean", "preis_eur", "menge", "zeitpunkt").iter_rows()
+    ]
 
 
 def version(workspace: Path) -> Path:
@@ -476,3 +479,112 @@ def test_categories_from_a_product_hierarchy_file_give_the_same_grid(
     (harbor / "raw/departments.csv").write_text("department_id;name\n0;x\n")
     with pytest.raises(DataContractError, match="has no column department"):
         prepare_party(spec, "harbor", harbor)
+
+
+def weekly_store_totals(raw: Path) -> dict[tuple[str, str], tuple[int, int, set[str]]]:
+    """A retailer without customer-level data: its lines summed into store x category x ISO week
+    (London time), written as scanner data in its own layout; returns (category, week label) ->
+    (sales cents, units, stores)."""
+    products = pl.read_csv(raw / "products.csv", infer_schema=False)
+    category_of = dict(zip(products["gtin"], products["category"]))
+    totals: dict[tuple[str, str, date], list[int]] = defaultdict(lambda: [0, 0])
+    for line in pl.read_csv(raw / "transactions.csv", infer_schema=False).iter_rows(named=True):
+        day = datetime.fromisoformat(line["purchased_at"]).astimezone(LONDON).date()
+        monday = day - timedelta(days=day.weekday())
+        store = f"F{int(line['customer_id'][-4:]) % 7:02d}"
+        cell = totals[store, category_of[line["gtin"]], monday]
+        cell[0] += int(line["quantity"]) * int(line["unit_price_cents"])
+        cell[1] += int(line["quantity"])
+    for name in ("customers.csv", "products.csv", "transactions.csv"):
+        (raw / name).unlink()
+    rows = [
+        f"{store};{category};{monday:%d.%m.%Y};{units};{cents // 100},{cents % 100:02d}"
+        for (store, category, monday), (cents, units) in sorted(totals.items())
+    ]
+    (raw / "scanner.csv").write_text("Filiale;Warengruppe;Woche;Stueck;Umsatz\n" + "\n".join(rows) + "\n")
+    truth: dict[tuple[str, str], tuple[int, int, set[str]]] = {}
+    for (store, category, monday), (cents, units) in totals.items():
+        year, week, _ = monday.isocalendar()
+        sales, count, stores = truth.get((category, f"{year}-W{week:02d}"), (0, 0, set()))
+        truth[category, f"{year}-W{week:02d}"] = (sales + cents, count + units, stores | {store})
+    return truth
+
+
+def test_store_level_totals_join_the_weekly_trend_and_equal_plaintext(nineties, tmp_path) -> None:
+    """Fjord contributes weekly store x category totals (no customers): the secure weekly trend over
+    all four retailers equals the plaintext one, and its cells count as a full group only from
+    `min_stores_per_cell` stores. Customer-level analyses are refused while it takes part."""
+    path, homes, truth = nineties
+    raw = yaml.safe_load(path.read_text())
+    fjord = tmp_path / "fjord"
+    shutil.copytree(homes["fjord"], fjord, ignore=shutil.ignore_patterns("prepared", "gx", "cache"))
+    stores = weekly_store_totals(fjord / "raw")
+    party = next(p for p in raw["parties"] if p["name"] == "fjord")
+    party["data"]["tables"] = {
+        "store_sales": COMMON
+        | {
+            "location": "raw/scanner.csv",
+            "separator": ";",
+            "decimal_comma": True,
+            "period": "week",
+            "columns": {
+                "store_id": "Filiale",
+                "category": "Warengruppe",
+                "period_start": {"source": "Woche", "format": "%d.%m.%Y"},
+                "units": "Stueck",
+                "sales_cents": {"source": "Umsatz", "unit": "decimal"},
+            },
+            "absent": ["product_id"],
+        }
+    }
+    raw["privacy"]["min_stores_per_cell"] = 4
+    with_overlap = tmp_path / "refused.yaml"
+    with_overlap.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigurationError, match=r"analyses\[1\] \(customer_overlap\) needs customer-level data"):
+        load_spec(with_overlap)
+    raw["analyses"] = raw["analyses"][:1]
+    spec_path = tmp_path / "consortium.yaml"
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(spec_path)
+    assert prepare_party(spec, "fjord", fjord).status == "ok"
+    analysis = spec.category_month_sales
+    grid = np.frombuffer((version(fjord) / CATEGORY_MONTH_FILE).read_bytes(), "<i8").reshape(2, -1)
+    cells = [(c, m) for c in analysis.categories for m in analysis.period_labels]
+    k = spec.privacy.min_group_size
+    assert grid[0].tolist() == [stores.get(c, (0, 0, set()))[0] for c in cells] + [
+        stores.get(c, (0, 0, set()))[1] for c in cells
+    ]
+    groups = [k if len(stores.get(c, (0, 0, set()))[2]) >= 4 else 0 for c in cells]
+    assert grid[1].tolist() == groups + groups and 0 < groups.count(k) < len(groups)
+
+    players = [p.name for p in spec.compute_parties]
+    for name in players:  # the nineties fixture's own parties, prepared under this spec
+        assert prepare_party(spec, name, homes[name]).status in ("ok", "unchanged")
+    paths = {p: str(version(homes[p]) / CATEGORY_MONTH_FILE) for p in players}
+    request = AggregateRequest(
+        protocol=spec.secure_computation.protocol,
+        players=players,
+        input_parties=[*players, "fjord"],
+        cells=analysis.cells,
+        min_group_size=1,
+        input_paths=paths | {"fjord": str(version(fjord) / CATEGORY_MONTH_FILE)},
+    )
+    revealed = InProcessEngine().secure_totals(request)
+    truth = truth | {"alpine": alpine_truth(homes["alpine"] / "raw")}
+    others: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for party in players:
+        for category, moment, cents, quantity in truth[party]:
+            year, week, _ = moment.astimezone(LONDON).date().isocalendar()
+            others[category, f"{year}-W{week:02d}"][0] += cents
+            others[category, f"{year}-W{week:02d}"][1] += quantity
+    empty = (0, 0, set())
+    plain = [others[c][0] + stores.get(c, empty)[0] for c in cells] + [
+        others[c][1] + stores.get(c, empty)[1] for c in cells
+    ]
+    assert sum(plain) > 0
+    for i, (value, expected) in enumerate(zip(revealed.sales_cents, plain)):
+        cell = cells[i % len(cells)]
+        if value is not None:
+            assert value == expected, cell
+        else:  # nobody's customers bought there, and too few of fjord's stores: not a group
+            assert others[cell] == [0, 0] and len(stores.get(cell, empty)[2]) < 4, cell

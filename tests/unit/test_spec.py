@@ -99,6 +99,16 @@ def _break(raw: dict, how: str) -> None:
             "key": "department_id",
             "category": "department",
         }
+    elif how == "store-level party beside customer analyses":
+        raw["parties"][3]["data"]["tables"] = {
+            "store_sales": {
+                "location": "raw/scanner.csv",
+                "period": "week",
+                "purpose": "market trend",
+                "lawful_basis": "gdpr-legitimate-interests",
+                "retention_days": 90,
+            }
+        }
     elif how == "unknown currency":
         raw["currency"] = "EURO"
     elif how == "needed column absent":
@@ -152,6 +162,7 @@ CASES = {
     "no coordinator": "coordinator",
     "week not from a Monday": "period_start: weeks start on a Monday",
     "unknown currency": "currency",
+    "store-level party beside customer analyses": "needs customer-level data; party fjord exports store-level",
     "category file for transactions": "tables.transactions.category_from: only products take categories",
     "units without quantities": "(category_month_sales) needs transactions.quantity, which party harbor",
     "needed column absent": "analyses: analyses[0] (category_month_sales) needs transactions.purchased_at",
