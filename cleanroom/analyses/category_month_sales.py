@@ -204,6 +204,17 @@ Cells that fail were never revealed (&#8212;); which rule a cell failed is not r
 {units}"""
 
 
+def cell_index(analysis: CategoryMonthSales) -> pl.DataFrame:
+    """(cell, category, period start): the spec's grid, category-major, as every party numbers it."""
+    starts = analysis.period_starts
+    return pl.DataFrame(
+        {
+            "category": [c for c in analysis.categories for _ in starts],
+            "period": [p for _ in analysis.categories for p in starts],
+        }
+    ).with_row_index("cell")
+
+
 def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMonthSales) -> np.ndarray:
     """Dense [2, measures x categories x periods] int64: row 0 the values (sales in cents, then units
     sold when the spec asks for them), row 1 the distinct customers per cell (the same for each measure).
@@ -212,13 +223,7 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMont
     Distinct customers are counted exactly with constant-size rows: (cell, customer code) packed in
     one uint64, sorted in numpy; a string group-by over every line would need several GiB at 10 M rows.
     """
-    starts = analysis.period_starts
-    grid = pl.DataFrame(
-        {
-            "category": [c for c in analysis.categories for _ in starts],
-            "period": [p for _ in analysis.categories for p in starts],
-        }
-    ).with_row_index("cell")
+    grid = cell_index(analysis)
     local_day = pl.col("purchased_at").dt.convert_time_zone(analysis.time_zone).dt.date()
     lines = transactions.with_columns(local_day.dt.truncate(TRUNCATE[analysis.grain]).alias("period")).join(
         grid.lazy(), on=["category", "period"], how="inner"
@@ -260,13 +265,7 @@ def store_grid(rows: pl.LazyFrame, analysis: CategoryMonthSales, min_stores: int
     count distinct customers, `k` when the cell's figures come from at least `min_stores` stores and 0
     otherwise. So a cell one such party fills alone is shown only when enough of its stores make it up,
     and it never lowers what the others' customers must reach."""
-    starts = analysis.period_starts
-    grid = pl.DataFrame(
-        {
-            "category": [c for c in analysis.categories for _ in starts],
-            "period": [p for _ in analysis.categories for p in starts],
-        }
-    ).with_row_index("cell")
+    grid = cell_index(analysis)
     lines = rows.with_columns(pl.col("period_start").dt.truncate(TRUNCATE[analysis.grain]).alias("period")).join(
         grid.lazy(), on=["category", "period"], how="inner"
     )
