@@ -13,8 +13,8 @@ def record_kpis(
     context: RunContext, revealed: RevealedTotals, verification: dict[str, bool], total_seconds: float
 ) -> list[KpiChange]:
     """Append this run's metadata KPIs (no market figures) to the history and compare with the last run."""
-    cells = context.pinned.spec.category_month_sales.grid_cells  # the sales grid; units follow the same rule
-    shown = sum(revealed.shown[:cells])
+    trend = context.pinned.spec.category_month_sales
+    cells, shown = trend.grid_cells, trend.sales_cells_shown(revealed.shown)
     kpis = RunKpis(
         run_id=context.run_id,
         spec_sha256=context.pinned.sha256,

@@ -93,6 +93,11 @@ class CategoryMonthSales(SecureAnalysis):
     def value_units(self) -> list[float]:  # sales in cents compared in whole currency units; units as counted
         return [100.0] * self.grid_cells + [1.0] * (self.cells - self.grid_cells)
 
+    def sales_cells_shown(self, shown: list[bool]) -> int:
+        """Revealed cells of the sales grid (the units grid follows the same rule): what the headline
+        and the KPI history count."""
+        return sum(shown[: self.grid_cells])
+
     @property
     def period_starts(self) -> list[date]:
         starts, current = [], self.period_start

@@ -377,7 +377,7 @@ def _kinds(dtype: pl.DataType, shares: dict[str, float]) -> list[str]:
     return kinds or ["text"]
 
 
-def propose(columns: list[ColumnProfile], rows: int, table: CanonicalTable | None) -> tuple[CanonicalTable, dict]:
+def propose(columns: list[ColumnProfile], table: CanonicalTable | None) -> tuple[CanonicalTable, dict]:
     """The table the columns look like, and a canonical column for each export column a name suggests and
     whose values fit (first match by name order wins; each export column is used once)."""
     candidates = [table] if table else list(CanonicalTable)
@@ -410,5 +410,5 @@ def _mapping(columns: list[ColumnProfile], table: CanonicalTable) -> dict[str, C
 def inspect_export(path: Path, table: CanonicalTable | None = None) -> Inspection:
     shape = sniff(path)
     rows, columns = profile(scan(path, shape))
-    chosen, mapping = propose(columns, rows, table)
+    chosen, mapping = propose(columns, table)
     return Inspection(path, shape, rows, columns, chosen, mapping)

@@ -189,7 +189,7 @@ def build_report(
     table = SUMMED[analysis.kind].section(analysis, revealed, context)
     periods, cells = table.periods, analysis.grid_cells
     per_period, by_category = table.period_totals(), table.category_totals()
-    shown = sum(revealed.shown[:cells])  # cells of the sales grid (the units grid follows the same rule)
+    shown = analysis.sales_cells_shown(revealed.shown)
     return Report(
         notice=PLAINTEXT_NOTICE if plaintext_players else None,
         title=f"{spec.collaboration}: market sales by category and {analysis.grain.value}",

@@ -10,10 +10,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from cleanroom.analyses.basket_statistics import BasketStatistics
-from cleanroom.analyses.category_month_sales import CategoryMonthSales, Grain
+from cleanroom.analyses.category_month_sales import CategoryMonthSales
 from cleanroom.analyses.copurchase_lift import CopurchaseLift
 from cleanroom.analyses.customer_segments import CustomerSegments
-from cleanroom.analyses.labels import money_band_labels
 from cleanroom.spec.base import Strict
 from cleanroom.spec.kinds import NAME_PATTERN, AnalysisKind, Name, Protocol, SecureAnalysis
 
@@ -97,11 +96,9 @@ __all__ = [
     "CopurchaseLift",
     "CustomerOverlap",
     "CustomerSegments",
-    "Grain",
     "JoinKey",
     "JointRecommender",
     "Name",
     "Protocol",
     "SecureAnalysis",
-    "money_band_labels",
 ]
