@@ -5,7 +5,8 @@ place, so the first thing a new member does is look at its own data, not at key 
                                privacy policy at sensible defaults for the members to agree on
     <dir>/operator/            the coordinator's workspace (CLEANROOM_WORKSPACE): keys/ca, keys/coordinator,
                                keys/signing
-    <dir>/approvers/<n>.age    each approver's age identity: hand it to that person
+    <dir>/approvers/<n>.age    each approver's age identity and <n>.signing.pem (signs their release
+                               decisions): hand both to that person
     <dir>/parties/<party>/     each retailer's node folder (node.yaml, keys/, secrets/pseudonym.key, raw/):
                                hand it to that retailer; it holds that retailer's private keys
 
@@ -214,7 +215,7 @@ def next_steps(done: Scaffolded) -> list[str]:
     return [
         f"Hand each parties/<name>/ folder to that retailer ({', '.join(done.parties)}): it holds the retailer's "
         "private keys and the shared pseudonym key; nobody else keeps a copy. Hand each approvers/<name>.age "
-        f"to that person ({', '.join(done.approvers)}).",
+        f"and <name>.signing.pem to that person ({', '.join(done.approvers)}).",
         "Each retailer puts its exports in raw/ on its own host and lets the product propose the mapping: "
         f"cleanroom inspect {node}/raw/transactions.csv (paste the section into the spec), then "
         f"cleanroom party check --spec {spec} --config {node}/node.yaml",

@@ -62,6 +62,7 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
     if not all((home / "raw").is_dir() for home in homes.values()):
         generate_consortium(homes, period_start=spec.category_month_sales.period_start, seed=seed, scale=scale)
     _sign_by_every_party(settings, spec_path)
+    _standing_approvals(settings, spec_path)
     return spec_path
 
 
@@ -86,6 +87,32 @@ def _pin_catalogue(raw: dict, folder: Path, seed: int) -> None:
             path = folder / analysis["catalogue"]["location"]
             shared_catalogue(seed).write_csv(path)
             analysis["catalogue"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _standing_approvals(settings: Settings, spec_path: Path, days: int = 90) -> None:
+    """Stand-in for each approver signing a standing approval of the demo spec with their own key
+    (`cleanroom approve --standing-until`), so the demo's runs are released without a person waiting."""
+    from datetime import date, timedelta
+
+    from cleanroom.crypto.keys import load_signing_key
+    from cleanroom.release.approvals import StandingApproval, sign_standing
+    from cleanroom.spec import pin_spec
+
+    pinned = pin_spec(spec_path)
+    folder = settings.standing_approvals_root
+    for approver in pinned.spec.approvers:
+        target = folder / f"{approver.name}-{pinned.sha256[:16]}.json"
+        if target.exists():
+            continue
+        key = load_signing_key(settings.keys_root / "approvers" / f"{approver.name}.signing.pem")
+        approval = StandingApproval(
+            approver=approver.name,
+            collaboration=pinned.spec.collaboration,
+            spec_sha256=pinned.sha256,
+            expires_on=date.today() + timedelta(days=days),
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(sign_standing(approval, key).model_dump_json(indent=2))
 
 
 def _sign_by_every_party(settings: Settings, spec_path: Path) -> None:

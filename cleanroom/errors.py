@@ -49,6 +49,10 @@ class DisclosureError(CleanroomError):
     """Something asked to reveal an output that the spec does not approve."""
 
 
+class ReleaseRefused(CleanroomError):
+    """The approvers rejected the draft, or did not decide in time: nothing was released."""
+
+
 class StorageError(CleanroomError):
     """The object store or the local archive failed; `transient` when trying again may succeed (the
     store unreachable or overloaded, not a refusal)."""

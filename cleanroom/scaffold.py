@@ -5,6 +5,7 @@ shared by `make demo` (one machine, loopback endpoints) and `cleanroom init` (a 
     <operator>/keys/coordinator/         the coordinator's age identity, TLS certificate and key
     <operator>/keys/signing/             the report-signing key (Ed25519)
     <approvers>/<name>.age               each approver's age identity (handed to that person)
+    <approvers>/<name>.signing.pem       each approver's Ed25519 key: signs their release decisions
     <nodes>/<party>/                     each retailer's node folder: node.yaml, keys/, secrets/, raw/
 """
 
@@ -58,6 +59,7 @@ def fill_member_keys(
     }
     for approver in raw["approvers"]:
         approver["public_key"] = new_age_identity(approvers_root / f"{approver['name']}.age")
+        approver["signing_key"] = new_signing_key(approvers_root / f"{approver['name']}.signing.pem")
     raw["reporting"]["signing_public_key"] = new_signing_key(signing_key)
 
 

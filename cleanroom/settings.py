@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         return self.workspace / "archive"
 
     @property
+    def drafts_root(self) -> Path:
+        """Draft reports awaiting (or refused) approval: never published from here."""
+        return self.workspace / "drafts"
+
+    @property
+    def standing_approvals_root(self) -> Path:
+        """Approvers' signed standing approvals (`cleanroom approve --standing`), one file each."""
+        return self.workspace / "approvals"
+
+    @property
     def history_file(self) -> Path:
         return self.workspace / "history" / "kpis.jsonl"
 

@@ -60,6 +60,7 @@ def demo(scale: Annotated[float, typer.Option(help="size of the generated retail
     store, one node per retailer as its own processes, TLS between the players (keys, data and nodes
     are created on first use)."""
     from cleanroom.demo_setup import ensure_demo_workspace
+    from cleanroom.report.publish import read_archive
 
     settings = Settings()
     with console.status("preparing the demo consortium (CA, keys, spec, each retailer's node and exports)"):
@@ -68,7 +69,7 @@ def demo(scale: Annotated[float, typer.Option(help="size of the generated retail
     first = _pinned(spec_path).spec.approvers[0]
     identity = settings.keys_root / "approvers" / f"{first.name}.age"
     console.rule(f"[bold]Report opened as approver {first.name}")
-    _print_report(spec_path, identity, Path(outcome.archive_dir))
+    _print_report(spec_path, identity, read_archive(Path(outcome.archive_dir)))
     _print_outcome(outcome, identity, spec_path, embedded_store=not settings.s3_endpoint_url)
 
 
@@ -93,19 +94,93 @@ def decrypt(
             help="an archive folder or one run's folder; default: the workspace's, or one beside the spec"
         ),
     ] = None,
+    draft: Annotated[bool, typer.Option("--draft", help="a run's draft awaiting approval (needs --run)")] = False,
+    html: Annotated[Path | None, typer.Option(help="also write the decrypted HTML report there")] = None,
 ) -> None:
-    """Verify and decrypt an archived report, then print its headline figures. Works from any directory:
-    the archive is the one given, the workspace's, or the nearest `archive/` above the spec file."""
+    """Verify and decrypt an archived report (or with --draft a draft awaiting approval), then print its
+    headline figures. Works from any directory: the archive is the one given, the workspace's, or the
+    nearest `archive/` above the spec file; a draft is the coordinator's copy or the store's."""
     from cleanroom.demo_setup import demo_spec_path
-    from cleanroom.report.publish import archived_run, find_archive
+    from cleanroom.report.publish import archived_run, find_archive, read_archive
 
     settings = Settings()
     spec_path = spec or demo_spec_path(settings)
-    if archive is not None and (archive / "manifest.json").is_file() and run_id is None:
-        run_dir = archive  # one run's folder
+    if draft:
+        from cleanroom.release.drafts import fetch_draft
+        from flows.approval_client import _store_if_configured
+
+        if run_id is None:
+            raise ConfigurationError(
+                "which draft?", where="--run", fix="give the run id the approval request names"
+            )
+        pinned = _pinned(spec_path)
+        files, _ = fetch_draft(
+            run_id, pinned.spec, pinned.sha256, settings.drafts_root, _store_if_configured(settings)
+        )
     else:
-        run_dir = archived_run(find_archive(archive, settings.archive_root, spec_path), run_id)
-    _print_report(spec_path, identity, run_dir)
+        if archive is not None and (archive / "manifest.json").is_file() and run_id is None:
+            run_dir = archive  # one run's folder
+        else:
+            run_dir = archived_run(find_archive(archive, settings.archive_root, spec_path), run_id)
+        files = read_archive(run_dir)
+    _print_report(spec_path, identity, files, html)
+
+
+@app.command()
+@one_line_errors
+def approve(
+    identity: Annotated[Path, typer.Option(help="your Ed25519 signing key (<name>.signing.pem)")],
+    run_id: Annotated[str | None, typer.Option("--run", help="the run whose draft you decide on")] = None,
+    spec: Annotated[Path | None, typer.Option(help="spec the run used; default: the demo spec")] = None,
+    reject: Annotated[bool, typer.Option("--reject", help="reject the draft: nothing is released")] = False,
+    comment: Annotated[str, typer.Option(help="why (recorded, signed, shown to everyone)")] = "",
+    print_only: Annotated[
+        bool, typer.Option("--print", help="print the form's fields instead of resuming the run")
+    ] = False,
+    standing_until: Annotated[
+        str | None,
+        typer.Option(
+            "--standing-until",
+            help="sign a standing approval of this spec until YYYY-MM-DD (scheduled runs then need nobody)",
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="with --standing-until: where to write it")] = None,
+) -> None:
+    """Approve (or --reject) a run's draft report with your own key: verifies the draft's signed
+    manifest, signs your decision over run, spec and draft, and resumes the paused run with it. Or sign
+    a standing approval of the spec for scheduled runs (--standing-until)."""
+    from datetime import date
+
+    from cleanroom.demo_setup import demo_spec_path
+    from cleanroom.release.approvals import Decision
+    from flows.approval_client import resume_with, signed_decision, standing_approval
+
+    settings = Settings()
+    pinned = _pinned(spec or demo_spec_path(settings))
+    if standing_until is not None:
+        try:
+            until = date.fromisoformat(standing_until)
+        except ValueError:
+            raise ConfigurationError(
+                f"'{standing_until}' is not a date", where="--standing-until", fix="write YYYY-MM-DD"
+            ) from None
+        written = standing_approval(pinned, identity, until, out, settings)
+        console.print(f"[green]standing approval[/] of spec {pinned.sha256[:16]} until {until}: {written}")
+        return
+    if run_id is None:
+        raise ConfigurationError("which run?", where="--run", fix="give the run id the approval request names")
+    decision = Decision.REJECT if reject else Decision.APPROVE
+    signed, flow_run_id = signed_decision(pinned, run_id, identity, decision, comment, settings)
+    if print_only:
+        console.print(f"Fields for the form of flow run {flow_run_id} (Prefect UI, 'Resume'):")
+        fields = signed.model_dump(mode="json")
+        for field in ("approver", "decision", "comment", "signed_at", "signature"):
+            console.print(f"  {field}: {fields[field]}", highlight=False, soft_wrap=True)
+        return
+    require_prefect_server()
+    with console.status(f"resuming run {run_id} with your decision"):
+        resume_with(flow_run_id, signed)
+    console.print(f"[green]{decision.value}[/] of draft {signed.draft_sha256[:16]} by {signed.approver} sent")
 
 
 @app.command()
@@ -441,12 +516,15 @@ def _run_demo(settings, spec_path: Path):  # type: ignore[no-untyped-def]
         return collaboration_lifecycle(spec_path=spec_path.resolve())
 
 
-def _print_report(spec_path: Path, identity_path: Path, run_dir: Path) -> None:
+def _print_report(spec_path: Path, identity_path: Path, files: dict[str, bytes], html: Path | None = None) -> None:
     from cleanroom.crypto.keys import load_age_identity
-    from cleanroom.report.publish import open_report, read_archive
+    from cleanroom.report.publish import open_html, open_report
 
     pinned = _pinned(spec_path)
-    report = open_report(read_archive(run_dir), pinned.spec, pinned.sha256, load_age_identity(identity_path))
+    identity = load_age_identity(identity_path)
+    report = open_report(files, pinned.spec, pinned.sha256, identity)
+    if html is not None:
+        html.write_bytes(open_html(files, identity))
     if report.notice:
         console.print(f"[bold red]{report.notice}")
     console.print(f"[bold]{report.title}[/]  (run {report.run_id}, protocol {report.protocol})")

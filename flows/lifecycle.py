@@ -35,7 +35,8 @@ def new_run_id() -> str:
 def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
     """Run one collaboration end to end: pin the spec and check every party signed it, prepare each
     party's data on its own node, count the shared customers, compute the approved analyses under MPC
-    between the nodes' players, cross-verify, publish the sealed report, and record KPIs."""
+    between the nodes' players, cross-verify, wait for the approvers' signed approval of the draft
+    report, release it sealed, and record KPIs."""
     started = time.monotonic()
     pinned = objectives.pin_collaboration_spec(spec_path)
     context = open_run(pinned, new_run_id())
@@ -64,7 +65,9 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
     verification = review.cross_verify(context, revealed)
     recommender = recommending.result()
     insights = reporting.Insights(overlap, sums, recommender, shared_sales)
-    publication = reporting.publish_report(context, revealed, insights, verification, signatures)
+    drafted = reporting.draft_report(context, revealed, insights, verification, signatures)
+    release = review.await_approval(context, drafted)  # paused until the approvers' rule holds
+    publication = reporting.release_report(context, drafted, release)
     changes = improvement.record_kpis(context, revealed, verification, time.monotonic() - started)
     if publication.problems:  # recorded, archived (or uploaded): the run still fails, saying what to do
         raise reporting.publication_failed(context.run_id, publication)

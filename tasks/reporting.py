@@ -1,14 +1,17 @@
-"""Phase 6: reporting — HTML + JSON report, encrypted to the approvers, signed, archived locally, then
-published to S3 (a failed upload waits in the archive for `cleanroom publish`)."""
+"""Phase 6: reporting — the HTML + JSON report, first as a draft sealed to the approvers (phase 5
+reviews it), then, once approved, released: encrypted to the approvers and every member's node,
+signed with the approvals, archived locally, then published to S3 (a failed upload waits in the
+archive for `cleanroom publish`)."""
 
 from dataclasses import dataclass
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger, runtime, task
 
 from cleanroom.errors import StorageError
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import RecommenderOutcome
-from cleanroom.report.content import build_report
+from cleanroom.release.drafts import Draft, keep_draft, offer_draft
+from cleanroom.report.content import Report, build_report
 from cleanroom.report.publish import (
     MANIFEST,
     Destination,
@@ -24,6 +27,7 @@ from cleanroom.spec import AnalysisKind
 from cleanroom.spec.signatures import SpecSignature
 from tasks import PRIVATE
 from tasks.context import RunContext
+from tasks.review import Release
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,14 @@ class Insights:
     sums: dict[str, RevealedTotals]
     recommender: RecommenderOutcome | None = None
     shared_sales: RevealedSharedSales | None = None
+
+
+@dataclass(frozen=True)
+class DraftedReport:
+    """The report as built (kept in memory until release) and its sealed draft."""
+
+    report: Report
+    draft: Draft
 
 
 @dataclass(frozen=True)
@@ -51,26 +63,23 @@ class Publication:
         return self.uris.get(MANIFEST)
 
 
-@task(name="publish-report", **PRIVATE)
-def publish_report(
+@task(name="draft-report", **PRIVATE)
+def draft_report(
     context: RunContext,
     revealed: RevealedTotals,
     insights: Insights,
     verification: dict[str, bool],
     signatures: dict[str, SpecSignature],
-) -> Publication:
-    """Seal the report for every approver (age) with an Ed25519-signed manifest, archive it locally
-    (atomically, before anything can fail on the store's account), then publish it with server-side
-    encryption and read it back through presigned URLs. Reports of earlier runs still waiting in the
-    archive are published first."""
-    pinned, settings, run_id, store = context.pinned, context.settings, context.run_id, context.store
+) -> DraftedReport:
+    """Build the report and seal it as a draft to the approvers only: kept by the coordinator and
+    uploaded beside the reports (never to them) for the approvers to review. Nothing is released."""
+    pinned, settings = context.pinned, context.settings
     spec = pinned.spec
-    analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     report = build_report(
         spec,
-        analysis,
+        spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES),
         pinned.sha256,
-        run_id,
+        context.run_id,
         revealed,
         verification,
         overlap=insights.overlap,
@@ -80,7 +89,25 @@ def publish_report(
         signatures=signatures,
         plaintext_players=settings.dev_plaintext_players,
     )
-    sealed = seal_report(report, spec, context.me.signing_key)
+    request = {"stage": "draft", "flow_run_id": str(runtime.flow_run.id or "")}
+    draft = Draft(seal_report(report, spec, context.me.signing_key, metadata=request))
+    keep_draft(draft, settings.drafts_root)
+    offer_draft(draft, context.store, spec)
+    get_run_logger().info("draft report sealed to %d approvers (sha256 %s)", len(spec.approvers), draft.sha256)
+    return DraftedReport(report, draft)
+
+
+@task(name="release-report", **PRIVATE)
+def release_report(context: RunContext, drafted: DraftedReport, release: Release) -> Publication:
+    """Seal the approved report (the draft's very content) for the approvers and every member's node,
+    with the approvals in its Ed25519-signed manifest; archive it locally (atomically, before anything
+    can fail on the store's account), then publish it with server-side encryption and read it back
+    through presigned URLs. Reports of earlier runs still waiting in the archive are published first."""
+    settings, run_id, store, spec = context.settings, context.run_id, context.store, context.pinned.spec
+    recipients = {a.name: a.public_key for a in spec.approvers}
+    recipients |= {f"{p.name} (node)": p.public_key for p in spec.parties}
+    metadata = {"stage": "release", "draft_sha256": drafted.draft.sha256, "approvals": release.approvals}
+    sealed = seal_report(drafted.report, spec, context.me.signing_key, recipients, metadata)
     destination, problems, uris = Destination.of(spec), [], {}
     run_dir = None
     try:
@@ -93,7 +120,7 @@ def publish_report(
             uris = publish_archived(run_dir, store, wait=settings.step_timeout)
         else:  # the archive failed: the copy in memory is the only one
             uris = publish(run_id, sealed.files(), store, destination)
-        get_run_logger().info("report sealed for %d approvers, published and verified", len(spec.approvers))
+        get_run_logger().info("report released to %d recipients, published and verified", len(recipients))
     except StorageError as exc:
         problems.append(f"not published, {exc.where}: {exc.message}")
     return Publication(str(run_dir) if run_dir else None, uris, problems)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import time
@@ -39,22 +40,33 @@ class SealedReport:
         return {**self.objects, MANIFEST: self.manifest, SIGNATURE: self.signature}
 
 
-def seal_report(report: Report, spec: CollaborationSpec, signing_key: Ed25519PrivateKey) -> SealedReport:
-    """Encrypt HTML and JSON to every approver (age) and sign a manifest of the ciphertexts."""
-    recipients = [a.public_key for a in spec.approvers]
+def seal_report(
+    report: Report,
+    spec: CollaborationSpec,
+    signing_key: Ed25519PrivateKey,
+    recipients: dict[str, str] | None = None,
+    metadata: dict | None = None,
+) -> SealedReport:
+    """Encrypt HTML and JSON to each recipient (age; by default the approvers) and sign a manifest of
+    the ciphertexts, carrying the plaintexts' hashes so a draft and its release can be matched."""
+    recipients = recipients or {a.name: a.public_key for a in spec.approvers}
+    html, json_report = render_html(report), render_json(report)
     objects = {
-        HTML_OBJECT: encrypt_for(render_html(report), recipients),
-        JSON_OBJECT: encrypt_for(render_json(report), recipients),
+        HTML_OBJECT: encrypt_for(html, list(recipients.values())),
+        JSON_OBJECT: encrypt_for(json_report, list(recipients.values())),
     }
-    metadata = {
+    content = {"html": hashlib.sha256(html).hexdigest(), "json": hashlib.sha256(json_report).hexdigest()}
+    manifest_metadata = {
         "collaboration": report.collaboration,
         "run_id": report.run_id,
         "spec_sha256": report.spec_sha256,
         "created_at": report.created_at,
-        "recipients": [a.name for a in spec.approvers],
-        "format": "age-v1 (X25519), one stanza per approver",
+        "recipients": list(recipients),
+        "content_sha256": content,
+        "format": "age-v1 (X25519), one stanza per recipient",
+        **(metadata or {}),
     }
-    manifest = manifest_for(objects, metadata)
+    manifest = manifest_for(objects, manifest_metadata)
     return SealedReport(report.run_id, objects, manifest, sign(manifest, signing_key))
 
 
@@ -245,7 +257,21 @@ def open_report(
             fix="open it with the spec version it names (spec_sha256 in manifest.json)",
         )
     plaintext = decrypt_with(files[JSON_OBJECT], identity, f"run {manifest['run_id']}: {JSON_OBJECT}")
+    if (
+        manifest.get("content_sha256", {}).get("json", hashlib.sha256(plaintext).hexdigest())
+        != hashlib.sha256(plaintext).hexdigest()
+    ):
+        raise CryptoError(
+            "the decrypted report does not match the hash in its signed manifest",
+            where=f"run {manifest['run_id']}: {JSON_OBJECT}",
+            fix="do not trust it; fetch it again",
+        )
     return Report.model_validate(json.loads(plaintext))
+
+
+def open_html(files: dict[str, bytes], identity: x25519.Identity) -> bytes:
+    """The HTML report (call after `open_report` verified the manifest)."""
+    return decrypt_with(files[HTML_OBJECT], identity, HTML_OBJECT)
 
 
 def read_archive(run_dir: Path) -> dict[str, bytes]:

@@ -25,6 +25,7 @@ from cleanroom.spec.analyses import (
     Name,
     Protocol,
 )
+from cleanroom.spec.approval import ApprovalPolicy
 from cleanroom.spec.base import Strict
 from cleanroom.spec.sources import CanonicalTable, PartyData
 
@@ -106,8 +107,10 @@ class Approver(Strict):
     party: Name
     email: str
     public_key: str = Field(description="age X25519 recipient: the report is encrypted to it")
+    signing_key: str = Field(description="Ed25519 public key (base64) that signs this person's decisions")
 
     _age = field_validator("public_key")(_check_age_recipient)
+    _ed25519 = field_validator("signing_key")(_check_ed25519)
 
 
 class Objective(Strict):
@@ -222,6 +225,7 @@ class CollaborationSpec(Strict):
     objectives: list[Objective] = Field(min_length=1)
     parties: list[Party] = Field(min_length=2)
     approvers: list[Approver] = Field(min_length=1)
+    approval: ApprovalPolicy = ApprovalPolicy()
     analyses: list[Analysis] = Field(min_length=1)
     coordinator: Coordinator
     secure_computation: SecureComputation
@@ -244,6 +248,7 @@ class CollaborationSpec(Strict):
                     f"approvers[{i}].party: '{approver.party}' is not a declared party "
                     f"(declared: {', '.join(sorted(party_names))})"
                 )
+        _check_approval(self)
         kinds = [a.kind for a in self.analyses]
         for i, kind in enumerate(kinds):
             if kind in kinds[:i]:
@@ -276,6 +281,16 @@ class CollaborationSpec(Strict):
     @property
     def data_parties(self) -> list[Party]:
         return [p for p in self.parties if p.role in (PartyRole.COMPUTE, PartyRole.INPUT)]
+
+    @property
+    def approvers_by_party(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for approver in self.approvers:
+            grouped.setdefault(approver.party, []).append(approver.name)
+        return grouped
+
+    def approver(self, name: str) -> Approver:
+        return next(a for a in self.approvers if a.name == name)
 
     def party(self, name: str) -> Party:
         for party in self.parties:
@@ -357,6 +372,17 @@ class CollaborationSpec(Strict):
         """The CA and exactly the member certificates the spec pins: what TLS peers are checked against."""
         pems = [self.secure_computation.ca_certificate, *self.member_certificates().values()]
         return "".join(pem.strip() + "\n" for pem in pems)
+
+
+def _check_approval(spec: CollaborationSpec) -> None:
+    policy = spec.approval
+    for group, needed in policy.required(spec.approvers_by_party).items():
+        named = len(spec.approvers_by_party.get(group, spec.approvers))
+        if needed > named:
+            raise ValueError(
+                f"approval.quorum: {needed} approvals needed but {group} names {named} approver(s); "
+                "lower the quorum or add approvers"
+            )
 
 
 def _check_members(spec: CollaborationSpec) -> None:

@@ -14,13 +14,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cleanroom.settings import Settings
-from cleanroom.spec import PinnedSpec
+from cleanroom.spec import PinnedSpec, pin_spec
 from tests.conftest import home
 from tests.e2e.hosts import HostProcess, Network, own_privately, run_on, sh, tools_present, traversable
 
@@ -221,9 +222,21 @@ def _consortium_files(
         )
         registry.sign(Node.load(folder / "node.yaml", workspace), spec_path)
         own_privately(folder, party_user(party))
+    _standing_approvals(workspace, spec_path, coordinator_workspace)
     own_privately(coordinator_workspace, COORDINATOR_USER)
     coordinator_workspace.chmod(0o755)  # the spec and the archive are read by the tests (and approvers)
     return spec_path
+
+
+def _standing_approvals(workspace: Settings, spec_path: Path, coordinator_workspace: Path) -> None:
+    """Each approver's standing approval of the hosts' spec, signed with their own key, so the runs
+    here are released without a person (the paused path is tests/unit/test_approval.py's)."""
+    from flows.approval_client import standing_approval
+
+    coordinator = Settings(workspace=coordinator_workspace)
+    for approver in pin_spec(spec_path).spec.approvers:
+        identity = workspace.keys_root / "approvers" / f"{approver.name}.signing.pem"
+        standing_approval(pin_spec(spec_path), identity, date.today() + timedelta(days=7), None, coordinator)
 
 
 def _start_services(consortium: Consortium) -> None:

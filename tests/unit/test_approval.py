@@ -1,0 +1,303 @@
+"""Nothing is released without approval: signed decisions resume a really paused flow run (Prefect
+server in its own process); forged or unsigned input is ignored; a rejection or the timeout ends the
+run unreleased; standing approvals count only for their spec version and until they expire."""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import json
+import threading
+import time
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from prefect import flow, runtime
+from typer.testing import CliRunner
+
+from cleanroom.crypto.keys import load_signing_key
+from cleanroom.errors import ReleaseRefused
+from cleanroom.release.approvals import (
+    Decision,
+    DecisionStatement,
+    SignedDecision,
+    StandingApproval,
+    Verdict,
+    decision_problem,
+    sign_decision,
+    sign_standing,
+    verdict,
+)
+from cleanroom.release.drafts import OUTCOME, Draft, keep_draft
+from cleanroom.report.content import build_report
+from cleanroom.report.publish import seal_report
+from cleanroom.settings import Settings
+from cleanroom.spec import AnalysisKind
+from cleanroom.spec.approval import ApprovalPolicy, ApprovalRule, ApprovalScope
+from flows.approval_client import resume_with, signed_decision
+from flows.cli import app
+from tasks import review
+from tasks.reporting import DraftedReport
+from tests.unit.test_report_sealing import _revealed
+
+pytestmark = pytest.mark.slow
+ANA, BO = "ana-lopez", "bo-jensen"
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.consortium import PrefectServer, _send_pending_logs
+
+    server = PrefectServer(tmp_path_factory.mktemp("prefect")).start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+            _send_pending_logs()  # while the server is still there to take them
+    finally:
+        server.stop()
+
+
+def key(workspace: Settings, approver: str):  # type: ignore[no-untyped-def]
+    return load_signing_key(workspace.keys_root / "approvers" / f"{approver}.signing.pem")
+
+
+class Gate:
+    """One paused run of the real approval step: the flow drafts a report sealed to the approvers and
+    waits; `decide` plays approvers from another thread; `finish` returns what the flow returned."""
+
+    def __init__(self, pinned: Any, workspace: Path, keys: Settings, minutes: float = 1.5) -> None:
+        # A test that fails to decide ends in minutes, not in the spec's default of days.
+        policy = pinned.spec.approval.model_copy(update={"timeout_minutes": minutes})
+        self.pinned = replace(pinned, spec=pinned.spec.model_copy(update={"approval": policy}))
+        self.keys = keys
+        self.errors: list[BaseException] = []
+        self.settings = Settings(workspace=workspace)
+        self.run_id = f"run-{workspace.name}"
+        self.flow_run_id: str | None = None
+        self.draft: Draft | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> list[str]:
+        gate = self
+
+        @flow(name="approval-gate", persist_result=False, validate_parameters=False)
+        def approval_gate() -> list[str]:
+            spec = gate.pinned.spec
+            analysis = spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+            report = build_report(spec, analysis, gate.pinned.sha256, gate.run_id, _revealed(analysis.cells), {})
+            gate.flow_run_id = str(runtime.flow_run.id)
+            metadata = {"stage": "draft", "flow_run_id": gate.flow_run_id}
+            gate.draft = Draft(
+                seal_report(report, spec, load_signing_key(gate.keys.signing_key_path), None, metadata)
+            )
+            keep_draft(gate.draft, gate.settings.drafts_root)
+            gate.ready.set()
+            context = SimpleNamespace(pinned=gate.pinned, settings=gate.settings, run_id=gate.run_id)
+            release = review.await_approval(context, DraftedReport(report, gate.draft))  # type: ignore[arg-type]
+            return [a["approver"] for a in release.approvals]
+
+        return approval_gate()
+
+    def statement(self, decision: Decision, comment: str = "") -> DecisionStatement:
+        assert self.draft is not None
+        return DecisionStatement(
+            run_id=self.run_id,
+            spec_sha256=self.pinned.sha256,
+            draft_sha256=self.draft.sha256,
+            decision=decision,
+            comment=comment,
+        )
+
+    @property
+    def outcome(self) -> dict:
+        return json.loads((self.settings.drafts_root / self.run_id / OUTCOME).read_text())
+
+
+def play(gate: Gate, *moves: Any) -> threading.Thread:
+    """Run each move (a callable) in another thread once the flow is paused; Prefect's settings (the
+    server's URL) go with it."""
+
+    def approvers() -> None:
+        try:
+            assert gate.ready.wait(120)
+            for move in moves:
+                move()
+        except BaseException as exc:  # the test asserts there were none
+            gate.errors.append(exc)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(approvers,), daemon=True)
+    thread.start()
+    return thread
+
+
+def signed_by(gate: Gate, approver: str, decision: Decision, comment: str = "", key_of: str | None = None):  # type: ignore[no-untyped-def]
+    return lambda: resume_with(
+        gate.flow_run_id or "",
+        sign_decision(approver, gate.statement(decision, comment), key(gate.keys, key_of or approver)),
+    )
+
+
+def test_released_only_when_every_approver_signed_forged_input_ignored(
+    prefect_api, small_spec, small_workspace, tmp_path, monkeypatch
+) -> None:
+    gate = Gate(small_spec, tmp_path / "all", small_workspace)
+    forged = signed_by(gate, ANA, Decision.APPROVE, key_of=BO)  # Bo signs in Ana's name
+
+    def unsigned() -> None:  # the form filled in by hand, with no real signature
+        statement = gate.statement(Decision.APPROVE).model_dump()
+        resume_with(
+            gate.flow_run_id or "", SignedDecision(**statement, approver=ANA, signed_at="now", signature="AAAA")
+        )
+
+    def ana_with_the_cli() -> None:  # `cleanroom approve` finds the draft, signs and resumes
+        monkeypatch.setenv("CLEANROOM_WORKSPACE", str(gate.settings.workspace))
+        identity = small_workspace.keys_root / "approvers" / f"{ANA}.signing.pem"
+        result = CliRunner().invoke(
+            app, ["approve", "--run", gate.run_id, "--spec", str(small_spec.path), "--identity", str(identity)]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"approve of draft {gate.draft.sha256[:16]} by {ANA} sent" in result.output  # type: ignore[union-attr]
+
+    thread = play(gate, forged, unsigned, ana_with_the_cli, signed_by(gate, BO, Decision.APPROVE))
+    assert gate.run() == [ANA, BO]
+    thread.join(30)
+    assert not gate.errors
+    outcome = gate.outcome
+    assert outcome["outcome"] == "approved" and [a["approver"] for a in outcome["approvals"]] == [ANA, BO]
+
+
+def test_a_signed_rejection_releases_nothing(prefect_api, small_spec, small_workspace, tmp_path) -> None:
+    gate = Gate(small_spec, tmp_path / "rejected", small_workspace)
+    play(gate, signed_by(gate, BO, Decision.APPROVE), signed_by(gate, ANA, Decision.REJECT, "apparel looks off"))
+    with pytest.raises(ReleaseRefused, match=r"not released: rejected by ana-lopez \(apparel looks off\)"):
+        gate.run()
+    assert gate.outcome["outcome"] == "not released" and "rejected by ana-lopez" in gate.outcome["reason"]
+    assert not (gate.settings.archive_root).exists()  # nothing archived for publication
+
+
+def test_no_decision_in_time_releases_nothing(prefect_api, small_spec, small_workspace, tmp_path) -> None:
+    gate = Gate(small_spec, tmp_path / "late", small_workspace, minutes=0.1)
+    started = time.monotonic()
+    with pytest.raises(ReleaseRefused, match=r"no decision within 0.1 minutes"):
+        gate.run()
+    assert time.monotonic() - started < 60
+    assert gate.outcome["outcome"] == "not released"
+
+
+def test_standing_approvals_count_for_their_spec_until_they_expire(
+    prefect_api, small_spec, small_workspace, tmp_path
+) -> None:
+    gate = Gate(small_spec, tmp_path / "standing", small_workspace)
+    folder = gate.settings.standing_approvals_root
+    folder.mkdir(parents=True)
+
+    def standing(approver: str, expires_on: date, sha: str = small_spec.sha256) -> StandingApproval:
+        approval = StandingApproval(
+            approver=approver, collaboration=small_spec.spec.collaboration, spec_sha256=sha, expires_on=expires_on
+        )
+        return sign_standing(approval, key(small_workspace, approver))
+
+    (folder / "ana.json").write_text(standing(ANA, date.today() + timedelta(days=30)).model_dump_json())
+    (folder / "bo-expired.json").write_text(standing(BO, date.today() - timedelta(days=1)).model_dump_json())
+    (folder / "bo-other.json").write_text(
+        standing(BO, date.today() + timedelta(days=30), "0" * 64).model_dump_json()
+    )
+    (folder / "junk.json").write_text("{}")
+    play(gate, signed_by(gate, BO, Decision.APPROVE))  # the only decision a person had to make
+    assert gate.run() == [ANA, BO]
+    assert [a.get("standing", False) for a in gate.outcome["approvals"]] == [True, False]
+
+    (folder / "bo.json").write_text(standing(BO, date.today() + timedelta(days=30)).model_dump_json())
+    unattended = Gate(small_spec, tmp_path / "standing", small_workspace)
+    unattended.run_id = "run-unattended"
+    assert unattended.run() == [ANA, BO]  # released without pausing
+
+
+def test_decisions_bind_run_spec_draft_and_key(small_spec, small_workspace) -> None:
+    spec = small_spec.spec
+    expected = DecisionStatement(
+        run_id="r1", spec_sha256=small_spec.sha256, draft_sha256="d" * 64, decision="approve"
+    )
+    good = sign_decision(ANA, expected, key(small_workspace, ANA))
+    assert decision_problem(good, spec, expected) is None
+    for field, value in (("run_id", "r2"), ("draft_sha256", "e" * 64), ("spec_sha256", "0" * 64)):
+        other = sign_decision(ANA, expected.model_copy(update={field: value}), key(small_workspace, ANA))
+        assert decision_problem(other, spec, expected) == f"signed for another {field.replace('_', ' ')}"
+    flipped = good.model_copy(update={"decision": Decision.REJECT})  # the signature covers the decision
+    assert "does not verify" in (decision_problem(flipped, spec, expected) or "")
+    assert "not an approver" in (
+        decision_problem(good.model_copy(update={"approver": "eve"}), spec, expected) or ""
+    )
+    junk = good.model_copy(update={"signature": base64.b64encode(b"x").decode()})
+    assert "does not verify" in (decision_problem(junk, spec, expected) or "")
+
+
+@pytest.mark.parametrize(
+    ("policy", "approved", "state"),
+    [
+        (ApprovalPolicy(), {ANA}, Verdict.WAITING),
+        (ApprovalPolicy(), {ANA, BO}, Verdict.APPROVED),
+        (ApprovalPolicy(rule=ApprovalRule.QUORUM, quorum=1), {BO}, Verdict.APPROVED),
+        (ApprovalPolicy(rule=ApprovalRule.QUORUM, quorum=2), {BO}, Verdict.WAITING),
+        (
+            ApprovalPolicy(scope=ApprovalScope.PER_PARTY, rule=ApprovalRule.QUORUM, quorum=1),
+            {ANA},
+            Verdict.WAITING,
+        ),
+        (
+            ApprovalPolicy(scope=ApprovalScope.PER_PARTY, rule=ApprovalRule.QUORUM, quorum=1),
+            {ANA, BO},
+            Verdict.APPROVED,
+        ),
+    ],
+)
+def test_the_rule(small_spec, policy, approved, state) -> None:
+    spec = small_spec.spec.model_copy(update={"approval": policy})
+    assert verdict(spec, approved, None) is state
+
+
+def test_cli_signs_a_decision_for_the_form_without_a_server(
+    small_spec, small_workspace, tmp_path, monkeypatch
+) -> None:
+    settings = Settings(workspace=tmp_path)
+    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+    report = build_report(small_spec.spec, analysis, small_spec.sha256, "run-9", _revealed(analysis.cells), {})
+    draft = Draft(seal_report(report, small_spec.spec, load_signing_key(small_workspace.signing_key_path)))
+    keep_draft(draft, settings.drafts_root)
+    identity = small_workspace.keys_root / "approvers" / f"{BO}.signing.pem"
+    signed, _ = signed_decision(small_spec, "run-9", identity, Decision.REJECT, "too early", settings)
+    assert signed.approver == BO and signed.draft_sha256 == draft.sha256
+    monkeypatch.setenv("CLEANROOM_WORKSPACE", str(tmp_path))
+    printed = CliRunner().invoke(
+        app,
+        [
+            "approve",
+            "--run",
+            "run-9",
+            "--spec",
+            str(small_spec.path),
+            "--identity",
+            str(identity),
+            "--reject",
+            "--print",
+        ],
+    )
+    assert printed.exit_code == 0 and "decision: reject" in printed.output and "signature: " in printed.output
+    stranger = tmp_path / "stranger.pem"
+    from cleanroom.crypto.keys import new_signing_key
+
+    new_signing_key(stranger)
+    refused = CliRunner().invoke(
+        app, ["approve", "--run", "run-9", "--spec", str(small_spec.path), "--identity", str(stranger)]
+    )
+    assert refused.exit_code == 2 and "belongs to none of the spec's approvers" in refused.output
+    missing = CliRunner().invoke(
+        app, ["approve", "--run", "run-8", "--spec", str(small_spec.path), "--identity", str(identity)]
+    )
+    assert missing.exit_code == 2 and "no draft of run run-8" in missing.output
