@@ -266,6 +266,41 @@ app.add_typer(node_app, name="node")
 app.add_typer(party_app, name="party")
 app.add_typer(spec_app, name="spec")
 app.add_typer(keys_app, name="keys")
+ledger_app = typer.Typer(
+    no_args_is_help=True, help="The release ledger: every release, chained and countersigned."
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("show")
+@one_line_errors
+def ledger_show(
+    spec: Annotated[Path | None, typer.Option(help="the consortium's spec; default: the demo spec")] = None,
+    mirror: Annotated[
+        list[Path] | None, typer.Option(help="a member's mirror folder (default: this workspace's)")
+    ] = None,
+) -> None:
+    """Every release: when, which run and spec, figures released and withheld with the rule, who
+    approved, which nodes countersigned (no figure values). The bucket's ledger, else a mirror."""
+    from flows.ledger_cli import show
+
+    show(spec, mirror)
+
+
+@ledger_app.command("verify")
+@one_line_errors
+def ledger_verify(
+    spec: Annotated[Path | None, typer.Option(help="the consortium's spec; default: the demo spec")] = None,
+    mirror: Annotated[
+        list[Path] | None,
+        typer.Option(help="a member's mirror folder to compare with (repeat); default: this workspace's"),
+    ] = None,
+) -> None:
+    """Check order, hash chain, the coordinator's signature and every node's countersignature, and that
+    each mirror's entries are all there unchanged (truncation, reordering, tampering). Exit 2 if not."""
+    from flows.ledger_cli import verify
+
+    verify(spec, mirror)
 
 
 @node_app.command("start")
@@ -541,6 +576,12 @@ def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path, embedde
             change.name, "-" if change.previous is None else f"{change.previous:g}", f"{change.current:g}"
         )
     console.print(table)
+    console.print(f"[bold]Released with the approval of:[/] {'; '.join(outcome.approvals)}", soft_wrap=True)
+    console.print(
+        f"[bold]Release ledger:[/] entry {outcome.ledger_index}, countersigned by every node "
+        "(`cleanroom ledger show`, `cleanroom ledger verify`)",
+        soft_wrap=True,
+    )
     console.print(f"[bold]Encrypted report in S3:[/] {outcome.report_uris['report.html.age']}", soft_wrap=True)
     console.print(f"[bold]Signed manifest:[/] {outcome.report_uris['manifest.json']}", soft_wrap=True)
     console.print(f"[bold]Local archive (ciphertext):[/] {outcome.archive_dir}", soft_wrap=True)

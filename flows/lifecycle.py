@@ -25,6 +25,8 @@ class LifecycleOutcome(BaseModel):
     report_uris: dict[str, str]  # name -> s3 URI
     archive_dir: str
     kpi_changes: list[KpiChange]
+    approvals: list[str]  # who released it, e.g. "ana-lopez (standing approval until 2027-03-01)"
+    ledger_index: int
 
 
 def new_run_id() -> str:
@@ -78,7 +80,15 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
         report_uris=publication.uris,
         archive_dir=publication.archive_dir,
         kpi_changes=changes,
+        approvals=[_approval_line(a) for a in release.approvals],
+        ledger_index=publication.ledger_index,
     )
+
+
+def _approval_line(approval: dict) -> str:
+    if approval.get("standing"):
+        return f"{approval['approver']} (standing approval until {approval['expires_on']})"
+    return f"{approval['approver']} (signed {approval['signed_at']})"
 
 
 def _close(context: RunContext) -> None:

@@ -182,4 +182,25 @@ def verify(run_id: str, spec_sha256: str) -> State:
     return run_step("verify", run_id, spec_sha256)
 
 
-STEP_TASKS = {"prepare": prepare, "psi": psi, "player": player, "recommend": recommend, "verify": verify}
+@task(name="countersign", task_run_name="countersign", **STEP)
+def countersign(run_id: str, spec_sha256: str) -> State:
+    """Once the approvers released the report: check the ledger entry (this run, the spec the party
+    signed, the chain, the approvals) and the consortium's ledger against the node's mirror; sign it."""
+    return run_step("countersign", run_id, spec_sha256)
+
+
+@task(name="mirror", task_run_name="mirror", **STEP)
+def mirror(run_id: str, spec_sha256: str) -> State:
+    """Keep the committed ledger entry in the node's own mirror of the ledger."""
+    return run_step("mirror", run_id, spec_sha256)
+
+
+STEP_TASKS = {
+    "prepare": prepare,
+    "psi": psi,
+    "player": player,
+    "recommend": recommend,
+    "verify": verify,
+    "countersign": countersign,
+    "mirror": mirror,
+}

@@ -3,14 +3,30 @@ reviews it), then, once approved, released: encrypted to the approvers and every
 signed with the approvals, archived locally, then published to S3 (a failed upload waits in the
 archive for `cleanroom publish`)."""
 
+import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from prefect import get_run_logger, runtime, task
 
-from cleanroom.errors import StorageError
+from cleanroom.errors import ReleaseRefused, StorageError
+from cleanroom.exchange.messages import LEDGER_COMMITTED, LEDGER_ENTRY
+from cleanroom.locks import exclusive
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import RecommenderOutcome
 from cleanroom.release.drafts import Draft, keep_draft, offer_draft
+from cleanroom.release.ledger import (
+    GENESIS,
+    LedgerEntry,
+    SignedEntry,
+    append_to_store,
+    chain_problems,
+    ledger_mirror,
+    reconcile,
+    released_figures,
+    sign_entry,
+    write_mirror,
+)
 from cleanroom.report.content import Report, build_report
 from cleanroom.report.publish import (
     MANIFEST,
@@ -47,6 +63,7 @@ class DraftedReport:
 
     report: Report
     draft: Draft
+    shown: dict[str, list[bool]]  # each summed analysis's revealed cells, by analysis id (no values)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ class Publication:
     archive_dir: str | None
     uris: dict[str, str]
     problems: list[str]
+    ledger_index: int
 
     @property
     def manifest_uri(self) -> str | None:
@@ -94,7 +112,7 @@ def draft_report(
     keep_draft(draft, settings.drafts_root)
     offer_draft(draft, context.store, spec)
     get_run_logger().info("draft report sealed to %d approvers (sha256 %s)", len(spec.approvers), draft.sha256)
-    return DraftedReport(report, draft)
+    return DraftedReport(report, draft, {analysis: totals.shown for analysis, totals in insights.sums.items()})
 
 
 @task(name="release-report", **PRIVATE)
@@ -108,6 +126,7 @@ def release_report(context: RunContext, drafted: DraftedReport, release: Release
     recipients |= {f"{p.name} (node)": p.public_key for p in spec.parties}
     metadata = {"stage": "release", "draft_sha256": drafted.draft.sha256, "approvals": release.approvals}
     sealed = seal_report(drafted.report, spec, context.me.signing_key, recipients, metadata)
+    ledger_index = record_release(context, drafted, release, hashlib.sha256(sealed.manifest).hexdigest())
     destination, problems, uris = Destination.of(spec), [], {}
     run_dir = None
     try:
@@ -123,7 +142,51 @@ def release_report(context: RunContext, drafted: DraftedReport, release: Release
         get_run_logger().info("report released to %d recipients, published and verified", len(recipients))
     except StorageError as exc:
         problems.append(f"not published, {exc.where}: {exc.message}")
-    return Publication(str(run_dir) if run_dir else None, uris, problems)
+    return Publication(str(run_dir) if run_dir else None, uris, problems, ledger_index)
+
+
+def record_release(context: RunContext, drafted: DraftedReport, release: Release, manifest_sha256: str) -> int:
+    """Append the release to the ledger before anything is archived or published: the entry, signed by
+    the coordinator, goes to every data party's node, which checks it (run, spec, chain, approvals)
+    and countersigns; the countersigned entry is written once to the consortium bucket and mirrored by
+    the coordinator and every node. A node that refuses stops the release."""
+    spec, settings, logger = context.pinned.spec, context.settings, get_run_logger()
+    mirror = ledger_mirror(settings.workspace, spec.collaboration)
+    with exclusive(settings.locks_root / f"ledger-{spec.collaboration}.lock", settings.step_timeout, _ledger_busy):
+        committed = reconcile(context.store, spec.exchange_bucket, spec.collaboration, mirror)
+        report = drafted.report
+        entry = LedgerEntry(
+            index=len(committed),
+            previous_sha256=committed[-1].entry.sha256() if committed else GENESIS,
+            collaboration=spec.collaboration,
+            run_id=context.run_id,
+            spec_sha256=context.pinned.sha256,
+            released_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            draft_sha256=drafted.draft.sha256,
+            report_manifest_sha256=manifest_sha256,
+            figures=released_figures(drafted.shown, report.disclosure_rule),
+            privacy_budget_spent={},
+            approvals=release.approvals,
+        )
+        offered = SignedEntry(
+            entry=entry, coordinator_signature=sign_entry(entry, context.me.signing_key), countersignatures={}
+        )
+        context.exchange.send(LEDGER_ENTRY, offered.model_dump_json().encode(), to=context.parties)
+        statuses = context.nodes.run("countersign", context.parties)
+        signed = offered.model_copy(update={"countersignatures": {p: s["signature"] for p, s in statuses.items()}})
+        problems = chain_problems([signed], spec, first_index=entry.index)
+        if problems:
+            raise ReleaseRefused("; ".join(problems), where=f"run {context.run_id}", fix="nothing was released")
+        append_to_store(context.store, spec.exchange_bucket, signed)
+        write_mirror(mirror, signed)
+    context.exchange.send(LEDGER_COMMITTED, signed.model_dump_json().encode(), to=context.parties)
+    context.nodes.wait("mirror", context.parties)
+    logger.info("release recorded as ledger entry %d, countersigned by %d nodes", entry.index, len(statuses))
+    return entry.index
+
+
+def _ledger_busy(timeout: float) -> StorageError:
+    return StorageError("another run is appending to the ledger", where="ledger", fix="wait for it and run again")
 
 
 def publication_failed(run_id: str, publication: Publication) -> StorageError:

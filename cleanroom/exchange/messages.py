@@ -25,3 +25,7 @@ def heartbeat(sequence: int) -> str:
 def shares_staged(party: str) -> str:
     """party -> coordinator: the overlap-indicator shares it holds are where its player reads them."""
     return f"players/shares-staged/{party}"
+
+
+LEDGER_ENTRY = "release/ledger-entry"  # coordinator -> data parties: the release's entry, to countersign
+LEDGER_COMMITTED = "release/ledger-committed"  # coordinator -> data parties: the entry as committed, to mirror

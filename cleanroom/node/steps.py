@@ -8,6 +8,9 @@ another member needs travels sealed through the run's exchange.
               player until the coordinator releases it, keep the player's outputs
     recommend top-N lists and evaluation from the revealed item factors and its own user factors
     verify    check the revealed market totals against its own data; its market share, kept here
+    countersign  once the approvers released the report: check the ledger entry (run, spec, chain,
+              approvals) and the consortium's ledger against its own mirror, then countersign it
+    mirror    keep the committed entry in its own mirror of the ledger
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from cleanroom.errors import CleanroomError, PartyUnavailableError, SecureComputationError
+from cleanroom.errors import CleanroomError, PartyUnavailableError, ReleaseRefused, SecureComputationError
 from cleanroom.exchange.heartbeat import CoordinatorWatch
 from cleanroom.exchange.messages import (
     EVALUATION,
     ITEM_FACTORS,
+    LEDGER_COMMITTED,
+    LEDGER_ENTRY,
     RELEASE,
     REVEALED_TOTALS,
     player_ready,
@@ -46,6 +51,17 @@ from cleanroom.party.recommendations import deliver_recommendations, prepare_rec
 from cleanroom.party.runs import PartyRun
 from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
 from cleanroom.psi.indicators import receive_shares
+from cleanroom.release.countersign import entry_problem
+from cleanroom.release.ledger import (
+    SignedEntry,
+    against_mirror,
+    chain_problems,
+    ledger_mirror,
+    read_mirror,
+    read_store,
+    sign_entry,
+    write_mirror,
+)
 from cleanroom.secure.factorization import USER_FACTORS_OUTPUT_PATH
 from cleanroom.secure.shared_sales import indicator_share_file
 from cleanroom.spec import PinnedSpec
@@ -174,26 +190,67 @@ def verify(node: Node, run_id: str, spec_sha256: str) -> Status:
     return {"status": "verified", "consistent": check.consistent, "cells_checked": check.cells_checked}
 
 
+def countersign(node: Node, run_id: str, spec_sha256: str) -> Status:
+    context = NodeRun.open(node, run_id, spec_sha256, player=False)
+    spec = context.pinned.spec
+    offered = SignedEntry.model_validate_json(context.wait(LEDGER_ENTRY, COORDINATOR))
+    mirror = read_mirror(ledger_mirror(node.workspace, spec.collaboration))
+    committed = read_store(node.store, spec.exchange_bucket, spec.collaboration)
+    problems = against_mirror(committed, [m.entry for m in mirror], node.party)
+    problem = "; ".join(problems) or entry_problem(offered, spec, spec_sha256, run_id, committed or mirror)
+    if problem:
+        raise ReleaseRefused(
+            f"{node.party} does not countersign the release: {problem}",
+            where=f"run {run_id}",
+            fix="nothing was released; compare the consortium's ledger with the mirrors (cleanroom ledger verify)",
+        )
+    log.info("countersign %s: entry %d", run_id, offered.index)
+    return {"status": "countersigned", "signature": sign_entry(offered.entry, node.member.signing_key)}
+
+
+def mirror(node: Node, run_id: str, spec_sha256: str) -> Status:
+    context = NodeRun.open(node, run_id, spec_sha256, player=False)
+    committed = SignedEntry.model_validate_json(context.wait(LEDGER_COMMITTED, COORDINATOR))
+    problems = chain_problems([committed], context.pinned.spec, first_index=committed.index)
+    if problems:
+        raise ReleaseRefused(
+            "; ".join(problems), where=f"run {run_id}", fix="check the ledger (cleanroom ledger verify)"
+        )
+    write_mirror(ledger_mirror(node.workspace, context.pinned.spec.collaboration), committed)
+    return {"status": "mirrored", "index": committed.index}
+
+
 STEPS: dict[str, Callable[[Node, str, str], Status]] = {
     "prepare": prepare,
     "psi": psi,
     "player": player,
     "recommend": recommend,
     "verify": verify,
+    "countersign": countersign,
+    "mirror": mirror,
 }
 
 
 # The coordinator's message a step starts from: its flow run starts once the message is there, so it
 # takes no CPU while the node is busiest (players starting, PSI) and its time in the UI is its work.
-STARTS_WITH = {"recommend": ITEM_FACTORS, "verify": REVEALED_TOTALS}
-STARTS_AFTER = {"recommend": "player"}  # its player hands over this party's user factors when it stops
+STARTS_WITH = {
+    "recommend": ITEM_FACTORS,
+    "verify": REVEALED_TOTALS,
+    "countersign": LEDGER_ENTRY,
+    "mirror": LEDGER_COMMITTED,
+}
+STARTS_AFTER = {"recommend": "player", "mirror": "countersign"}  # the player hands over user factors as it stops
 
 
 def await_start(node: Node, run_id: str, spec_sha256: str, step: str) -> None:
     """Return once the step's starting message is in the run's exchange (at once for other steps);
     raises if the run closes, the coordinator falls silent, or nothing comes in time."""
     if step in STARTS_WITH:
-        NodeRun.open(node, run_id, spec_sha256, player=False).wait(STARTS_WITH[step], COORDINATOR)
+        context = NodeRun.open(node, run_id, spec_sha256, player=False)
+        timeout = _message_timeout(node)
+        if step == "countersign":  # the approvers may take up to the spec's approval window
+            timeout += context.pinned.spec.approval.timeout_minutes * 60
+        context.exchange.receive(STARTS_WITH[step], COORDINATOR, timeout, context.stop_waiting)
 
 
 def later_steps(spec: CollaborationSpec) -> list[str]:
@@ -203,6 +260,8 @@ def later_steps(spec: CollaborationSpec) -> list[str]:
         "player",
         *(["recommend"] if spec.joint_recommender else []),
         "verify",
+        "countersign",
+        "mirror",
     ]
 
 

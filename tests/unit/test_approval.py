@@ -99,7 +99,7 @@ class Gate:
             keep_draft(gate.draft, gate.settings.drafts_root)
             gate.ready.set()
             context = SimpleNamespace(pinned=gate.pinned, settings=gate.settings, run_id=gate.run_id)
-            release = review.await_approval(context, DraftedReport(report, gate.draft))  # type: ignore[arg-type]
+            release = review.await_approval(context, DraftedReport(report, gate.draft, {}))  # type: ignore[arg-type]
             return [a["approver"] for a in release.approvals]
 
         return approval_gate()

@@ -34,7 +34,7 @@ def test_party_session_builds_as_a_deployment_on_its_party_pool() -> None:
     )
     assert f"{session.name}/{deployment.name}" == deployment_name("harbor")
     assert deployment.entrypoint == "flows.party_steps.session" and deployment.work_pool_name == "cleanroom-harbor"
-    assert sorted(STEP_TASKS) == ["player", "prepare", "psi", "recommend", "verify"]
+    assert sorted(STEP_TASKS) == ["countersign", "mirror", "player", "prepare", "psi", "recommend", "verify"]
     assert set(session.parameters.properties) == {"run_id", "spec_sha256"}  # nothing else reaches a node
     message = f"Task run encountered an exception {StepFailed.__name__}: party harbor: no prepared data"
     assert StepFailed.__name__ == STEP_FAILED and failure_reason(message) == "party harbor: no prepared data"
