@@ -69,7 +69,9 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
     insights = reporting.Insights(overlap, sums, recommender, shared_sales)
     drafted = reporting.draft_report(context, revealed, insights, verification, signatures)
     release = review.await_approval(context, drafted)  # paused until the approvers' rule holds
-    publication = reporting.release_report(context, drafted, release)
+    sealed = reporting.seal_release(context, drafted, release)
+    ledger_index = reporting.record_release(context, drafted, release, sealed)  # every node countersigns
+    publication = reporting.publish_report(context, sealed)
     changes = improvement.record_kpis(context, revealed, verification, time.monotonic() - started)
     if publication.problems:  # recorded, archived (or uploaded): the run still fails, saying what to do
         raise reporting.publication_failed(context.run_id, publication)
@@ -81,7 +83,7 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
         archive_dir=publication.archive_dir,
         kpi_changes=changes,
         approvals=[_approval_line(a) for a in release.approvals],
-        ledger_index=publication.ledger_index,
+        ledger_index=ledger_index,
     )
 
 

@@ -31,6 +31,7 @@ from cleanroom.report.content import Report, build_report
 from cleanroom.report.publish import (
     MANIFEST,
     Destination,
+    SealedReport,
     archive,
     publish,
     publish_archived,
@@ -74,7 +75,6 @@ class Publication:
     archive_dir: str | None
     uris: dict[str, str]
     problems: list[str]
-    ledger_index: int
 
     @property
     def manifest_uri(self) -> str | None:
@@ -115,18 +115,22 @@ def draft_report(
     return DraftedReport(report, draft, {analysis: totals.shown for analysis, totals in insights.sums.items()})
 
 
-@task(name="release-report", **PRIVATE)
-def release_report(context: RunContext, drafted: DraftedReport, release: Release) -> Publication:
-    """Seal the approved report (the draft's very content) for the approvers and every member's node,
-    with the approvals in its Ed25519-signed manifest; archive it locally (atomically, before anything
-    can fail on the store's account), then publish it with server-side encryption and read it back
-    through presigned URLs. Reports of earlier runs still waiting in the archive are published first."""
-    settings, run_id, store, spec = context.settings, context.run_id, context.store, context.pinned.spec
+def seal_release(context: RunContext, drafted: DraftedReport, release: Release) -> SealedReport:
+    """The approved report (the draft's very content) sealed for the approvers and every member's node,
+    with the approvals and the draft's hash in its Ed25519-signed manifest."""
+    spec = context.pinned.spec
     recipients = {a.name: a.public_key for a in spec.approvers}
     recipients |= {f"{p.name} (node)": p.public_key for p in spec.parties}
     metadata = {"stage": "release", "draft_sha256": drafted.draft.sha256, "approvals": release.approvals}
-    sealed = seal_report(drafted.report, spec, context.me.signing_key, recipients, metadata)
-    ledger_index = record_release(context, drafted, release, hashlib.sha256(sealed.manifest).hexdigest())
+    return seal_report(drafted.report, spec, context.me.signing_key, recipients, metadata)
+
+
+@task(name="publish-report", **PRIVATE)
+def publish_report(context: RunContext, sealed: SealedReport) -> Publication:
+    """Archive the released report locally (atomically, before anything can fail on the store's
+    account), then publish it with server-side encryption and read it back through presigned URLs.
+    Reports of earlier runs still waiting in the archive are published first."""
+    settings, run_id, store, spec = context.settings, context.run_id, context.store, context.pinned.spec
     destination, problems, uris = Destination.of(spec), [], {}
     run_dir = None
     try:
@@ -139,13 +143,14 @@ def release_report(context: RunContext, drafted: DraftedReport, release: Release
             uris = publish_archived(run_dir, store, wait=settings.step_timeout)
         else:  # the archive failed: the copy in memory is the only one
             uris = publish(run_id, sealed.files(), store, destination)
-        get_run_logger().info("report released to %d recipients, published and verified", len(recipients))
+        get_run_logger().info("released report published and verified")
     except StorageError as exc:
         problems.append(f"not published, {exc.where}: {exc.message}")
-    return Publication(str(run_dir) if run_dir else None, uris, problems, ledger_index)
+    return Publication(str(run_dir) if run_dir else None, uris, problems)
 
 
-def record_release(context: RunContext, drafted: DraftedReport, release: Release, manifest_sha256: str) -> int:
+@task(name="record-release", **PRIVATE)
+def record_release(context: RunContext, drafted: DraftedReport, release: Release, sealed: SealedReport) -> int:
     """Append the release to the ledger before anything is archived or published: the entry, signed by
     the coordinator, goes to every data party's node, which checks it (run, spec, chain, approvals)
     and countersigns; the countersigned entry is written once to the consortium bucket and mirrored by
@@ -163,7 +168,7 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
             spec_sha256=context.pinned.sha256,
             released_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
             draft_sha256=drafted.draft.sha256,
-            report_manifest_sha256=manifest_sha256,
+            report_manifest_sha256=hashlib.sha256(sealed.manifest).hexdigest(),
             figures=released_figures(drafted.shown, report.disclosure_rule),
             privacy_budget_spent={},
             approvals=release.approvals,

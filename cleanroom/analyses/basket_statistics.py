@@ -16,7 +16,7 @@ from cleanroom.analyses.labels import band_labels, check_ascending, money_band_l
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
 from cleanroom.party.checkouts import customer_passes, sorted_baskets
 from cleanroom.report.cells import cell
-from cleanroom.report.charts import bar_chart
+from cleanroom.report.plots import grouped_bars
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
 
 if TYPE_CHECKING:
@@ -120,13 +120,16 @@ class Baskets(SummedKind[BasketStatistics, BasketTable]):
     def html(self, section: BasketTable, context: ReportContext) -> str:
         sizes = list(dict.fromkeys(row.size for row in section.rows))
         regions = list(dict.fromkeys(row.region for row in section.rows))
-        mean = {(row.region, row.size): (row.mean_cents or 0) / 100 for row in section.rows}
-        chart = bar_chart(
+        mean = {
+            (row.region, row.size): None if row.mean_cents is None else row.mean_cents / 100
+            for row in section.rows
+        }
+        chart = grouped_bars(
             regions,
-            {size: [mean.get((region, size), 0) for region in regions] for size in sizes},
+            {size: [mean.get((region, size)) for region in regions] for size in sizes},
             "Mean basket value by postal region and basket size",
-            context.currency,
-            stacked=False,
+            f"mean basket ({context.currency})",
+            decimals=2,
         )
         header = "".join(f"<th>{escape(band)}</th>" for band in section.value_bands)
         rows = "".join(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
 from cleanroom.report.cells import grid_rows
-from cleanroom.report.charts import bar_chart
+from cleanroom.report.plots import trend_chart
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
 from cleanroom.spec.sources import check_time_zone
 
@@ -190,9 +190,12 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
         return [] if section.units is None else [f"Units sold (revealed cells): {section.units_shown:,}"]
 
     def html(self, section: CategoryMonthTable, context: ReportContext) -> str:
-        series = {c: [(v or 0) / 100 for v in row] for c, row in zip(section.categories, section.sales_cents)}
+        series = {
+            c: [None if v is None else v / 100 for v in row]
+            for c, row in zip(section.categories, section.sales_cents)
+        }
         title = f"Market sales by {section.grain} and category"
-        chart = bar_chart(section.periods, series, title, context.currency)
+        chart = trend_chart(section.periods, series, title, f"sales ({context.currency})")
         header = "".join(f"<th>{escape(m)}</th>" for m in section.periods)
         units = (
             f"""<h2>Units sold by category and {escape(section.grain)}</h2>

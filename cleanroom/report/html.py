@@ -8,11 +8,15 @@ from html import escape
 
 from cleanroom.analyses import SUMMED
 from cleanroom.report.cells import cell as _cell
-from cleanroom.report.charts import bar_chart
 from cleanroom.report.content import Report
+from cleanroom.report.plots import grouped_bars
 from cleanroom.spec.kinds import AnalysisKind
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px;color:#222}
+svg{max-width:100%;height:auto}
+@page{size:A4;margin:12mm}
+@media print{body{margin:0;max-width:none;font-size:10pt}h2{break-after:avoid}
+table,svg,figure{break-inside:avoid}.notice{border-width:1px}a{color:inherit;text-decoration:none}}
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f4f4f4}td.suppressed{background:#eee;color:#888;text-align:center}
 .notice{background:#fee;border:2px solid #c00;padding:.6rem;font-weight:bold}
@@ -108,7 +112,7 @@ def _recommender_section(report: Report) -> str:
     if rec is None:
         return ""
     names = list(rec.recall)
-    chart = bar_chart(
+    chart = grouped_bars(
         names,
         {
             "joint model (MPC)": [rec.recall[n].joint for n in names],
@@ -117,7 +121,14 @@ def _recommender_section(report: Report) -> str:
         },
         f"Recall@{rec.top_n} on each retailer's held-out purchases",
         f"Recall@{rec.top_n}",
-        stacked=False,
+        decimals=2,
+    ) + grouped_bars(
+        names,
+        {"lift: joint - alone": [rec.recall[n].lift for n in names]},
+        f"Lift in Recall@{rec.top_n} over the retailer's own data alone, with 95% bootstrap interval",
+        "lift",
+        decimals=3,
+        intervals={"lift: joint - alone": [tuple(rec.recall[n].lift_interval) for n in names]},
     )
     rows = "".join(
         f"<tr><th>{escape(n)}</th><td>{r.joint:.3f}</td><td>{r.alone:.3f}</td><td>{r.popularity:.3f}</td>"

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from cleanroom.party.versions import current_version
+from cleanroom.release.ledger import chain_problems, ledger_mirror, read_mirror
+from cleanroom.spec import pin_spec
 from cleanroom.spec.kinds import AnalysisKind
 from tests.e2e.conftest import (
     COORDINATOR_SILENCE,
@@ -148,6 +150,15 @@ def test_two_runs_at_once_each_equal_the_solo_run(consortium: Consortium) -> Non
         assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
         report, _ = report_of(consortium, outcome.stdout)
         assert figures(report) == solo
+    # Three releases so far (the solo run, then these two at once): three ledger entries, chained in
+    # the order they were appended, signed, countersigned by every node, and the same in every mirror.
+    spec = pin_spec(consortium.spec_path).spec
+    ledger = read_mirror(ledger_mirror(consortium.coordinator_workspace, spec.collaboration))
+    assert [e.index for e in ledger] == [0, 1, 2] and chain_problems(ledger, spec) == []
+    assert {e.entry.run_id for e in ledger[1:]} == {report_of(consortium, o.stdout)[1].name for o in outcomes}
+    for party in consortium.parties:
+        mirror = read_mirror(ledger_mirror(consortium.node_folder(party), spec.collaboration))
+        assert [e.entry.sha256() for e in mirror] == [e.entry.sha256() for e in ledger]
 
 
 def test_a_node_that_dies_fails_the_run_naming_it_and_a_rerun_succeeds(consortium: Consortium) -> None:

@@ -254,9 +254,9 @@ def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
     from prefect.logging import disable_run_logger
 
     from tasks.context import open_run
-    from tasks.reporting import Insights, publication_failed, publish_report
+    from tasks.reporting import publication_failed, publish_report
 
-    revealed = all_shown(small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES).cells)
+    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
     (tmp_path / "keys").symlink_to(small_workspace.keys_root.resolve())
     working = small_workspace.model_copy(
         update={"workspace": tmp_path, "s3_endpoint_url": object_store.endpoint_url}
@@ -267,7 +267,10 @@ def test_the_publish_step_keeps_every_report_through_store_and_disk_faults(
     def publish_step(settings, run_id):  # type: ignore[no-untyped-def]
         with disable_run_logger():
             context = open_run(small_spec, run_id, settings)
-            return publish_report.fn(context, revealed, Insights(None, {}), {}, {})
+            report = build_report(
+                small_spec.spec, analysis, small_spec.sha256, run_id, all_shown(analysis.cells), {}
+            )
+            return publish_report.fn(context, seal_report(report, small_spec.spec, context.me.signing_key))
 
     first = publish_step(down, f"{tmp_path.name}-down")
     assert first.uris == {} and first.problems and "could not be reached" in first.problems[0]

@@ -1,0 +1,82 @@
+"""The report as people see it: rendered by headless Chromium (Debian's, installed by setup), the page
+is not blank and shows its title and charts; charts mark withheld cells instead of drawing zeros and
+label small values readably. The screenshot is kept in var/test-artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cleanroom.report.content import build_report
+from cleanroom.report.html import render_html
+from cleanroom.report.plots import grouped_bars, trend_chart
+from cleanroom.spec import AnalysisKind
+from tests.unit.test_report_sealing import _revealed
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def chromium(*arguments: str, profile: Path) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium")
+    assert binary, "Debian's chromium is missing: infra/bootstrap.sh installs it (infra/debian-packages.txt)"
+    command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_report_renders_in_chromium(small_spec, tmp_path) -> None:
+    analysis = small_spec.spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES)
+    report = build_report(small_spec.spec, analysis, small_spec.sha256, "run-1", _revealed(analysis.cells), {})
+    page = tmp_path / "report.html"
+    page.write_bytes(render_html(report))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTEFACTS / "report.png"
+    screenshot.unlink(missing_ok=True)
+    shot = chromium(
+        f"--screenshot={screenshot}", "--window-size=1100,1500", page.as_uri(), profile=tmp_path / "p1"
+    )
+    assert screenshot.is_file(), shot.stderr[-2000:]
+    image = Image.open(screenshot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    assert image.size == (1100, 1500) and len(colours) > 100  # text, tables and chart lines, not a blank page
+    dom = chromium("--dump-dom", page.as_uri(), profile=tmp_path / "p2").stdout
+    assert f"<h1>{report.title}</h1>" in dom
+    assert dom.count("<svg") >= 1 and "withheld" in dom  # the trend chart, with its withheld cells marked
+
+
+def test_withheld_cells_are_marked_not_drawn_as_zero() -> None:
+    svg = trend_chart(["2025-01", "2025-02", "2025-03"], {"Toys": [1200.0, None, 1500.0]}, "Sales", "sales (EUR)")
+    assert "Toys (1 withheld)" in svg and "sales (EUR)" in svg and "1,200" in svg
+    bars = grouped_bars(["north", "south"], {"mean": [12.5, None]}, "Baskets", "mean (EUR)", decimals=2)
+    assert "withheld" in bars
+
+
+def test_small_values_get_readable_ticks() -> None:
+    svg = grouped_bars(["a", "b", "c"], {"Recall@10": [0.12, 0.08, 0.21]}, "Recall@10", "Recall@10", decimals=2)
+    ticks = re.findall(r">(0\.\d\d)<", svg)
+    assert len(set(ticks)) >= 3  # 0.00, 0.05, 0.10, ...: not every tick printed as "0"
+
+
+def test_every_chart_is_the_same_svg_twice() -> None:
+    # Reports are hashed and signed: drawing the same figures again gives the same bytes.
+    args = (["x", "y"], {"s": [1.0, 2.0]}, "t", "u")
+    assert grouped_bars(*args) == grouped_bars(*args)
+
+
+@pytest.fixture(autouse=True)
+def _no_display(monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
