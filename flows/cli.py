@@ -4,6 +4,7 @@ function. It lives beside the flows because it starts them; the library stays fr
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -565,6 +566,14 @@ def _print_report(spec_path: Path, identity_path: Path, files: dict[str, bytes],
     console.print(f"[bold]{report.title}[/]  (run {report.run_id}, protocol {report.protocol})")
     for line in report.headline_lines():
         console.print(f"  {line}")
+    manifest = json.loads(files["manifest.json"])  # verified by open_report
+    if manifest.get("stage") == "draft":
+        console.print("[yellow]A draft awaiting approval: not released.[/]")
+    elif manifest.get("approvals"):
+        names = ", ".join(
+            a["approver"] + (" (standing)" if a.get("standing") else "") for a in manifest["approvals"]
+        )
+        console.print(f"Released with the signed approval of {names}", soft_wrap=True)
 
 
 def _print_outcome(outcome: Any, identity: Path | None, spec_path: Path, embedded_store: bool = False) -> None:

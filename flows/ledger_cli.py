@@ -43,21 +43,15 @@ def _entries(
 def show(spec: Path | None, mirror: list[Path] | None) -> None:
     """Every release: when, which run and spec, what was released (figure counts and the rule), who
     approved it and which nodes countersigned. No figure values: those are in the sealed reports."""
-    _, entries, source, _ = _entries(spec, mirror)
+    parsed, entries, source, _ = _entries(spec, mirror)
+    nodes = len(parsed.data_parties)  # type: ignore[attr-defined]
     table = Table(title=f"Release ledger ({source})")
-    for column in (
-        "#",
-        "released (UTC)",
-        "run",
-        "spec",
-        "figures released / withheld",
-        "approved by",
-        "countersigned",
-    ):
-        table.add_column(column)
+    for column in ("#", "released (UTC)", "run", "figures shown / withheld", "approved by", "countersigned"):
+        table.add_column(column, no_wrap=column == "run")
     for signed in entries:
         entry = signed.entry
-        figures = ", ".join(f"{f.analysis} {len(f.released)}/{f.withheld}" for f in entry.figures)
+        shown = sum(len(f.released) for f in entry.figures)
+        withheld = sum(f.withheld for f in entry.figures)
         approvers = ", ".join(
             f"{a['approver']}{' (standing)' if a.get('standing') else ''}" for a in entry.approvals
         )
@@ -65,10 +59,9 @@ def show(spec: Path | None, mirror: list[Path] | None) -> None:
             str(entry.index),
             entry.released_at.replace("T", " ")[:16],
             entry.run_id,
-            entry.spec_sha256[:12],
-            figures,
+            f"{shown} / {withheld}",
             approvers,
-            ", ".join(sorted(signed.countersignatures)),
+            f"{len(signed.countersignatures)} of {nodes} nodes",
         )
     console.print(table)
     if not entries:
