@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pyrage import x25519
@@ -91,3 +92,15 @@ def public_key_b64(key: Ed25519PublicKey) -> str:
 
 def load_public_key_b64(value: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(value))
+
+
+def signature_verifies(public_key_b64: str | None, signature_b64: str, message: bytes) -> bool:
+    """Whether an Ed25519 signature (base64) over `message` verifies under a public key (base64);
+    a malformed key or signature is simply not valid."""
+    if not public_key_b64:
+        return False
+    try:
+        load_public_key_b64(public_key_b64).verify(base64.b64decode(signature_b64), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -13,11 +13,10 @@ import json
 from datetime import date, datetime, timezone
 from enum import Enum
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from cleanroom.crypto.keys import load_public_key_b64
+from cleanroom.crypto.keys import signature_verifies
 from cleanroom.spec.models import CollaborationSpec
 
 DECISION_CONTEXT = b"cleanroom-release-decision-v1\n"
@@ -95,7 +94,9 @@ def decision_problem(signed: SignedDecision, spec: CollaborationSpec, expected: 
     for field in ("run_id", "spec_sha256", "draft_sha256"):
         if getattr(signed, field) != getattr(expected, field):
             return f"signed for another {field.replace('_', ' ')}"
-    if not _verifies(spec.approver(signed.approver).signing_key, signed.signature, signed.statement().message()):
+    if not signature_verifies(
+        spec.approver(signed.approver).signing_key, signed.signature, signed.statement().message()
+    ):
         return "the signature does not verify under the approver's key in the spec"
     return None
 
@@ -112,17 +113,11 @@ def standing_problem(
         return "it approves another version of the spec"
     if approval.expires_on < today:
         return f"it expired on {approval.expires_on.isoformat()}"
-    if not _verifies(spec.approver(approval.approver).signing_key, approval.signature, approval.message()):
+    if not signature_verifies(
+        spec.approver(approval.approver).signing_key, approval.signature, approval.message()
+    ):
         return "the signature does not verify under the approver's key in the spec"
     return None
-
-
-def _verifies(public_key_b64: str, signature_b64: str, message: bytes) -> bool:
-    try:
-        load_public_key_b64(public_key_b64).verify(base64.b64decode(signature_b64), message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 class Verdict(str, Enum):

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from cleanroom.crypto.envelope import verify_manifest
 from cleanroom.errors import CryptoError, StorageError
-from cleanroom.report.publish import MANIFEST, SIGNATURE, Destination, SealedReport, publish
+from cleanroom.report.publish import MANIFEST, SIGNATURE, Destination, SealedReport, publish, write_whole
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.storage.s3 import S3ObjectStore
 
@@ -42,22 +41,7 @@ def draft_destination(spec: CollaborationSpec) -> Destination:
 
 def keep_draft(draft: Draft, drafts_root: Path) -> Path:
     """The coordinator's copy, written whole or not at all."""
-    final, partial = drafts_root / draft.sealed.run_id, drafts_root / f".{draft.sealed.run_id}.partial"
-    try:
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        for name, data in draft.sealed.files().items():
-            (partial / name).write_bytes(data)
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise StorageError(
-            f"the draft could not be written ({exc.strerror or type(exc).__name__})",
-            where=str(final),
-            fix="free space or fix the permissions there",
-        ) from exc
-    return final
+    return write_whole(drafts_root / draft.sealed.run_id, draft.sealed.files(), "the draft")
 
 
 def offer_draft(draft: Draft, store: S3ObjectStore, spec: CollaborationSpec) -> dict[str, str]:

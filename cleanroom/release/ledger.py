@@ -13,11 +13,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from cleanroom.crypto.keys import load_public_key_b64
+from cleanroom.crypto.keys import signature_verifies
 from cleanroom.errors import StorageError
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.storage.s3 import S3ObjectStore
@@ -70,13 +69,7 @@ def sign_entry(entry: LedgerEntry, key: Ed25519PrivateKey) -> str:
 
 
 def signed_by(public_key_b64: str | None, signature: str, entry: LedgerEntry) -> bool:
-    if not public_key_b64:
-        return False
-    try:
-        load_public_key_b64(public_key_b64).verify(base64.b64decode(signature), CONTEXT + entry.sha256().encode())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return signature_verifies(public_key_b64, signature, CONTEXT + entry.sha256().encode())
 
 
 def chain_problems(entries: list[SignedEntry], spec: CollaborationSpec, first_index: int = 0) -> list[str]:

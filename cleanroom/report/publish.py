@@ -91,9 +91,14 @@ def archive(sealed: SealedReport, archive_root: Path, destination: Destination) 
     """The run's first durable copy: ciphertexts, signed manifest and where they are to be published,
     written into a hidden folder and renamed into place, so the archive holds a run whole or not at
     all. A run without PUBLISHED in its folder waits for upload (`unpublished_runs`)."""
-    final = archive_root / sealed.run_id
-    partial = archive_root / f".{sealed.run_id}.partial"
     files = {**sealed.files(), DESTINATION: json.dumps(asdict(destination)).encode()}
+    return write_whole(archive_root / sealed.run_id, files, "the local archive")
+
+
+def write_whole(final: Path, files: dict[str, bytes], what: str) -> Path:
+    """A folder of files written beside its place and renamed into it: whole or not at all (a full
+    disk leaves nothing half-written; one line names the folder and the fix)."""
+    partial = final.parent / f".{final.name}.partial"
     try:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -105,7 +110,7 @@ def archive(sealed: SealedReport, archive_root: Path, destination: Destination) 
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
         raise StorageError(
-            f"the local archive could not be written ({exc.strerror or type(exc).__name__})",
+            f"{what} could not be written ({exc.strerror or type(exc).__name__})",
             where=str(final),
             fix="free space or fix the permissions there",
         ) from exc

@@ -8,11 +8,10 @@ import base64
 import json
 from datetime import datetime, timezone
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from cleanroom.crypto.keys import load_public_key_b64
+from cleanroom.crypto.keys import signature_verifies
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.storage.s3 import S3ObjectStore
 
@@ -29,15 +28,9 @@ class SpecSignature(BaseModel):
     def verifies(self, spec: CollaborationSpec) -> bool:
         """Signed by the key the spec declares for this party (spec_sha256 is checked by the caller)."""
         party = next((p for p in spec.data_parties if p.name == self.party), None)
-        if party is None or party.signing_key is None:
+        if party is None:
             return False
-        try:
-            load_public_key_b64(party.signing_key).verify(
-                base64.b64decode(self.signature), CONTEXT + self.spec_sha256.encode()
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signature_verifies(party.signing_key, self.signature, CONTEXT + self.spec_sha256.encode())
 
 
 def sign_spec_hash(party: str, spec_sha256: str, key: Ed25519PrivateKey) -> SpecSignature:
