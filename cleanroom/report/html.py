@@ -6,21 +6,20 @@ import json
 from datetime import datetime, timezone
 from html import escape
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
 from cleanroom.analyses import SUMMED
 from cleanroom.report.cells import cell as _cell
 from cleanroom.report.content import Report
 from cleanroom.report.plots import grouped_bars
 from cleanroom.spec.kinds import AnalysisKind
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px;color:#222}
-svg{max-width:100%;height:auto}
-@page{size:A4;margin:12mm}
-@media print{body{margin:0;max-width:none;font-size:10pt}h2{break-after:avoid}
-table,svg,figure{break-inside:avoid}.notice{border-width:1px}a{color:inherit;text-decoration:none}}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f4f4f4}td.suppressed{background:#eee;color:#888;text-align:center}
-.notice{background:#fee;border:2px solid #c00;padding:.6rem;font-weight:bold}
-.meta{color:#666;font-size:12px}"""
+TEMPLATES = Environment(
+    loader=PackageLoader("cleanroom.report", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    keep_trailing_newline=True,
+)
 
 
 def render_json(report: Report) -> bytes:
@@ -28,30 +27,51 @@ def render_json(report: Report) -> bytes:
 
 
 def render_html(report: Report) -> bytes:
+    """The page from `templates/report.html.j2` (autoescaped); the sections each analysis renders and
+    the charts come in as markup."""
     context = report.context
     trend = SUMMED[AnalysisKind.CATEGORY_MONTH_SALES].html(report.category_month, context)
     sections = "".join(SUMMED[AnalysisKind(section.kind)].html(section, context) for section in report.sections)
-    verification = "".join(
-        f"<li>{escape(check)}: {'passed' if ok else 'FAILED'}</li>" for check, ok in report.verification.items()
+    page = TEMPLATES.get_template("report.html.j2").render(
+        report=report,
+        summary=summary_lines(report),
+        trend=Markup(trend),
+        details=Markup(_overlap_section(report) + sections + _recommender_section(report)),
+        signatures=Markup(_signatures_section(report)),
     )
-    headline = "".join(f"<li>{escape(line)}</li>" for line in report.headline_lines())
-    overlap = _overlap_section(report) + sections + _recommender_section(report)
-    notice = f'<p class="notice">{escape(report.notice)}</p>' if report.notice else ""
-    page = f"""<!-- {escape(report.notice or report.title)} -->
-<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>
-<style>{STYLE}</style></head><body>{notice}
-<h1>{escape(report.title)}</h1>
-<p class="meta">Run {escape(report.run_id)} &middot; {escape(report.created_at)}
-&middot; protocol {escape(report.protocol)} &middot; spec sha256 {escape(report.spec_sha256)}
-<br>Parties: {escape(", ".join(report.parties))}</p>
-<h2>Headline</h2><ul>{headline}</ul>
-{trend}
-{f'<p class="meta">{escape(report.store_level_rule)}.</p>' if report.store_level else ""}
-{overlap}
-<h2>Cross-verification</h2><ul>{verification}</ul>
-{_signatures_section(report)}
-</body></html>"""
     return page.encode()
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The executive summary in plain words: the biggest facts, then what was withheld and why."""
+    headline, trend = report.headline, report.category_month
+    lines = [
+        f"{headline.top_category} sold the most over the period; sales peaked in {headline.peak_period}.",
+    ]
+    if report.distinct_shared is not None and report.distinct_customers:
+        share = report.distinct_shared / report.distinct_customers
+        lines.append(
+            f"{share:.0%} of the consortium's customers shop at more than one retailer "
+            f"({report.distinct_shared:,} of {report.distinct_customers:,})."
+        )
+    rec = report.recommender
+    if rec is not None and rec.recall:
+        gained = [n for n, r in rec.recall.items() if r.lift_interval[0] > 0]
+        unclear = [n for n in rec.recall if n not in gained]
+        if gained:
+            lines.append(
+                f"The joint recommender measurably beats each retailer's own data at {', '.join(gained)}."
+            )
+        if unclear:
+            lines.append(
+                f"No gain is established at {', '.join(unclear)}: the 95% interval of the lift includes zero."
+            )
+    total = headline.cells_shown + headline.cells_suppressed
+    lines.append(
+        f"{headline.cells_suppressed} of {total} {trend.grain}-by-category cells were withheld because too few "
+        f"customers or retailers stood behind them, or one retailer dominated them; they are marked, never zero."
+    )
+    return lines
 
 
 def _signatures_section(report: Report) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from cleanroom.crypto.keys import load_age_identity, load_signing_key, new_age_identity
 from cleanroom.errors import ConfigurationError, CryptoError
