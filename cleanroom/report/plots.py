@@ -7,13 +7,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display, and no backend chosen by the environment
-
-import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
+from typing import Any
 
 STYLE = {
     "svg.fonttype": "none",  # text as <text>, not paths
@@ -28,7 +22,25 @@ STYLE = {
 WITHHELD_COLOUR = "#9a9a9a"
 
 
-def _svg(figure: plt.Figure) -> str:
+def _pyplot() -> Any:
+    """matplotlib, loaded when a chart is drawn: the nodes and players import the analyses (and so this
+    module) but never draw, and should not pay for matplotlib's import."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display, and no backend chosen by the environment
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _formatter(format_value: Any) -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(format_value)
+
+
+def _svg(figure: Any) -> str:
+    plt = _pyplot()
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
@@ -43,6 +55,7 @@ def _thousands(value: float, _: object) -> str:
 def trend_chart(periods: Sequence[str], series: dict[str, list[float | None]], title: str, y_title: str) -> str:
     """One line per category over the periods; a withheld cell is a gap in its line with a grey ×
     on the axis, and the legend says how many of each line's cells were withheld."""
+    plt = _pyplot()
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(9.5, 4.2))
         x = range(len(periods))
@@ -55,7 +68,7 @@ def trend_chart(periods: Sequence[str], series: dict[str, list[float | None]], t
                 axes.scatter(withheld, [0] * len(withheld), marker="x", color=line.get_color(), s=28, zorder=3)
         axes.set_xticks(list(x), list(periods), rotation=45 if len(periods) > 8 else 0, ha="right")
         axes.set_ylim(bottom=0)
-        axes.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        axes.yaxis.set_major_formatter(_formatter(_thousands))
         axes.set_ylabel(y_title)
         axes.set_title(title, loc="left", fontweight="bold")
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="× on the axis: withheld")
@@ -73,6 +86,7 @@ def grouped_bars(
 ) -> str:
     """Bars side by side per group, one colour per series; a withheld value is an empty grey-outlined
     bar labelled 'withheld'; an interval is drawn as an error bar (e.g. a 95% confidence interval)."""
+    plt = _pyplot()
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(9.5, 3.8))
         width = 0.8 / max(len(series), 1)
@@ -104,7 +118,7 @@ def grouped_bars(
                         rotation=90,
                     )
         axes.set_xticks(range(len(groups)), list(groups))
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.{decimals}f}"))
+        axes.yaxis.set_major_formatter(_formatter(lambda v, _: f"{v:,.{decimals}f}"))
         axes.set_ylabel(y_title)
         axes.set_title(title, loc="left", fontweight="bold")
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
