@@ -35,7 +35,7 @@ def signed_decision(
     to resume with it."""
     key = load_signing_key(identity)
     approver = _approver(key, pinned, identity)
-    store = _store_if_configured(settings)
+    store = store_if_configured(settings)
     _, draft = fetch_draft(run_id, pinned.spec, pinned.sha256, settings.drafts_root, store)
     statement = DecisionStatement(
         run_id=run_id, spec_sha256=pinned.sha256, draft_sha256=draft.sha256, decision=decision, comment=comment
@@ -109,7 +109,7 @@ def _approver(key: object, pinned: PinnedSpec, identity: Path) -> str:
     return approver
 
 
-def _store_if_configured(settings: Settings) -> S3ObjectStore | None:
+def store_if_configured(settings: Settings) -> S3ObjectStore | None:
     if not settings.s3_endpoint_url:
         return None
     from tasks.context import object_store

@@ -108,7 +108,7 @@ def decrypt(
     spec_path = spec or demo_spec_path(settings)
     if draft:
         from cleanroom.release.drafts import fetch_draft
-        from flows.approval_client import _store_if_configured
+        from flows.approval_client import store_if_configured
 
         if run_id is None:
             raise ConfigurationError(
@@ -116,7 +116,7 @@ def decrypt(
             )
         pinned = _pinned(spec_path)
         files, _ = fetch_draft(
-            run_id, pinned.spec, pinned.sha256, settings.drafts_root, _store_if_configured(settings)
+            run_id, pinned.spec, pinned.sha256, settings.drafts_root, store_if_configured(settings)
         )
     else:
         if archive is not None and (archive / "manifest.json").is_file() and run_id is None:

@@ -101,11 +101,10 @@ def await_approval(context: RunContext, drafted: DraftedReport) -> Release:
         run_id=context.run_id, spec_sha256=context.pinned.sha256, draft_sha256=draft.sha256, decision="approve"
     )
     approvals = standing_approvals(settings.standing_approvals_root, spec, context.pinned.sha256, logger)
-    approved_by = {a["approver"] for a in approvals}
     deadline = time.monotonic() + spec.approval.timeout_minutes * 60
-    _approval_artifact(context, drafted, approved_by)
+    _approval_artifact(context, drafted, {a["approver"] for a in approvals})
     refusal: SignedDecision | None = None
-    while (state := verdict(spec, approved_by, refusal)) is Verdict.WAITING:
+    while (state := verdict(spec, approved_by := {a["approver"] for a in approvals}, refusal)) is Verdict.WAITING:
         missing = ", ".join(f"{n} from {group}" for group, n in still_needed(spec, approved_by).items())
         logger.info("waiting for approval of draft %s: %s still needed", draft.sha256[:16], missing)
         remaining = deadline - time.monotonic()
@@ -134,8 +133,7 @@ def await_approval(context: RunContext, drafted: DraftedReport) -> Release:
         logger.info("%s: %s", signed.approver, signed.decision.value)
         if signed.decision is Decision.REJECT:
             refusal = signed
-        else:
-            approved_by.add(signed.approver)
+        else:  # a person's decision replaces their standing approval
             approvals = [a for a in approvals if a["approver"] != signed.approver] + [
                 signed.model_dump(mode="json")
             ]
