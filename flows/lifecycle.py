@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from cleanroom.exchange.heartbeat import Heartbeats
 from cleanroom.history import KpiChange
+from cleanroom.privacy.budget import give_back_unspent
 from tasks import analysis, improvement, objectives, preparation, reporting, review, secure_setup
 from tasks.context import RunContext, open_run
 
@@ -51,6 +52,7 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
 
 def _phases(context: RunContext, started: float) -> LifecycleOutcome:
     signatures = objectives.check_consortium(context)
+    budget = objectives.reserve_privacy_budget(context)  # refused here, before anything is computed
     spec = context.pinned.spec
     # One session per node runs every party step of the run (flows/party_steps.py): after preparation,
     # PSI and the player start at once (players start while PSI runs), verify and recommend when their
@@ -67,7 +69,7 @@ def _phases(context: RunContext, started: float) -> LifecycleOutcome:
     verification = review.cross_verify(context, revealed)
     recommender = recommending.result()
     insights = reporting.Insights(overlap, sums, recommender, shared_sales)
-    drafted = reporting.draft_report(context, revealed, insights, verification, signatures)
+    drafted = reporting.draft_report(context, revealed, insights, verification, signatures, budget)
     release = review.await_approval(context, drafted)  # paused until the approvers' rule holds
     sealed = reporting.seal_release(context, drafted, release)
     ledger_index = reporting.record_release(context, drafted, release, sealed)  # every node countersigns
@@ -97,7 +99,16 @@ def _close(context: RunContext) -> None:
     """Whatever happened: the nodes stop waiting, unfinished party sessions are cancelled, and the run's
     exchange prefix is removed (a lifecycle rule expires it should this fail too). A failure here is
     logged, never raised over the run's own outcome."""
-    for step in (context.exchange.close, context.nodes.cancel_all, context.exchange.remove):
+
+    def give_back_privacy_budget() -> None:  # only if nothing was computed; spent budget stays spent
+        give_back_unspent(context.budget_folder, context.run_id)
+
+    for step in (
+        context.exchange.close,
+        context.nodes.cancel_all,
+        context.exchange.remove,
+        give_back_privacy_budget,
+    ):
         try:
             step()
         except Exception as exc:

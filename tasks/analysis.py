@@ -6,6 +6,7 @@ import time
 from prefect import get_run_logger, task
 
 from cleanroom.exchange.messages import EVALUATION, ITEM_FACTORS
+from cleanroom.privacy.budget import mark_spent
 from cleanroom.psi.indicators import hand_out
 from cleanroom.psi.overlap import RevealedOverlap, overlap_from_blinded
 from cleanroom.psi.rounds import fully_blinded_sets
@@ -26,6 +27,7 @@ def secure_sums(context: RunContext, players: PlayerSession) -> dict[str, Reveal
     competitor dominance), evaluated inside MPC, are revealed. Analyses under the same protocol run as
     one computation: one graph to trace and one stacked secure comparison. Results by analysis id."""
     spec = context.pinned.spec
+    mark_spent(context.budget_folder, context.run_id)  # noisy figures exist from here on, released or not
     results: dict[str, RevealedTotals] = {}
     for protocol, group in summed_groups(spec).items():
         request = summed_request(spec, protocol, group)

@@ -8,15 +8,18 @@ their messages through the run's exchange.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cleanroom.crypto.keys import load_age_identity, load_signing_key
 from cleanroom.crypto.sealed import Member
-from cleanroom.errors import ConfigurationError
+from cleanroom.errors import ConfigurationError, StorageError
 from cleanroom.exchange.store import RunExchange
+from cleanroom.locks import exclusive
 from cleanroom.network.topology import COORDINATOR
 from cleanroom.network.tunnels import TlsMaterial
+from cleanroom.privacy.budget import budget_folder
 from cleanroom.settings import Settings
 from cleanroom.spec import PinnedSpec
 from cleanroom.storage.s3 import S3ObjectStore
@@ -45,6 +48,18 @@ class RunContext:
     @property
     def parties(self) -> list[str]:
         return [p.name for p in self.pinned.spec.data_parties]
+
+    @property
+    def budget_folder(self) -> Path:
+        return budget_folder(self.settings.workspace, self.pinned.spec.collaboration)
+
+    def ledger_lock(self) -> AbstractContextManager[None]:
+        """Held while the ledger or the privacy budget is read and written: one run at a time."""
+        busy = lambda timeout: StorageError(  # noqa: E731
+            "another run is using the ledger", where="ledger", fix="wait for it and run again"
+        )
+        lock = self.settings.locks_root / f"ledger-{self.pinned.spec.collaboration}.lock"
+        return exclusive(lock, self.settings.step_timeout, busy)
 
     def tls(self) -> TlsMaterial | None:
         if self.settings.dev_plaintext_players:

@@ -1,6 +1,7 @@
 """Phase 1: objectives and stakeholders — the collaboration spec, validated and hash-pinned, and a
 consortium ready to run it: every data party signed that hash and its node is online."""
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -8,6 +9,9 @@ from prefect import get_run_logger, task
 from cleanroom.crypto import pki
 from cleanroom.crypto.keys import public_key_b64
 from cleanroom.errors import ConfigurationError, StorageError
+from cleanroom.privacy.budget import BudgetStatus, reserve
+from cleanroom.privacy.noise_shares import rho_per_analysis
+from cleanroom.release.ledger import ledger_mirror, reconcile
 from cleanroom.spec import PinnedSpec, pin_spec
 from cleanroom.spec.signatures import SpecSignature, collect
 from tasks import PRIVATE
@@ -55,6 +59,25 @@ def check_consortium(context: RunContext) -> dict[str, SpecSignature]:
         "consortium ready: %d nodes online, every one signed spec %s", len(found), pinned.sha256[:16]
     )
     return {party: signature for party, signature in found.items() if signature is not None}
+
+
+@task(name="reserve-privacy-budget", **PRIVATE)
+def reserve_privacy_budget(context: RunContext) -> BudgetStatus | None:
+    """Before anything is computed: the run's rho fits the consortium's budget (per period and over its
+    lifetime, counting every release in the ledger and every run in flight), and is reserved for it."""
+    spec = context.pinned.spec
+    rho = sum(rho_per_analysis(spec).values())
+    if not rho or spec.privacy.budget is None:
+        return None
+    with context.ledger_lock():
+        mirror = ledger_mirror(context.settings.workspace, spec.collaboration)
+        committed = reconcile(context.store, spec.exchange_bucket, spec.collaboration, mirror)
+        now = datetime.now(timezone.utc)
+        after = reserve(
+            context.budget_folder, [s.entry for s in committed], spec.privacy.budget, context.run_id, rho, now
+        )
+    get_run_logger().info("privacy budget: this run reserves rho %.4g; %s", rho, after.line())
+    return after
 
 
 def _check_release_path(context: RunContext) -> None:

@@ -11,7 +11,8 @@ from prefect import get_run_logger, runtime, task
 
 from cleanroom.errors import ReleaseRefused, StorageError
 from cleanroom.exchange.messages import LEDGER_COMMITTED, LEDGER_ENTRY
-from cleanroom.locks import exclusive
+from cleanroom.privacy.budget import BudgetStatus
+from cleanroom.privacy.noise_shares import rho_per_analysis
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import RecommenderOutcome
 from cleanroom.release.drafts import Draft, keep_draft, offer_draft
@@ -88,6 +89,7 @@ def draft_report(
     insights: Insights,
     verification: dict[str, bool],
     signatures: dict[str, SpecSignature],
+    budget: BudgetStatus | None = None,
 ) -> DraftedReport:
     """Build the report and seal it as a draft to the approvers only: kept by the coordinator and
     uploaded beside the reports (never to them) for the approvers to review. Nothing is released."""
@@ -106,6 +108,7 @@ def draft_report(
         shared_sales=insights.shared_sales,
         signatures=signatures,
         plaintext_players=settings.dev_plaintext_players,
+        budget=budget,
     )
     request = {"stage": "draft", "flow_run_id": str(runtime.flow_run.id or "")}
     draft = Draft(seal_report(report, spec, context.me.signing_key, metadata=request))
@@ -157,7 +160,7 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
     the coordinator and every node. A node that refuses stops the release."""
     spec, settings, logger = context.pinned.spec, context.settings, get_run_logger()
     mirror = ledger_mirror(settings.workspace, spec.collaboration)
-    with exclusive(settings.locks_root / f"ledger-{spec.collaboration}.lock", settings.step_timeout, _ledger_busy):
+    with context.ledger_lock():
         committed = reconcile(context.store, spec.exchange_bucket, spec.collaboration, mirror)
         report = drafted.report
         entry = LedgerEntry(
@@ -170,7 +173,7 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
             draft_sha256=drafted.draft.sha256,
             report_manifest_sha256=hashlib.sha256(sealed.manifest).hexdigest(),
             figures=released_figures(drafted.shown, report.disclosure_rule),
-            privacy_budget_spent={},
+            privacy_budget_spent=rho_per_analysis(spec),
             approvals=release.approvals,
         )
         offered = SignedEntry(
@@ -188,10 +191,6 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
     context.nodes.wait("mirror", context.parties)
     logger.info("release recorded as ledger entry %d, countersigned by %d nodes", entry.index, len(statuses))
     return entry.index
-
-
-def _ledger_busy(timeout: float) -> StorageError:
-    return StorageError("another run is appending to the ledger", where="ledger", fix="wait for it and run again")
 
 
 def publication_failed(run_id: str, publication: Publication) -> StorageError:

@@ -38,6 +38,7 @@ from tasks import PRIVATE
 from tasks.context import RunContext
 
 if TYPE_CHECKING:
+    from cleanroom.report.content import Report
     from tasks.reporting import DraftedReport
 
 
@@ -204,7 +205,7 @@ Nothing is released until the approval rule holds: **{rule.rule.value}** ({neede
 | spec sha256 | `{context.pinned.sha256}` |
 | draft sha256 (what you sign) | `{drafted.draft.sha256}` |
 | trend cells shown / withheld by disclosure control | {shown} / {withheld} |
-| differential-privacy budget spent | none: this spec adds no noise |
+| differential-privacy budget spent | {_budget_spent(report)} |
 
 Computed under MPC:
 {analyses}
@@ -222,3 +223,11 @@ Computed under MPC:
 `--print` and paste the fields it prints: a decision without a valid signature is ignored.
 """
     create_markdown_artifact(markdown, key=f"approval-{run_id.lower()}", description="draft awaiting approval")
+
+
+def _budget_spent(report: Report) -> str:
+    privacy = report.privacy
+    if privacy is None:
+        return "none: this spec adds no noise"
+    after = f"; after it, {privacy.budget}" if privacy.budget else ""
+    return f"rho {privacy.run_rho:.3g} (epsilon {privacy.run_epsilon:.3g} at delta {privacy.delta:.0e}){after}"

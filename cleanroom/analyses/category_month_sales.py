@@ -15,9 +15,11 @@ import polars as pl
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
+from cleanroom.privacy.calibration import calibrate
 from cleanroom.report.cells import grid_rows
 from cleanroom.report.plots import trend_chart
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
+from cleanroom.spec.noise import Noise
 from cleanroom.spec.sources import check_time_zone
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class CategoryMonthSales(SecureAnalysis):
     periods: int = Field(ge=1, description="how many periods of the grain, from period_start")
     time_zone: str = "UTC"  # periods are calendar days, weeks, months or quarters in this zone
     units: bool = Field(default=True, description="also units sold per cell (every party then needs quantity)")
+    noise: Noise | None = Field(default=None, description="differential privacy on the released cells")
 
     _zone = field_validator("time_zone")(check_time_zone)
 
@@ -69,6 +72,11 @@ class CategoryMonthSales(SecureAnalysis):
         if grain is Grain.QUARTER and (start.day != 1 or start.month not in (1, 4, 7, 10)):
             raise ValueError(
                 "period_start: must be the first day of a quarter (YYYY-01-01, -04-01, -07-01, -10-01)"
+            )
+        if self.noise is not None and set(self.noise.clip) != set(self.measures):
+            raise ValueError(
+                f"noise.clip: give a bound for each measure ({', '.join(self.measures)}), "
+                f"not {', '.join(sorted(self.noise.clip)) or 'none'}"
             )
         if self.periods > MAX_PERIODS[grain]:
             raise ValueError(
@@ -145,6 +153,7 @@ class CategoryMonthTable(BaseModel):
     periods: list[str]  # labels: 2025-03-14, 2025-W11, 2025-03, 2025-Q1
     sales_cents: list[list[int | None]]  # [category][period]; None = suppressed
     units: list[list[int | None]] | None = None  # units sold, the same grid; None: not approved
+    interval_95: dict[str, float] = {}  # per noised measure: the 95% half-width of every cell (cents, units)
 
     def period_totals(self) -> list[int]:
         return [sum(row[m] or 0 for row in self.sales_cents) for m in range(len(self.periods))]
@@ -174,6 +183,7 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
         self, analysis: CategoryMonthSales, revealed: RevealedTotals, context: ReportContext
     ) -> CategoryMonthTable:
         n, cells = analysis.periods, analysis.grid_cells
+        noised = calibrate(analysis.noise, analysis.measures) if analysis.noise else []
 
         def rows(values: list[int | None]) -> list[list[int | None]]:
             return [values[i * n : (i + 1) * n] for i in range(len(analysis.categories))]
@@ -184,6 +194,7 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
             periods=analysis.period_labels,
             sales_cents=rows(revealed.sales_cents[:cells]),
             units=rows(revealed.sales_cents[cells : 2 * cells]) if analysis.units else None,
+            interval_95={m.measure: m.interval_95(context.compute_parties) for m in noised},
         )
 
     def headline(self, section: CategoryMonthTable) -> list[str]:
@@ -195,11 +206,21 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
             for c, row in zip(section.categories, section.sales_cents)
         }
         title = f"Market sales by {section.grain} and category"
-        chart = trend_chart(section.periods, series, title, f"sales ({context.currency})")
+        sales_noise = section.interval_95.get("sales_cents")
+        band = None if sales_noise is None else sales_noise / 100
+        chart = trend_chart(section.periods, series, title, f"sales ({context.currency})", interval=band)
+        noise = (
+            f" Every figure carries differential-privacy noise: the true value lies within "
+            f"&#177;{sales_noise / 100:,.0f} {escape(context.currency)} of it with 95% probability (shaded)."
+            if sales_noise is not None
+            else ""
+        )
+        units_noise = section.interval_95.get("units")
+        units_note = f" Noise: &#177;{units_noise:,.0f} units (95%)." if units_noise is not None else ""
         header = "".join(f"<th>{escape(m)}</th>" for m in section.periods)
         units = (
             f"""<h2>Units sold by category and {escape(section.grain)}</h2>
-<p class="meta">Summed under MPC beside the sales, with the same disclosure control per cell.</p>
+<p class="meta">Summed under MPC beside the sales, with the same disclosure control per cell.{units_note}</p>
 <table><tr><th></th>{header}</tr>{grid_rows(section.categories, section.units, 1)}</table>"""
             if section.units is not None
             else ""
@@ -207,7 +228,7 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
         return f"""{chart}
 <h2>Sales by category and {escape(section.grain)} ({escape(context.currency)})</h2>
 <p class="meta">Disclosure control, evaluated inside the secure computation: {escape(context.disclosure_rule)}.
-Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.</p>
+Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.{noise}</p>
 <table><tr><th></th>{header}</tr>{grid_rows(section.categories, section.sales_cents, 100)}</table>
 {units}"""
 
@@ -226,6 +247,7 @@ def cell_index(analysis: CategoryMonthSales) -> pl.DataFrame:
 def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMonthSales) -> np.ndarray:
     """Dense [2, measures x categories x periods] int64: row 0 the values (sales in cents, then units
     sold when the spec asks for them), row 1 the distinct customers per cell (the same for each measure).
+    With noise in the spec, each customer's values are clipped first (`_cell_sums`).
 
     The grid comes from the spec, so every party's array has the same public shape and order.
     Distinct customers are counted exactly with constant-size rows: (cell, customer code) packed in
@@ -236,11 +258,7 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMont
     lines = transactions.with_columns(local_day.dt.truncate(TRUNCATE[analysis.grain]).alias("period")).join(
         grid.lazy(), on=["category", "period"], how="inner"
     )
-    per_cell = (
-        lines.group_by("cell")
-        .agg(pl.col("sales_cents").sum(), pl.col("quantity").sum())
-        .collect(engine="streaming")
-    )
+    per_cell = _cell_sums(lines, analysis.noise).collect(engine="streaming")
     sales = np.zeros(grid.height, dtype=np.int64)
     sales[per_cell["cell"].to_numpy()] = per_cell["sales_cents"].to_numpy()
     units = np.zeros(grid.height, dtype=np.int64)
@@ -255,6 +273,35 @@ def category_month_aggregates(transactions: pl.LazyFrame, analysis: CategoryMont
     del packed, keys, key
     values = np.concatenate([sales, units]) if analysis.units else sales
     return np.stack([values, np.tile(customers, len(analysis.measures))]).astype(np.int64)
+
+
+MEASURE_COLUMNS = {"sales_cents": "sales_cents", "units": "quantity"}
+
+
+def _cell_sums(lines: pl.LazyFrame, noise: Noise | None) -> pl.LazyFrame:
+    """(cell, sales_cents, quantity) per cell. With noise, each customer's per-cell values of a measure
+    are first scaled down together until their L2 norm is at most that measure's clip (truncated toward
+    zero, so the bound holds in integers): one customer then moves the released vector by at most the
+    clip, the sensitivity the noise is calibrated to."""
+    if noise is None:
+        return lines.group_by("cell").agg(pl.col("sales_cents").sum(), pl.col("quantity").sum())
+    per_customer = lines.group_by("customer_code", "cell").agg(
+        pl.col("sales_cents").sum(), pl.col("quantity").fill_null(0).sum()
+    )
+    clipped = []
+    for measure, column in MEASURE_COLUMNS.items():
+        bound = float(noise.clip.get(measure, 0))
+        if not bound:  # a measure the analysis does not release
+            clipped.append(pl.col(column))
+            continue
+        norm = (pl.col(column).cast(pl.Float64) ** 2).sum().over("customer_code").sqrt()
+        factor = pl.min_horizontal(pl.lit(1.0), pl.lit(bound) / norm)  # a zero norm gives inf: factor 1
+        clipped.append((pl.col(column).cast(pl.Float64) * factor).cast(pl.Int64).alias(column))
+    return (
+        per_customer.with_columns(clipped)
+        .group_by("cell")
+        .agg(pl.col("sales_cents").sum(), pl.col("quantity").sum())
+    )
 
 
 # Which trend grains a store-level export's periods can be summed into without splitting a period

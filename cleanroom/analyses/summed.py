@@ -42,6 +42,7 @@ class ReportContext:
     currency: str
     min_group_size: int
     disclosure_rule: str  # in words, as the report states it
+    compute_parties: int = 3  # each adds its own noise where the spec asks for it
 
 
 class SummedKind(ABC, Generic[Model, Section]):

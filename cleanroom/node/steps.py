@@ -50,6 +50,7 @@ from cleanroom.party.psi_session import run_session
 from cleanroom.party.recommendations import deliver_recommendations, prepare_recommender_input
 from cleanroom.party.runs import PartyRun
 from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
+from cleanroom.privacy.noise_shares import noise_margin, write_noise_shares
 from cleanroom.psi.indicators import receive_shares
 from cleanroom.release.countersign import entry_problem
 from cleanroom.release.ledger import (
@@ -184,7 +185,8 @@ def verify(node: Node, run_id: str, spec_sha256: str) -> Status:
     revealed = json.loads(context.wait(REVEALED_TOTALS, COORDINATOR))
     prepared = context.run.wait_prepared(_message_timeout(node), context.stop_waiting)
     own = load_own_aggregates(prepared, analysis.cells)
-    check = check_contribution(node.party, own, revealed["sales_cents"], revealed["shown"])
+    margin = noise_margin(analysis, len(context.pinned.spec.compute_parties))
+    check = check_contribution(node.party, own, revealed["sales_cents"], revealed["shown"], margin)
     write_market_share(context.run.reports_dir, analysis, own, revealed["sales_cents"])
     log.info("verify %s: %s", run_id, check.to_dict())
     return {"status": "verified", "consistent": check.consistent, "cells_checked": check.cells_checked}
@@ -271,6 +273,7 @@ def _stage_player_inputs(context: NodeRun) -> None:
     prepared = run.prepared()
     for grid in prepared.glob("*.i64"):
         shutil.copyfile(grid, run.player_dir / grid.name)
+    write_noise_shares(spec, context.party, run.player_dir)  # fresh for every run, never kept
     if spec.joint_recommender is not None:
         prepare_recommender_input(spec, context.pinned.path, prepared, run)
 

@@ -33,11 +33,16 @@ def load_own_aggregates(prepared: Path, cells: int) -> np.ndarray:
 
 
 def check_contribution(
-    party: str, own: np.ndarray, revealed_sales: list[int | None], revealed_customers_ok: list[bool]
+    party: str,
+    own: np.ndarray,
+    revealed_sales: list[int | None],
+    revealed_customers_ok: list[bool],
+    noise_margin: list[float] | None = None,
 ) -> ContributionCheck:
     """Every revealed market total must be at least this party's own sales in that cell, and every
     suppressed cell must be one where the party alone could not have met the group size (checked by
-    the minimum-size rule itself inside MPC; here: suppressed cells are never revealed as numbers)."""
+    the minimum-size rule itself inside MPC; here: suppressed cells are never revealed as numbers).
+    With noise, a total may fall below the party's own figure by the cell's `noise_margin`."""
     problems = []
     sales, _customers = own
     for cell, (total, shown) in enumerate(zip(revealed_sales, revealed_customers_ok)):
@@ -45,7 +50,8 @@ def check_contribution(
             problems.append(f"cell {cell}: marked as shown but has no value")
         if not shown and total is not None:
             problems.append(f"cell {cell}: suppressed but a value was revealed")
-        if total is not None and total < sales[cell]:
+        margin = noise_margin[cell] if noise_margin else 0.0
+        if total is not None and total + margin < sales[cell]:
             problems.append(f"cell {cell}: market total is below this party's own sales")
     return ContributionCheck(party, not problems, len(revealed_sales), problems)
 

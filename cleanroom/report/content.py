@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from cleanroom.analyses import SUMMED, ReportContext, Section, summed_analyses
 from cleanroom.analyses.category_month_sales import CategoryMonthTable
+from cleanroom.privacy.budget import BudgetStatus
+from cleanroom.privacy.statement import PrivacyStatement, privacy_statement
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.secure.requests import RevealedTotals
@@ -80,6 +82,7 @@ class Report(BaseModel):
     recommender: RecommenderSection | None = None
     shared_sales: RevealedSharedSales | None = None  # sales of customers shopping at several retailers
     signatures: list[SignatureRow] = []  # every data party approved exactly this spec
+    privacy: PrivacyStatement | None = None  # differential privacy: noise per figure, budget spent
 
     @property
     def context(self) -> ReportContext:
@@ -177,6 +180,7 @@ def build_report(
     shared_sales: RevealedSharedSales | None = None,
     signatures: dict[str, SpecSignature] | None = None,
     plaintext_players: bool = False,
+    budget: BudgetStatus | None = None,
 ) -> Report:
     """The report from the revealed outputs: `revealed` is the market trend's, `sums` every other summed
     analysis's by id (each becomes its module's section)."""
@@ -185,6 +189,7 @@ def build_report(
         spec.currency,
         spec.privacy.min_group_size,
         disclosure_rule(spec.privacy.min_group_size, rule.min_contributors, rule.max_share_percent),
+        len(spec.compute_parties),
     )
     table = SUMMED[analysis.kind].section(analysis, revealed, context)
     periods, cells = table.periods, analysis.grid_cells
@@ -234,6 +239,7 @@ def build_report(
             SignatureRow(party=spec.party(p).display_name, signed_at=s.signed_at, signature=s.signature)
             for p, s in (signatures or {}).items()
         ],
+        privacy=privacy_statement(spec, budget),
     )
 
 

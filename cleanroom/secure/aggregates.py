@@ -3,7 +3,9 @@ cells that pass disclosure control, checked inside MPC, are revealed:
 - at least k distinct customers (customer-retailer pairs) contributed;
 - at least n retailers have sales in the cell;
 - no retailer has more than p% of the cell's sales (100 * s_i <= p * total for every i).
-Which rule suppressed a cell is not revealed (that would say, e.g., that one retailer dominates it)."""
+Which rule suppressed a cell is not revealed (that would say, e.g., that one retailer dominates it).
+With differential privacy in the spec, every compute party adds its own noise share to the shared sums
+before the reveal, so no one ever sees an un-noised total; the rules above still decide on exact sums."""
 
 from __future__ import annotations
 
@@ -62,6 +64,20 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
 
         return sales(), customers(), dominance_terms()
 
+    def noise_share(party: str) -> Any:
+        @tfe.local_computation(party, apply_scaling=False)
+        def noise() -> Any:  # drawn on the party's node for this run; zeros for parts without noise
+            parts = []
+            for part in request.grid_files(party):
+                if part.noise_file is None:
+                    parts.append(tf.zeros((part.cells,), dtype=tf.int64))
+                else:
+                    raw = tf.io.decode_raw(tf.io.read_file(part.noise_file), tf.int64, little_endian=True)
+                    parts.append(tf.ensure_shape(raw, (part.cells,)))
+            return tf.concat(parts, axis=0)
+
+        return noise()
+
     def reconstructs_to_own_input(party: str, sales_shared: Any) -> Any:
         @tfe.local_computation(party, apply_scaling=False)
         def check(sales_reconstructed: Any) -> Any:
@@ -90,7 +106,10 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
         )
         passed = greater_than(prot, margins, 0.0)
         shown_shared = all_true(prot, [passed[i * cells : (i + 1) * cells] for i in range(2 + len(terms))])
-        masked_shared = tfe.select(shown_shared, sales_shared - sales_shared, sales_shared)
+        released = sales_shared
+        if request.noised():
+            released = reduce(operator.add, [noise_share(party) for party in request.players], released)
+        masked_shared = tfe.select(shown_shared, released - released, released)
         checks = [
             reconstructs_to_own_input(party, inputs[party][0]).reveal().to_native()
             for party in request.providers()

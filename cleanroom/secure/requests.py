@@ -17,6 +17,9 @@ class GridPart(BaseModel):
 
     file: str
     cells: int
+    # Differential privacy: this compute party's noise for the part (int64, `cells` long), drawn on its
+    # node for this run; None: the part is released without noise.
+    noise_file: str | None = None
 
 
 class AggregateRequest(BaseModel):
@@ -37,6 +40,7 @@ class AggregateRequest(BaseModel):
     # Where each player reads its own input. Player processes use the relative PLAYER_INPUT_PATH;
     # only the in-process engine (tests) maps names to absolute paths.
     input_paths: dict[str, str] = {}
+    noise_paths: dict[str, str] = {}  # in-process tests only: compute party -> its noise for every cell
     input_file: str = PLAYER_INPUT_PATH  # which pre-aggregated grid the players read
     # Several analyses in one computation (one graph, one secure comparison): their grids, in order,
     # concatenated on each player; `cells` is then their total. Empty: `input_file` alone.
@@ -53,8 +57,13 @@ class AggregateRequest(BaseModel):
 
     def grid_files(self, party: str) -> list[GridPart]:
         if party in self.input_paths:
-            return [GridPart(file=self.input_paths[party], cells=self.cells)]
+            return [
+                GridPart(file=self.input_paths[party], cells=self.cells, noise_file=self.noise_paths.get(party))
+            ]
         return self.parts or [GridPart(file=self.input_file, cells=self.cells)]
+
+    def noised(self) -> bool:
+        return bool(self.noise_paths) or any(part.noise_file for part in self.parts)
 
 
 class RevealedTotals(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cleanroom.analyses import SUMMED
+from cleanroom.privacy.noise_shares import noise_file
 from cleanroom.recommend.retail import training_config
 from cleanroom.secure.factorization import FactorizationRequest
 from cleanroom.secure.requests import AggregateRequest, GridPart
@@ -37,7 +38,14 @@ def summed_request(
         players=[p.name for p in spec.compute_parties],
         input_parties=[p.name for p in spec.data_parties],
         cells=sum(a.cells for a in group),
-        parts=[GridPart(file=SUMMED[a.kind].grid_file, cells=a.cells) for a in group],
+        parts=[
+            GridPart(
+                file=SUMMED[a.kind].grid_file,
+                cells=a.cells,
+                noise_file=noise_file(SUMMED[a.kind].grid_file) if getattr(a, "noise", None) else None,
+            )
+            for a in group
+        ],
         value_units=[unit for a in group for unit in a.value_units],
         min_group_size=spec.privacy.min_group_size,
         min_contributors=spec.privacy.dominance.min_contributors,

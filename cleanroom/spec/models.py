@@ -27,6 +27,7 @@ from cleanroom.spec.analyses import (
 )
 from cleanroom.spec.approval import ApprovalPolicy
 from cleanroom.spec.base import Strict
+from cleanroom.spec.noise import PrivacyBudget
 from cleanroom.spec.sources import CanonicalTable, PartyData
 
 
@@ -192,6 +193,9 @@ class PrivacyPolicy(Strict):
     max_k_anonymity_removed_share: float = Field(
         default=0.05, ge=0, le=1, description="a party stops when k-anonymity would remove more of its customers"
     )
+    budget: PrivacyBudget | None = Field(
+        default=None, description="differential-privacy budget across runs; needed when an analysis adds noise"
+    )
 
 
 class Reporting(Strict):
@@ -265,6 +269,7 @@ class CollaborationSpec(Strict):
         _check_members(self)
         _check_columns(self)
         _check_store_level(self)
+        _check_noise(self)
         needed = PLAYERS_PER_PROTOCOL[self.secure_computation.protocol]
         if len(self.compute_parties) != needed:
             raise ValueError(
@@ -463,6 +468,36 @@ def _check_store_level(spec: CollaborationSpec) -> None:
             + "; ".join(p.removeprefix("analyses: ") for p in problems)
             + " (remove those analyses, or leave the party out of this spec)"
         )
+
+
+def _check_noise(spec: CollaborationSpec) -> None:
+    """Noise needs a budget that one run fits in, and customers to clip (all problems at once)."""
+    from cleanroom.privacy.calibration import rho_spent
+
+    noised = [(i, a) for i, a in enumerate(spec.analyses) if getattr(a, "noise", None) is not None]
+    if not noised:
+        return
+    budget = spec.privacy.budget
+    problems = []
+    if budget is None:
+        problems.append(
+            "privacy.budget: analyses add noise, so the spec needs a budget "
+            "(e.g. budget: {period: month, rho_per_period: 1, lifetime_rho: 12})"
+        )
+    per_run = sum(rho_spent(a.noise, a.measures) for _, a in noised)
+    if budget is not None and per_run > min(budget.rho_per_period, budget.lifetime_rho) + 1e-9:
+        problems.append(
+            f"privacy.budget.rho_per_period: one run spends rho {per_run:.4g}, more than the budget allows "
+            f"({budget.rho_per_period:.4g} per {budget.period.value}); raise it or lower the analyses' rho"
+        )
+    for j, party in enumerate(spec.parties):
+        if party.data is not None and party.data.store_level:
+            problems.append(
+                f"parties[{j}].data: noise clips each customer's contribution, and party {party.name} exports "
+                "store-level totals without customers; leave it out or remove the noise"
+            )
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _check_regions(index: int, analysis: BasketStatistics, privacy: PrivacyPolicy) -> None:

@@ -1,0 +1,1 @@
+"""Differential privacy: noise calibration and sampling (OpenDP), and the budget across runs."""
