@@ -54,10 +54,15 @@ class BudgetStatus:
 
     def line(self) -> str:
         return (
-            f"period {self.period}: rho {self.period_spent:.4g} of {self.period_limit:.4g} spent "
+            f"period {self.period}: rho {_shown(self.period_spent)} of {_shown(self.period_limit)} spent "
             f"(resets {self.resets_on.isoformat()}); "
-            f"lifetime: {self.lifetime_spent:.4g} of {self.lifetime_limit:.4g}"
+            f"lifetime: {_shown(self.lifetime_spent)} of {_shown(self.lifetime_limit)}"
         )
+
+
+def _shown(rho: float) -> str:
+    """A rho for people: float sums like 1.9999999 read as 2."""
+    return f"{round(rho, 6):.4g}"
 
 
 def budget_folder(workspace: Path, collaboration: str) -> Path:
@@ -117,16 +122,16 @@ def reserve(
     problems = []
     if before.period_spent + rho > budget.rho_per_period + TOLERANCE:
         problems.append(
-            f"{before.period_left:.4g} left in period {before.period} (of {budget.rho_per_period:.4g}; "
+            f"{_shown(before.period_left)} left in period {before.period} (of {_shown(budget.rho_per_period)}; "
             f"resets {before.resets_on.isoformat()})"
         )
     if before.lifetime_spent + rho > budget.lifetime_rho + TOLERANCE:
         problems.append(
-            f"{before.lifetime_left:.4g} left of the lifetime cap {budget.lifetime_rho:.4g} (never resets)"
+            f"{_shown(before.lifetime_left)} left of the lifetime cap {_shown(budget.lifetime_rho)} (never resets)"
         )
     if problems:
         raise PrivacyBudgetExhausted(
-            f"this run needs privacy budget rho {rho:.4g}; " + "; ".join(problems),
+            f"this run needs privacy budget rho {_shown(rho)}; " + "; ".join(problems),
             where="privacy.budget",
             fix="run again once the period resets, or agree a new spec (a smaller rho per run or a larger budget)",
         )

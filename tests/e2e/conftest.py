@@ -222,13 +222,13 @@ def _consortium_files(
         )
         registry.sign(Node.load(folder / "node.yaml", workspace), spec_path)
         own_privately(folder, party_user(party))
-    _standing_approvals(workspace, spec_path, coordinator_workspace)
+    standing_approvals(workspace, spec_path, coordinator_workspace)
     own_privately(coordinator_workspace, COORDINATOR_USER)
     coordinator_workspace.chmod(0o755)  # the spec and the archive are read by the tests (and approvers)
     return spec_path
 
 
-def _standing_approvals(workspace: Settings, spec_path: Path, coordinator_workspace: Path) -> None:
+def standing_approvals(workspace: Settings, spec_path: Path, coordinator_workspace: Path) -> None:
     """Each approver's standing approval of the hosts' spec, signed with their own key, so the runs
     here are released without a person (the paused path is tests/unit/test_approval.py's)."""
     from flows.approval_client import standing_approval

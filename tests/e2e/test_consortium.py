@@ -10,14 +10,17 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 import yaml
 
+from cleanroom.analyses.category_month_sales import GRID_FILE
 from cleanroom.party.versions import current_version
 from cleanroom.release.ledger import chain_problems, ledger_mirror, read_mirror
+from cleanroom.settings import Settings
 from cleanroom.spec import pin_spec
 from cleanroom.spec.kinds import AnalysisKind
 from tests.e2e.conftest import (
@@ -27,8 +30,9 @@ from tests.e2e.conftest import (
     Consortium,
     players_running,
     report_of,
+    standing_approvals,
 )
-from tests.e2e.hosts import Capture, run_on
+from tests.e2e.hosts import Capture, own_privately, run_on
 from tests.plaintext_oracle import disclosed, plaintext_disclosure, plaintext_segments
 from tests.unit.test_psi import plaintext_overlap
 
@@ -211,21 +215,69 @@ def test_a_node_refuses_a_spec_its_party_did_not_sign(consortium: Consortium) ->
     changed = consortium.coordinator_workspace / "consortium-v2.yaml"
     changed.write_text(yaml.safe_dump(raw, sort_keys=False))
     pinned = pin_spec(changed)
-    for party in consortium.parties:
-        if party != "harbor":  # every other party reviews and signs it, on its own host, as its own user
-            config = consortium.node_folder(party) / "node.yaml"
-            command = [sys.executable, "-m", "flows.cli", "spec", "sign", "--party", party, "--spec", str(changed)]
-            environment = consortium.environment(HOME=str(consortium.node_folder(party)))
-            signed = run_on(
-                consortium.network, party, [*command, "--config", str(config)], environment, f"cr-{party}"
-            )
-            assert signed.returncode == 0 and "signature published" in signed.stdout, signed.stdout + signed.stderr
+    _sign_on_nodes(consortium, changed, [p for p in consortium.parties if p != "harbor"])
     refused = consortium.run(spec=changed, timeout=120)
     assert refused.returncode == 2
     assert f"not signed by harbor (spec sha256 {pinned.sha256[:16]})" in refused.stderr.replace("\n", " ")
     # The node itself refuses too, whoever asks it (here: straight through the Prefect API).
     state = _run_session(consortium, "harbor", pinned.sha256)
     assert f"party harbor has not signed spec {pinned.sha256[:16]}" in state.message and state.is_failed()
+
+
+def _sign_on_nodes(consortium: Consortium, spec_path: Path, parties: list[str]) -> None:
+    """Each party reviews and signs the spec on its own host, as its own user."""
+    for party in parties:
+        config = consortium.node_folder(party) / "node.yaml"
+        command = [sys.executable, "-m", "flows.cli", "spec", "sign", "--party", party, "--spec", str(spec_path)]
+        environment = consortium.environment(HOME=str(consortium.node_folder(party)))
+        signed = run_on(consortium.network, party, [*command, "--config", str(config)], environment, f"cr-{party}")
+        assert signed.returncode == 0 and "signature published" in signed.stdout, signed.stdout + signed.stderr
+
+
+def test_noise_is_added_inside_mpc_and_the_budget_refuses_the_next_run(
+    consortium: Consortium, small_workspace: Settings
+) -> None:
+    """A spec whose trend carries differential-privacy noise, with a monthly budget of one run: the first
+    run releases noisy figures (close to the clipped sums every party's grid adds up to, never equal to
+    all of them), the ledger records its rho, and the next run is refused before anything is computed."""
+    raw = yaml.safe_load(consortium.spec_path.read_text())
+    raw["version"] += 10
+    trend = next(a for a in raw["analyses"] if a["kind"] == "category_month_sales")
+    trend["noise"] = {"rho": 2, "clip": {"sales_cents": 50_000, "units": 50}}
+    raw["privacy"]["budget"] = {"period": "month", "rho_per_period": 2, "lifetime_rho": 10}
+    noised = consortium.coordinator_workspace / "consortium-dp.yaml"
+    noised.write_text(yaml.safe_dump(raw, sort_keys=False))
+    pinned = pin_spec(noised)
+    _sign_on_nodes(consortium, noised, consortium.parties)
+    standing_approvals(small_workspace, noised, consortium.coordinator_workspace)
+    own_privately(Settings(workspace=consortium.coordinator_workspace).standing_approvals_root, COORDINATOR_USER)
+
+    first = consortium.run(spec=noised)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    report, archive = report_of(consortium, first.stdout, noised)
+    analysis = pinned.spec.category_month_sales
+    clipped = sum(
+        np.frombuffer((current_version(consortium.node_folder(p)) / GRID_FILE).read_bytes(), dtype="<i8").reshape(
+            2, analysis.cells
+        )[0]
+        for p in consortium.parties
+    )
+    released = [v for row in report.category_month.sales_cents for v in row]
+    shown = [(v, int(c)) for v, c in zip(released, clipped[: analysis.grid_cells]) if v is not None]
+    sd = next(m.released_sd for m in report.privacy.measures if m.measure == "sales_cents")
+    assert shown and all(abs(v - c) <= 6 * sd for v, c in shown)
+    assert sum(v != c for v, c in shown) >= len(shown) - 1  # a draw of exactly 0 is possible, twice is not
+    assert report.privacy.run_rho == pytest.approx(2, rel=1e-6) and report.category_month.interval_95
+    entry = read_mirror(ledger_mirror(consortium.coordinator_workspace, pinned.spec.collaboration))[-1].entry
+    assert entry.run_id == archive.name and entry.privacy_budget_spent == {analysis.id: pytest.approx(2, rel=1e-6)}
+
+    second = consortium.run(spec=noised, timeout=300)
+    assert second.returncode == 2, second.stdout[-3000:] + second.stderr[-3000:]
+    said = " ".join(second.stderr.split())
+    assert "this run needs privacy budget rho 2; 0 left in period" in said and "resets" in said
+    assert "Traceback" not in second.stderr
+    after = read_mirror(ledger_mirror(consortium.coordinator_workspace, pinned.spec.collaboration))
+    assert after[-1].entry.run_id == archive.name  # nothing was released
 
 
 def test_without_tls_the_same_capture_shows_grpc(consortium: Consortium) -> None:
