@@ -211,7 +211,8 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
         chart = trend_chart(section.periods, series, title, f"sales ({context.currency})", interval=band)
         noise = (
             f" Every figure carries differential-privacy noise: the true value lies within "
-            f"&#177;{sales_noise / 100:,.0f} {escape(context.currency)} of it with 95% probability (shaded)."
+            f"&#177;{sales_noise / 100:,.0f} {escape(context.currency)} of it with 95% probability "
+            "(the bars in the chart)."
             if sales_noise is not None
             else ""
         )

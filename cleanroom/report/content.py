@@ -155,10 +155,12 @@ def disclosure_rule(min_group_size: int, min_contributors: int, max_share_percen
     )
 
 
-def money(cents: int, currency: str) -> str:
-    """12345 cents in the spec's currency, for people: "€123.45", "US$123.45", "¥123"."""
+def money(cents: int, currency: str, whole: bool = False) -> str:
+    """12345 cents in the spec's currency, for people: "€123.45", "US$123.45", "¥123" ("€123" whole)."""
     from babel.numbers import format_currency
 
+    if whole:
+        return format_currency(round(cents / 100), currency, locale="en", format="¤#,##0", currency_digits=False)
     return format_currency(cents / 100, currency, locale="en")
 
 

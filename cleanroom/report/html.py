@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from cleanroom.analyses import SUMMED
 from cleanroom.report.cells import cell as _cell
-from cleanroom.report.content import Report
+from cleanroom.report.content import Report, money
 from cleanroom.report.plots import grouped_bars
 from cleanroom.spec.kinds import AnalysisKind
 
@@ -71,6 +71,20 @@ def summary_lines(report: Report) -> list[str]:
         f"{headline.cells_suppressed} of {total} {trend.grain}-by-category cells were withheld because too few "
         f"customers or retailers stood behind them, or one retailer dominated them; they are marked, never zero."
     )
+    noise = trend.interval_95.get("sales_cents")
+    shown = sorted(abs(v) for row in trend.sales_cents for v in row if v is not None)
+    if noise is not None and shown:
+        typical = shown[len(shown) // 2]
+        size = "small beside" if noise < 0.1 * typical else "large against"
+        lines.append(
+            f"Privacy noise of ±{money(round(noise), report.currency, whole=True)} (95%) per cell is {size} a "
+            f"typical cell of {money(typical, report.currency, whole=True)}"
+            + (
+                "."
+                if noise < 0.1 * typical
+                else ": read single cells with care; totals over many cells are firmer."
+            )
+        )
     return lines
 
 

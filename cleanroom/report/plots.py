@@ -62,7 +62,7 @@ def trend_chart(
 ) -> str:
     """One line per category over the periods; a withheld cell is a gap in its line with a grey ×
     on the axis, and the legend says how many of each line's cells were withheld. `interval`: every
-    value's 95% half-width (noise), drawn as a band around its line."""
+    value's 95% half-width (noise), drawn as an error bar at each point."""
     plt = _pyplot()
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(9.5, 4.2))
@@ -72,10 +72,11 @@ def trend_chart(
             withheld = [i for i, v in enumerate(values) if v is None]
             label = f"{name} ({len(withheld)} withheld)" if withheld else name
             (line,) = axes.plot(x, shown, marker="o", markersize=3, linewidth=1.6, label=label)
-            if interval:
-                low = [v - interval for v in shown]
-                high = [v + interval for v in shown]
-                axes.fill_between(x, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+            if interval:  # thin error bars: bands of nine overlapping lines would merge into one
+                colour = line.get_color()
+                axes.errorbar(
+                    x, shown, yerr=interval, fmt="none", ecolor=colour, elinewidth=0.8, capsize=2, alpha=0.6
+                )
             if withheld:
                 axes.scatter(withheld, [0] * len(withheld), marker="x", color=line.get_color(), s=28, zorder=3)
         axes.set_xticks(list(x), list(periods), rotation=45 if len(periods) > 8 else 0, ha="right")

@@ -4,18 +4,22 @@ label small values readably. The screenshot is kept in var/test-artifacts/ for a
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from cleanroom.privacy.budget import BudgetStatus
 from cleanroom.report.content import build_report
 from cleanroom.report.html import render_html
 from cleanroom.report.plots import grouped_bars, trend_chart
 from cleanroom.spec import AnalysisKind
+from cleanroom.spec.noise import Noise, PrivacyBudget
 from tests.unit.test_report_sealing import _revealed
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
@@ -56,6 +60,37 @@ def test_the_report_renders_in_chromium(small_spec, tmp_path) -> None:
     dom = chromium("--dump-dom", page.as_uri(), profile=tmp_path / "p2").stdout
     assert f"<h1>{report.title}</h1>" in dom
     assert dom.count("<svg") >= 1 and "withheld" in dom  # the trend chart, with its withheld cells marked
+
+
+def test_a_noised_report_states_its_noise_interval_and_budget(small_spec, tmp_path) -> None:
+    spec = small_spec.spec
+    trend = spec.category_month_sales.model_copy(
+        update={"noise": Noise(rho=0.5, clip={"sales_cents": 50_000, "units": 50})}
+    )
+    noised = spec.model_copy(
+        update={
+            "analyses": [trend if a.id == trend.id else a for a in spec.analyses],
+            "privacy": spec.privacy.model_copy(
+                update={"budget": PrivacyBudget(rho_per_period=1, lifetime_rho=12)}
+            ),
+        }
+    )
+    budget = BudgetStatus("2026-12", 0.5, 1.0, 2.5, 12.0, date(2027, 1, 1))
+    report = build_report(noised, trend, "a" * 64, "run-1", _revealed(trend.cells), {}, budget=budget)
+    page = tmp_path / "report.html"
+    page.write_bytes(render_html(report))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTEFACTS / "report-noised.png"
+    chromium(f"--screenshot={screenshot}", "--window-size=1100,3200", page.as_uri(), profile=tmp_path / "p1")
+    assert screenshot.is_file()
+    dom = chromium("--dump-dom", page.as_uri(), profile=tmp_path / "p2").stdout
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
+    # Each measure spends rho 0.25: sd per party 500 EUR x sqrt(2); three parties: 1.96 x sqrt(3) x 707 EUR.
+    assert "within ±2,400 EUR of it with 95% probability" in text
+    assert "Privacy noise of ±€2,400 (95%) per cell is large against a typical cell of €1,074" in text
+    assert "Noise for privacy." in text and "sales at 500 EUR" in text and "Exact, not estimated" not in text
+    assert "spends zCDP ρ = 0.5" in text and "period 2026-12: rho 0.5 of 1 spent (resets 2027-01-01)" in text
+    assert "decided on the exact sums by the disclosure rules above, which the noise does not cover" in text
 
 
 def test_withheld_cells_are_marked_not_drawn_as_zero() -> None:
