@@ -4,12 +4,14 @@ with every mirror given (a node's is `<its workspace>/ledger/<collaboration>/`).
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from cleanroom.errors import CleanroomError
+from cleanroom.privacy.budget import budget_folder, status
 from cleanroom.release.ledger import (
     SignedEntry,
     against_mirror,
@@ -46,7 +48,8 @@ def show(spec: Path | None, mirror: list[Path] | None) -> None:
     parsed, entries, source, _ = _entries(spec, mirror)
     nodes = len(parsed.data_parties)  # type: ignore[attr-defined]
     table = Table(title=f"Release ledger ({source})")
-    for column in ("#", "released (UTC)", "run", "figures shown / withheld", "approved by", "countersigned"):
+    columns = ("#", "released (UTC)", "run", "figures shown / withheld", "rho", "approved by", "countersigned")
+    for column in columns:
         table.add_column(column, no_wrap=column == "run")
     for signed in entries:
         entry = signed.entry
@@ -60,12 +63,19 @@ def show(spec: Path | None, mirror: list[Path] | None) -> None:
             entry.released_at.replace("T", " ")[:16],
             entry.run_id,
             f"{shown} / {withheld}",
+            f"{sum(entry.privacy_budget_spent.values()):.3g}" if entry.privacy_budget_spent else "-",
             approvers,
             f"{len(signed.countersignatures)} of {nodes} nodes",
         )
     console.print(table)
     if not entries:
         console.print("no release recorded yet")
+    budget = parsed.privacy.budget  # type: ignore[attr-defined]
+    if budget is not None:
+        folder = budget_folder(Settings().workspace, parsed.collaboration)  # type: ignore[attr-defined]
+        now = status(folder, [s.entry for s in entries], budget, datetime.now(timezone.utc))
+        counted = "" if folder.is_dir() else " (released runs only: the coordinator also counts runs in flight)"
+        console.print(f"privacy budget: {now.line()}{counted}", soft_wrap=True)
 
 
 def verify(spec: Path | None, mirror: list[Path] | None) -> None:

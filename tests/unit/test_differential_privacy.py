@@ -5,6 +5,7 @@ process restarts and concurrent runs."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from datetime import date, datetime, timezone
@@ -249,3 +250,28 @@ def test_the_budget_holds_across_processes_and_concurrent_runs(tmp_path: Path) -
     )
     assert later.stdout.strip() == "refused"
     assert status(folder, [], MONTHLY, DECEMBER).period_spent == pytest.approx(0.8)
+
+
+def test_ledger_show_states_the_budget_left(tmp_path: Path, noised_raw: dict, small_spec, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from cleanroom.privacy.budget import budget_folder
+    from flows.cli import app
+
+    noised_raw["privacy"]["budget"] = {"period": "month", "rho_per_period": 1, "lifetime_rho": 4}
+    spec_path = write(tmp_path / "spec.yaml", yaml.safe_dump(noised_raw))
+    shutil.copy(small_spec.path.parent / "catalogue.csv", tmp_path / "catalogue.csv")
+    workspace = tmp_path / "workspace"
+    monkeypatch.setenv("CLEANROOM_WORKSPACE", str(workspace))
+    monkeypatch.delenv("CLEANROOM_S3_ENDPOINT_URL", raising=False)
+    now = datetime.now(timezone.utc)
+    budget = load_spec(spec_path).privacy.budget
+    reserve(budget_folder(workspace, noised_raw["collaboration"]), [], budget, "run-in-flight", 0.5, now)
+    shown = CliRunner().invoke(app, ["ledger", "show", "--spec", str(spec_path), "--mirror", str(tmp_path / "m")])
+    label, _, resets = period_of(now.date(), BudgetPeriod.MONTH)
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert (
+        f"privacy budget: period {label}: rho 0.5 of 1 spent (resets {resets.isoformat()}); lifetime: 0.5 of 4"
+        in said
+    )
