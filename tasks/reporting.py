@@ -23,11 +23,14 @@ from cleanroom.release.ledger import (
     append_to_store,
     chain_problems,
     ledger_mirror,
+    read_mirror,
     reconcile,
     released_figures,
     sign_entry,
     write_mirror,
 )
+from cleanroom.release.previous import ReleaseRecord, keep_record, previous_release, records_folder
+from cleanroom.report.comparison import headline_figures
 from cleanroom.report.content import Report, build_report
 from cleanroom.report.publish import (
     MANIFEST,
@@ -95,6 +98,14 @@ def draft_report(
     uploaded beside the reports (never to them) for the approvers to review. Nothing is released."""
     pinned, settings = context.pinned, context.settings
     spec = pinned.spec
+    released = read_mirror(ledger_mirror(settings.workspace, spec.collaboration))
+    previous = previous_release(
+        records_folder(settings.workspace, spec.collaboration),
+        [signed.entry for signed in released],
+        context.me,
+        spec.reporting.signing_public_key,
+        pinned.sha256,
+    )
     report = build_report(
         spec,
         spec.analysis(AnalysisKind.CATEGORY_MONTH_SALES),
@@ -109,6 +120,8 @@ def draft_report(
         signatures=signatures,
         plaintext_players=settings.dev_plaintext_players,
         budget=budget,
+        previous=previous,
+        ledger_read=True,
     )
     request = {"stage": "draft", "flow_run_id": str(runtime.flow_run.id or "")}
     draft = Draft(seal_report(report, spec, context.me.signing_key, metadata=request))
@@ -187,6 +200,14 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
             raise ReleaseRefused("; ".join(problems), where=f"run {context.run_id}", fix="nothing was released")
         append_to_store(context.store, spec.exchange_bucket, signed)
         write_mirror(mirror, signed)
+    record = ReleaseRecord(
+        run_id=context.run_id,
+        ledger_index=entry.index,
+        report_manifest_sha256=entry.report_manifest_sha256,
+        spec_sha256=entry.spec_sha256,
+        figures=headline_figures(report),
+    )
+    keep_record(records_folder(settings.workspace, spec.collaboration), record, context.me)  # for the next report
     context.exchange.send(LEDGER_COMMITTED, signed.model_dump_json().encode(), to=context.parties)
     context.nodes.wait("mirror", context.parties)
     logger.info("release recorded as ledger entry %d, countersigned by %d nodes", entry.index, len(statuses))

@@ -13,6 +13,7 @@ from cleanroom.privacy.budget import BudgetStatus
 from cleanroom.privacy.statement import PrivacyStatement, privacy_statement
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
+from cleanroom.report.comparison import ComparedFigure, PreviousRelease, compared, headline_figures
 from cleanroom.secure.requests import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
 from cleanroom.spec.kinds import AnalysisKind
@@ -83,6 +84,16 @@ class Report(BaseModel):
     shared_sales: RevealedSharedSales | None = None  # sales of customers shopping at several retailers
     signatures: list[SignatureRow] = []  # every data party approved exactly this spec
     privacy: PrivacyStatement | None = None  # differential privacy: noise per figure, budget spent
+    # The ledger's previous release, to compare with; first_release when the ledger was read and is empty.
+    previous_release: PreviousRelease | None = None
+    first_release: bool = False
+
+    def compared(self) -> list[ComparedFigure]:
+        """Every headline figure beside the previous release's (none without its figures)."""
+        previous = self.previous_release
+        if previous is None or previous.figures is None:
+            return []
+        return compared(previous.figures, headline_figures(self), lambda cents: money(cents, self.currency))
 
     @property
     def context(self) -> ReportContext:
@@ -183,6 +194,8 @@ def build_report(
     signatures: dict[str, SpecSignature] | None = None,
     plaintext_players: bool = False,
     budget: BudgetStatus | None = None,
+    previous: PreviousRelease | None = None,
+    ledger_read: bool = False,
 ) -> Report:
     """The report from the revealed outputs: `revealed` is the market trend's, `sums` every other summed
     analysis's by id (each becomes its module's section)."""
@@ -242,6 +255,8 @@ def build_report(
             for p, s in (signatures or {}).items()
         ],
         privacy=privacy_statement(spec, budget),
+        previous_release=previous,
+        first_release=ledger_read and previous is None,
     )
 
 

@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from cleanroom.analyses import SUMMED
 from cleanroom.report.cells import cell as _cell
+from cleanroom.report.comparison import change_sentence
 from cleanroom.report.content import Report, money
 from cleanroom.report.plots import grouped_bars
 from cleanroom.spec.kinds import AnalysisKind
@@ -37,6 +38,7 @@ def render_html(report: Report) -> bytes:
         summary=summary_lines(report),
         trend=Markup(trend),
         details=Markup(_overlap_section(report) + sections + _recommender_section(report)),
+        compared=report.compared(),
         signatures=Markup(_signatures_section(report)),
     )
     return page.encode()
@@ -45,9 +47,12 @@ def render_html(report: Report) -> bytes:
 def summary_lines(report: Report) -> list[str]:
     """The executive summary in plain words: the biggest facts, then what was withheld and why."""
     headline, trend = report.headline, report.category_month
-    lines = [
-        f"{headline.top_category} sold the most over the period; sales peaked in {headline.peak_period}.",
-    ]
+    lines = (
+        []
+        if not (report.previous_release or report.first_release)
+        else [change_sentence(report.previous_release, report.compared())]
+    )
+    lines.append(f"{headline.top_category} sold the most over the period; sales peaked in {headline.peak_period}.")
     if report.distinct_shared is not None and report.distinct_customers:
         share = report.distinct_shared / report.distinct_customers
         lines.append(

@@ -67,6 +67,7 @@ def test_lifecycle_across_hosts_equals_plaintext_and_sends_no_plaintext(
     assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
     report, archive = report_of(consortium, outcome.stdout)
     SOLO["report"] = report
+    assert report.first_release and report.previous_release is None  # a fresh consortium's ledger is empty
 
     # Revealed totals equal plaintext (exact, integer cents) under k and the dominance rule.
     raw = [consortium.node_folder(p) / "raw" for p in consortium.parties]
@@ -154,6 +155,14 @@ def test_two_runs_at_once_each_equal_the_solo_run(consortium: Consortium) -> Non
         assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
         report, _ = report_of(consortium, outcome.stdout)
         assert figures(report) == solo
+        # Each compares with the release before it (the solo run's, or the other one's): same data, same figures.
+        previous = report.previous_release
+        assert previous is not None and previous.figures is not None and previous.same_spec
+        changes = {row.name: row.change for row in report.compared()}
+        assert changes["Market sales (revealed cells)"] == "unchanged" and set(changes.values()) <= {
+            "unchanged",
+            "not comparable",
+        }
     # Three releases so far (the solo run, then these two at once): three ledger entries, chained in
     # the order they were appended, signed, countersigned by every node, and the same in every mirror.
     spec = pin_spec(consortium.spec_path).spec
