@@ -5,18 +5,18 @@ control. The region is the first digits of the customer's generalized postcode."
 
 from __future__ import annotations
 
-from html import escape
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
+from markupsafe import Markup
 from pydantic import BaseModel, Field, field_validator
 
 from cleanroom.analyses.labels import band_labels, check_ascending, money_band_labels
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
 from cleanroom.party.checkouts import customer_passes, sorted_baskets
-from cleanroom.report.cells import cell
 from cleanroom.report.plots import grouped_bars
+from cleanroom.report.templating import render
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
 
 if TYPE_CHECKING:
@@ -131,23 +131,7 @@ class Baskets(SummedKind[BasketStatistics, BasketTable]):
             f"mean basket ({context.currency})",
             decimals=2,
         )
-        header = "".join(f"<th>{escape(band)}</th>" for band in section.value_bands)
-        rows = "".join(
-            f"<tr><th>{escape(row.region)}</th><th>{escape(row.size)}</th>"
-            + cell(row.baskets)
-            + cell(None if row.value_cents is None else row.value_cents / 100, "{:,.0f}")
-            + cell(None if row.mean_cents is None else row.mean_cents / 100, "{:,.2f}")
-            + "".join(cell(c) for c in row.histogram)
-            + "</tr>"
-            for row in section.rows
-        )
-        return f"""<h2>Baskets by postal region and size</h2>
-<p class="meta">Checkouts across all retailers by the first digit(s) of the customer's postcode and the
-number of items, with their value ({escape(context.currency)}), mean value and a histogram over value
-bands; sums under MPC with the same disclosure control (&#8212; = suppressed). {section.groups_hidden}
-region/size groups had nothing to reveal and are left out.</p>
-{chart}
-<table><tr><th>region</th><th>size</th><th>baskets</th><th>value</th><th>mean</th>{header}</tr>{rows}</table>"""
+        return render("sections/baskets.html.j2", section=section, context=context, chart=Markup(chart))
 
 
 def basket_grid(transactions: pl.LazyFrame, customers: pl.LazyFrame, analysis: BasketStatistics) -> np.ndarray:

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from enum import Enum
-from html import escape
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
+from markupsafe import Markup
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
 from cleanroom.privacy.calibration import calibrate
-from cleanroom.report.cells import grid_rows
 from cleanroom.report.plots import trend_chart
+from cleanroom.report.templating import render
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
 from cleanroom.spec.noise import Noise
 from cleanroom.spec.sources import check_time_zone
@@ -209,29 +209,14 @@ class Trend(SummedKind[CategoryMonthSales, CategoryMonthTable]):
         sales_noise = section.interval_95.get("sales_cents")
         band = None if sales_noise is None else sales_noise / 100
         chart = trend_chart(section.periods, series, title, f"sales ({context.currency})", interval=band)
-        noise = (
-            f" Every figure carries differential-privacy noise: the true value lies within "
-            f"&#177;{sales_noise / 100:,.0f} {escape(context.currency)} of it with 95% probability "
-            "(the bars in the chart)."
-            if sales_noise is not None
-            else ""
+        return render(
+            "sections/trend.html.j2",
+            section=section,
+            context=context,
+            chart=Markup(chart),
+            sales_noise=sales_noise,
+            units_noise=section.interval_95.get("units"),
         )
-        units_noise = section.interval_95.get("units")
-        units_note = f" Noise: &#177;{units_noise:,.0f} units (95%)." if units_noise is not None else ""
-        header = "".join(f"<th>{escape(m)}</th>" for m in section.periods)
-        units = (
-            f"""<h2>Units sold by category and {escape(section.grain)}</h2>
-<p class="meta">Summed under MPC beside the sales, with the same disclosure control per cell.{units_note}</p>
-<table><tr><th></th>{header}</tr>{grid_rows(section.categories, section.units, 1)}</table>"""
-            if section.units is not None
-            else ""
-        )
-        return f"""{chart}
-<h2>Sales by category and {escape(section.grain)} ({escape(context.currency)})</h2>
-<p class="meta">Disclosure control, evaluated inside the secure computation: {escape(context.disclosure_rule)}.
-Cells that fail were never revealed (&#8212;); which rule a cell failed is not revealed either.{noise}</p>
-<table><tr><th></th>{header}</tr>{grid_rows(section.categories, section.sales_cents, 100)}</table>
-{units}"""
 
 
 def cell_index(analysis: CategoryMonthSales) -> pl.DataFrame:

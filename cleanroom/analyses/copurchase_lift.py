@@ -5,7 +5,6 @@ computed from revealed counts only. A basket is a checkout: one customer, one pu
 
 from __future__ import annotations
 
-from html import escape
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
 from cleanroom.party.checkouts import customer_passes, sorted_baskets
-from cleanroom.report.cells import cell
+from cleanroom.report.templating import render
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
 
 if TYPE_CHECKING:
@@ -87,18 +86,7 @@ class Copurchase(SummedKind[CopurchaseLift, LiftTable]):
         return [f"Strongest category pair: {a} & {b} (lift {strongest.lift:.2f})"]
 
     def html(self, section: LiftTable, context: ReportContext) -> str:
-        rows = "".join(
-            f"<tr><th>{escape(row.categories[0])} &amp; {escape(row.categories[1])}</th>"
-            + cell(row.baskets_together)
-            + cell(row.lift, "{:.2f}")
-            + "</tr>"
-            for row in section.rows
-        )
-        return f"""<h2>Categories bought together (co-purchase lift)</h2>
-<p class="meta">Baskets across all retailers containing both categories, and the lift: how many times
-more often than if the categories were chosen independently (1.0). Counts under MPC with the same
-disclosure control; a lift needs all four of its counts revealed.</p>
-<table><tr><th>categories</th><th>baskets</th><th>lift</th></tr>{rows}</table>"""
+        return render("sections/copurchase.html.j2", section=section, context=context)
 
 
 def copurchase_grid(transactions: pl.LazyFrame, analysis: CopurchaseLift) -> np.ndarray:

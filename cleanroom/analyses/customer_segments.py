@@ -6,7 +6,6 @@ carries the basket's time), so no basket identifier is needed."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from html import escape
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -15,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from cleanroom.analyses.labels import band_labels, check_ascending, money_band_labels
 from cleanroom.analyses.summed import PreparedTables, ReportContext, SummedKind
-from cleanroom.report.cells import cell
+from cleanroom.report.templating import render
 from cleanroom.spec.kinds import AnalysisKind, Name, SecureAnalysis
 
 if TYPE_CHECKING:
@@ -92,16 +91,7 @@ class Segments(SummedKind[CustomerSegments, SegmentTable]):
         return [f"Customer segments shown: {len(counted)}, customers in them: {sum(counted):,}"]
 
     def html(self, section: SegmentTable, context: ReportContext) -> str:
-        header = "".join(f"<th>{escape(label)}</th>" for label in section.monetary)
-        rows = []
-        for r_label, by_frequency in zip(section.recency, section.customers):
-            for f_label, counts in zip(section.frequency, by_frequency):
-                cells = "".join(cell(c) for c in counts)
-                rows.append(f"<tr><th>{escape(r_label)}</th><th>{escape(f_label)}</th>{cells}</tr>")
-        return f"""<h2>Customer segments (recency, frequency, spend)</h2>
-<p class="meta">Customers per segment across all retailers, counted under MPC with the same disclosure
-control as the totals (&#8212; = suppressed). Recency is days since the last purchase.</p>
-<table><tr><th>recency</th><th>frequency</th>{header}</tr>{"".join(rows)}</table>"""
+        return render("sections/segments.html.j2", section=section, context=context)
 
 
 def segment_grid(transactions: pl.LazyFrame, analysis: CustomerSegments) -> np.ndarray:

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from html import escape
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from cleanroom.analyses import SUMMED
-from cleanroom.report.cells import cell as _cell
 from cleanroom.report.comparison import change_sentence
 from cleanroom.report.content import Report, money
 from cleanroom.report.plots import grouped_bars
+from cleanroom.report.templating import render
 from cleanroom.spec.kinds import AnalysisKind
-
-TEMPLATES = Environment(
-    loader=PackageLoader("cleanroom.report", "templates"),
-    autoescape=select_autoescape(["html", "j2"]),
-    keep_trailing_newline=True,
-)
 
 
 def render_json(report: Report) -> bytes:
@@ -33,13 +25,18 @@ def render_html(report: Report) -> bytes:
     context = report.context
     trend = SUMMED[AnalysisKind.CATEGORY_MONTH_SALES].html(report.category_month, context)
     sections = "".join(SUMMED[AnalysisKind(section.kind)].html(section, context) for section in report.sections)
-    page = TEMPLATES.get_template("report.html.j2").render(
+    rec = report.recommender
+    page = render(
+        "report.html.j2",
         report=report,
         summary=summary_lines(report),
         trend=Markup(trend),
-        details=Markup(_overlap_section(report) + sections + _recommender_section(report)),
+        sections=Markup(sections),
         compared=report.compared(),
-        signatures=Markup(_signatures_section(report)),
+        rec=rec,
+        chart=_recommender_chart(report),
+        delivered=[name for name, ok in rec.delivered.items() if ok] if rec else [],
+        utc_minute=_utc_minute,
     )
     return page.encode()
 
@@ -93,98 +90,34 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-def _signatures_section(report: Report) -> str:
-    if not report.signatures:
-        return ""
-    rows = "".join(
-        f"<tr><th>{escape(row.party)}</th><td>{escape(_utc_minute(row.signed_at))}</td>"
-        f'<td style="text-align:left;font-family:monospace">{escape(row.signature[:24])}&hellip;</td></tr>'
-        for row in report.signatures
-    )
-    return f"""<h2>Spec approved by every party</h2>
-<p class="meta">Each retailer signed the hash of this spec ({escape(report.spec_sha256[:16])}&hellip;) with its
-own key; its node serves no run of a spec it has not signed. Signatures checked against the keys in the spec.</p>
-<table><tr><th>retailer</th><th>signed at</th><th>Ed25519 signature</th></tr>{rows}</table>"""
-
-
 def _utc_minute(timestamp: str) -> str:
     """2026-12-01T08:11:36+00:00 -> 2026-12-01 08:11 UTC"""
     return datetime.fromisoformat(timestamp).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _overlap_section(report: Report) -> str:
-    if not report.overlap:
-        return ""
-    rows = "".join(
-        f"<tr><th>{escape(' & '.join(row.parties))}</th>" + _cell(row.customers) + "</tr>"
-        for row in report.overlap
-    )
-    return f"""<h2>Shared customers (private set intersection)</h2>
-<p class="meta">Matched on {escape(", ".join(report.overlap_keys))} by ECDH-PSI: no retailer learned who is
-shared, only these counts. Each count is of the first-named retailer's customers who also shop at the
-others, each customer once; counts below {report.min_group_size} are suppressed (&#8212;).</p>
-<table><tr><th>retailers</th><th>customers</th></tr>{rows}</table>
-<p class="meta">Over all retailers, each person once (linked by any shared key, also across retailers
-that know different keys of them):</p>
-<table><tr><th></th><th>distinct customers</th></tr>
-<tr><th>at two or more retailers</th>{_cell(report.distinct_shared)}</tr>
-<tr><th>at any retailer</th>{_cell(report.distinct_customers)}</tr></table>{_shared_sales(report)}"""
-
-
-def _shared_sales(report: Report) -> str:
-    shared = report.shared_sales
-    if shared is None:
-        return ""
-    if not shared.shown:
-        return "<p>Sales of customers who shop at more than one retailer: suppressed by disclosure control.</p>"
-    return f"""<p class="meta">Computed under MPC from secret-shared overlap indicators (no one, the
-coordinator included, learned which customers they are).</p>
-<table><tr><th></th><th>customer-retailer pairs</th><th>sales ({escape(report.currency)})</th></tr>
-<tr><th>pairs whose customer also shops elsewhere</th>{_cell(shared.shared_customers)}
-{_cell(None if shared.shared_sales_cents is None else shared.shared_sales_cents / 100, "{:,.0f}")}</tr>
-<tr><th>all pairs (loyalty customers per retailer, summed)</th>{_cell(shared.all_customers)}
-{_cell(None if shared.all_sales_cents is None else shared.all_sales_cents / 100, "{:,.0f}")}</tr></table>"""
-
-
-def _recommender_section(report: Report) -> str:
+def _recommender_chart(report: Report) -> Markup:
     rec = report.recommender
-    if rec is None:
-        return ""
+    if rec is None or not rec.recall:
+        return Markup("")
     names = list(rec.recall)
-    chart = grouped_bars(
-        names,
-        {
-            "joint model (MPC)": [rec.recall[n].joint for n in names],
-            "same model, own data alone": [rec.recall[n].alone for n in names],
-            "own best sellers": [rec.recall[n].popularity for n in names],
-        },
-        f"Recall@{rec.top_n} on each retailer's held-out purchases",
-        f"Recall@{rec.top_n}",
-        decimals=2,
-    ) + grouped_bars(
-        names,
-        {"lift: joint - alone": [rec.recall[n].lift for n in names]},
-        f"Lift in Recall@{rec.top_n} over the retailer's own data alone, with 95% bootstrap interval",
-        "lift",
-        decimals=3,
-        intervals={"lift: joint - alone": [tuple(rec.recall[n].lift_interval) for n in names]},
+    return Markup(
+        grouped_bars(
+            names,
+            {
+                "joint model (MPC)": [rec.recall[n].joint for n in names],
+                "same model, own data alone": [rec.recall[n].alone for n in names],
+                "own best sellers": [rec.recall[n].popularity for n in names],
+            },
+            f"Recall@{rec.top_n} on each retailer's held-out purchases",
+            f"Recall@{rec.top_n}",
+            decimals=2,
+        )
+        + grouped_bars(
+            names,
+            {"lift: joint - alone": [rec.recall[n].lift for n in names]},
+            f"Lift in Recall@{rec.top_n} over the retailer's own data alone, with 95% bootstrap interval",
+            "lift",
+            decimals=3,
+            intervals={"lift: joint - alone": [tuple(rec.recall[n].lift_interval) for n in names]},
+        )
     )
-    rows = "".join(
-        f"<tr><th>{escape(n)}</th><td>{r.joint:.3f}</td><td>{r.alone:.3f}</td><td>{r.popularity:.3f}</td>"
-        f"<td>{r.lift:+.3f} ({r.lift_interval[0]:+.3f} to {r.lift_interval[1]:+.3f})</td></tr>"
-        for n, r in rec.recall.items()
-    )
-    delivered = ", ".join(escape(n) for n, ok in rec.delivered.items() if ok)
-    evaluation = (
-        f"""{chart}<table><tr><th>retailer</th><th>joint</th><th>alone</th><th>best sellers</th>
-<th>lift: joint - alone (95% interval)</th></tr>{rows}</table>"""
-        if rows
-        else "<p>The spec keeps each retailer's evaluation with that retailer.</p>"
-    )
-    return f"""<h2>Joint recommendation model</h2>
-<p class="meta">Matrix factorization (k = {rec.factors}, {rec.epochs} epochs, {escape(rec.protocol)}) trained
-under MPC on all retailers' purchases over a shared catalogue of {rec.items} products; the mask of who
-bought what stayed secret-shared. Item factors were revealed; each retailer received only its own
-customers' factors and top-{rec.top_n} lists ({delivered}). Recall@{rec.top_n}: share of the products a
-customer bought for the first time after the training period that were in their top {rec.top_n}.</p>
-{evaluation}"""
