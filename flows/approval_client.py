@@ -21,15 +21,23 @@ from cleanroom.release.approvals import (
     sign_standing,
 )
 from cleanroom.release.drafts import fetch_draft
+from cleanroom.release.rerun import adjustment_problems
 from cleanroom.settings import Settings
 from cleanroom.spec import PinnedSpec
+from cleanroom.spec.approval import Adjustments
 from cleanroom.storage.s3 import S3ObjectStore
 
 RESUME_PATIENCE_SECONDS = 60.0  # the run takes a moment to pause again after another approver's decision
 
 
 def signed_decision(
-    pinned: PinnedSpec, run_id: str, identity: Path, decision: Decision, comment: str, settings: Settings
+    pinned: PinnedSpec,
+    run_id: str,
+    identity: Path,
+    decision: Decision,
+    comment: str,
+    settings: Settings,
+    adjustments: Adjustments | None = None,
 ) -> tuple[SignedDecision, str]:
     """The approver's signed decision on the run's draft (fetched and verified first) and the flow run
     to resume with it."""
@@ -38,9 +46,46 @@ def signed_decision(
     store = store_if_configured(settings)
     _, draft = fetch_draft(run_id, pinned.spec, pinned.sha256, settings.drafts_root, store)
     statement = DecisionStatement(
-        run_id=run_id, spec_sha256=pinned.sha256, draft_sha256=draft.sha256, decision=decision, comment=comment
+        run_id=run_id,
+        spec_sha256=pinned.sha256,
+        draft_sha256=draft.sha256,
+        decision=decision,
+        comment=comment,
+        adjustments=adjustments,
     )
     return sign_decision(approver, statement, key), str(draft.manifest.get("flow_run_id", ""))
+
+
+def rerun_adjustments(
+    pinned: PinnedSpec, reject: bool, rerun: bool, min_group_size: int | None, max_share_percent: float | None
+) -> Adjustments | None:
+    """The adjustments a --rerun asks for, checked against the spec's bounds here (the run checks again)."""
+    given = min_group_size is not None or max_share_percent is not None
+    if reject and rerun:
+        raise ConfigurationError("--reject and --rerun both given", where="cleanroom approve", fix="choose one")
+    if given and not rerun:
+        raise ConfigurationError(
+            "--min-group-size and --max-share-percent go with --rerun",
+            where="cleanroom approve",
+            fix="add --rerun",
+        )
+    if not rerun:
+        return None
+    adjustments = Adjustments(min_group_size=min_group_size, max_share_percent=max_share_percent)
+    problems = adjustment_problems(pinned.spec, adjustments)
+    if problems:
+        raise ConfigurationError(
+            "; ".join(problems),
+            where="cleanroom approve --rerun",
+            fix="stay within the spec's approval.rerun_bounds",
+        )
+    return adjustments
+
+
+def form_fields(signed: SignedDecision) -> dict:
+    """The fields of the run's approval form (ApprovalInput), as the decision was signed."""
+    fields = ["approver", "decision", "comment", "signed_at", "signature"]
+    return signed.model_dump(mode="json", include={*fields, "adjustments"} if signed.adjustments else set(fields))
 
 
 def resume_with(flow_run_id: str, signed: SignedDecision, patience: float = RESUME_PATIENCE_SECONDS) -> None:
@@ -50,7 +95,7 @@ def resume_with(flow_run_id: str, signed: SignedDecision, patience: float = RESU
     from prefect.exceptions import FlowPauseTimeout, NotPausedError
     from prefect.flow_runs import resume_flow_run
 
-    fields = signed.model_dump(mode="json", include={"approver", "decision", "comment", "signed_at", "signature"})
+    fields = form_fields(signed)
     deadline = time.monotonic() + patience
     while True:
         try:

@@ -134,6 +134,16 @@ def approve(
     run_id: Annotated[str | None, typer.Option("--run", help="the run whose draft you decide on")] = None,
     spec: Annotated[Path | None, typer.Option(help="spec the run used; default: the demo spec")] = None,
     reject: Annotated[bool, typer.Option("--reject", help="reject the draft: nothing is released")] = False,
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="compute again, stricter (with --min-group-size / --max-share-percent)")
+    ] = False,
+    min_group_size: Annotated[
+        int | None, typer.Option(help="with --rerun: raise the minimum group size (within the spec's bounds)")
+    ] = None,
+    max_share_percent: Annotated[
+        float | None,
+        typer.Option(help="with --rerun: lower the largest retailer share (within the spec's bounds)"),
+    ] = None,
     comment: Annotated[str, typer.Option(help="why (recorded, signed, shown to everyone)")] = "",
     print_only: Annotated[
         bool, typer.Option("--print", help="print the form's fields instead of resuming the run")
@@ -154,7 +164,13 @@ def approve(
 
     from cleanroom.demo_setup import demo_spec_path
     from cleanroom.release.approvals import Decision
-    from flows.approval_client import resume_with, signed_decision, standing_approval
+    from flows.approval_client import (
+        form_fields,
+        rerun_adjustments,
+        resume_with,
+        signed_decision,
+        standing_approval,
+    )
 
     settings = Settings()
     pinned = _pinned(spec or demo_spec_path(settings))
@@ -170,13 +186,13 @@ def approve(
         return
     if run_id is None:
         raise ConfigurationError("which run?", where="--run", fix="give the run id the approval request names")
-    decision = Decision.REJECT if reject else Decision.APPROVE
-    signed, flow_run_id = signed_decision(pinned, run_id, identity, decision, comment, settings)
+    adjustments = rerun_adjustments(pinned, reject, rerun, min_group_size, max_share_percent)
+    decision = Decision.REJECT if reject else Decision.RERUN if rerun else Decision.APPROVE
+    signed, flow_run_id = signed_decision(pinned, run_id, identity, decision, comment, settings, adjustments)
     if print_only:
         console.print(f"Fields for the form of flow run {flow_run_id} (Prefect UI, 'Resume'):")
-        fields = signed.model_dump(mode="json")
-        for field in ("approver", "decision", "comment", "signed_at", "signature"):
-            console.print(f"  {field}: {fields[field]}", highlight=False, soft_wrap=True)
+        for field, value in form_fields(signed).items():
+            console.print(f"  {field}: {value}", highlight=False, soft_wrap=True)
         return
     require_prefect_server()
     with console.status(f"resuming run {run_id} with your decision"):

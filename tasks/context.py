@@ -20,6 +20,7 @@ from cleanroom.locks import exclusive
 from cleanroom.network.topology import COORDINATOR
 from cleanroom.network.tunnels import TlsMaterial
 from cleanroom.privacy.budget import budget_folder
+from cleanroom.release.rerun import Rerun
 from cleanroom.settings import Settings
 from cleanroom.spec import PinnedSpec
 from cleanroom.storage.s3 import S3ObjectStore
@@ -39,6 +40,7 @@ class RunContext:
     me: Member
     exchange: RunExchange
     nodes: PartyNodes
+    rerun: Rerun | None = None  # this run repeats another, stricter (its spec copy has the adjustments)
 
     @property
     def run_dir(self) -> Path:
@@ -92,7 +94,9 @@ def coordinator_member(settings: Settings) -> Member:
     )
 
 
-def open_run(pinned: PinnedSpec, run_id: str, settings: Settings | None = None) -> RunContext:
+def open_run(
+    pinned: PinnedSpec, run_id: str, settings: Settings | None = None, rerun: Rerun | None = None
+) -> RunContext:
     settings = settings or Settings()
     store, me = object_store(settings), coordinator_member(settings)
     return RunContext(
@@ -103,4 +107,5 @@ def open_run(pinned: PinnedSpec, run_id: str, settings: Settings | None = None) 
         me=me,
         exchange=RunExchange.for_run(store, pinned.spec, run_id, me),
         nodes=PartyNodes(pinned.spec, pinned.sha256, run_id, settings.step_timeout, settings.node_offline_after),
+        rerun=rerun,
     )

@@ -122,6 +122,7 @@ def draft_report(
         budget=budget,
         previous=previous,
         ledger_read=True,
+        rerun=context.rerun,
     )
     request = {"stage": "draft", "flow_run_id": str(runtime.flow_run.id or "")}
     draft = Draft(seal_report(report, spec, context.me.signing_key, metadata=request))

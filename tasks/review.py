@@ -32,7 +32,9 @@ from cleanroom.release.approvals import (
     verdict,
 )
 from cleanroom.release.drafts import record_outcome
+from cleanroom.release.rerun import Rerun, RerunRequested, adjustment_problems, changes
 from cleanroom.secure import RevealedTotals
+from cleanroom.spec.approval import Adjustments
 from cleanroom.spec.models import CollaborationSpec
 from tasks import PRIVATE
 from tasks.context import RunContext
@@ -79,6 +81,7 @@ class ApprovalInput(RunInput):
     approver: str
     decision: Decision
     comment: str = ""
+    adjustments: Adjustments | None = None  # with decision rerun: what to tighten, within the spec's bounds
     signed_at: str
     signature: str
 
@@ -132,6 +135,9 @@ def await_approval(context: RunContext, drafted: DraftedReport) -> Release:
             logger.warning("ignored a decision given as '%s': %s", given.approver, problem)
             continue
         logger.info("%s: %s", signed.approver, signed.decision.value)
+        if signed.decision is Decision.RERUN:
+            _rerun(context, signed, approvals)  # returns only if the request leaves the spec's bounds
+            continue
         if signed.decision is Decision.REJECT:
             refusal = signed
         else:  # a person's decision replaces their standing approval
@@ -165,6 +171,28 @@ def standing_approvals(folder: Path, spec: CollaborationSpec, spec_sha256: str, 
     if found:
         logger.info("standing approvals by %s", ", ".join(sorted(found)))
     return list(found.values())
+
+
+def _rerun(context: RunContext, signed: SignedDecision, approvals: list[dict]) -> None:
+    """A signed request to compute again, stricter: ends this run unreleased and hands the lifecycle the
+    adjustments. One outside the spec's bounds is logged and ignored (the run keeps waiting)."""
+    spec = context.pinned.spec
+    adjustments = signed.adjustments or Adjustments()
+    problems = adjustment_problems(spec, adjustments)
+    if problems:
+        get_run_logger().warning("ignored %s's re-run request: %s", signed.approver, "; ".join(problems))
+        return
+    rerun = Rerun(context.run_id, signed.approver, adjustments, changes(spec, adjustments), signed.comment)
+    record_outcome(
+        context.settings.drafts_root,
+        context.run_id,
+        {
+            "outcome": "re-run requested",
+            "reason": "; ".join(rerun.changes),
+            "decisions": [*approvals, signed.model_dump(mode="json")],
+        },
+    )
+    raise RerunRequested(rerun)
 
 
 def _refuse(context: RunContext, decisions: list[dict], reason: str) -> NoReturn:
@@ -219,10 +247,23 @@ Computed under MPC:
 
 **Decide** with your own signing key (this resumes the run):
 `{cli} approve --run {run_id} --spec {spec_path} --identity <your .signing.pem>`
-(add `--reject --comment "why"` to reject). To use the form here instead, run the same command with
-`--print` and paste the fields it prints: a decision without a valid signature is ignored.
+(add `--reject --comment "why"` to reject{_rerun_hint(spec)}). To use the form here instead, run the same
+command with `--print` and paste the fields it prints: a decision without a valid signature is ignored.
 """
     create_markdown_artifact(markdown, key=f"approval-{run_id.lower()}", description="draft awaiting approval")
+
+
+def _rerun_hint(spec: CollaborationSpec) -> str:
+    bounds = spec.approval.rerun_bounds
+    options = []
+    if bounds.min_group_size_up_to is not None:
+        options.append(f"--min-group-size {spec.privacy.min_group_size}..{bounds.min_group_size_up_to}")
+    if bounds.max_share_percent_down_to is not None:
+        p = spec.privacy.dominance.max_share_percent
+        options.append(f"--max-share-percent {bounds.max_share_percent_down_to:g}..{p:g}")
+    if not options or not bounds.max_reruns:
+        return ""
+    return f", or `--rerun {' '.join(options)}` to compute again with stricter disclosure control"
 
 
 def _budget_spent(report: Report) -> str:

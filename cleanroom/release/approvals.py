@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
 from cleanroom.crypto.keys import signature_verifies
+from cleanroom.spec.approval import Adjustments
 from cleanroom.spec.models import CollaborationSpec
 
 DECISION_CONTEXT = b"cleanroom-release-decision-v1\n"
@@ -26,6 +27,7 @@ STANDING_CONTEXT = b"cleanroom-standing-approval-v1\n"
 class Decision(str, Enum):
     APPROVE = "approve"
     REJECT = "reject"
+    RERUN = "rerun"  # compute again with the signed adjustments (stricter, within the spec's bounds)
 
 
 class DecisionStatement(BaseModel):
@@ -36,9 +38,12 @@ class DecisionStatement(BaseModel):
     draft_sha256: str
     decision: Decision
     comment: str = ""
+    adjustments: Adjustments | None = None  # with decision rerun
 
     def message(self) -> bytes:
-        return DECISION_CONTEXT + json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        # No adjustments, no key: approvals and rejections sign the same bytes as before re-runs existed.
+        fields = self.model_dump(mode="json", exclude={"adjustments"} if self.adjustments is None else set())
+        return DECISION_CONTEXT + json.dumps(fields, sort_keys=True).encode()
 
 
 class SignedDecision(DecisionStatement):

@@ -13,6 +13,7 @@ from cleanroom.privacy.budget import BudgetStatus
 from cleanroom.privacy.statement import PrivacyStatement, privacy_statement
 from cleanroom.psi.overlap import RevealedOverlap
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
+from cleanroom.release.rerun import Rerun
 from cleanroom.report.comparison import ComparedFigure, PreviousRelease, compared, headline_figures
 from cleanroom.secure.requests import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
@@ -87,6 +88,7 @@ class Report(BaseModel):
     # The ledger's previous release, to compare with; first_release when the ledger was read and is empty.
     previous_release: PreviousRelease | None = None
     first_release: bool = False
+    rerun_note: str | None = None  # this run repeats another with stricter disclosure control
 
     def compared(self) -> list[ComparedFigure]:
         """Every headline figure beside the previous release's (none without its figures)."""
@@ -196,6 +198,7 @@ def build_report(
     budget: BudgetStatus | None = None,
     previous: PreviousRelease | None = None,
     ledger_read: bool = False,
+    rerun: Rerun | None = None,
 ) -> Report:
     """The report from the revealed outputs: `revealed` is the market trend's, `sums` every other summed
     analysis's by id (each becomes its module's section)."""
@@ -257,6 +260,15 @@ def build_report(
         privacy=privacy_statement(spec, budget),
         previous_release=previous,
         first_release=ledger_read and previous is None,
+        rerun_note=_rerun_note(rerun) if rerun else None,
+    )
+
+
+def _rerun_note(rerun: Rerun) -> str:
+    why = f' ("{rerun.comment}")' if rerun.comment else ""
+    return (
+        f"This is a re-run of run {rerun.previous_run}, requested by {rerun.requested_by}{why} with stricter "
+        f"disclosure control than the spec's: {'; '.join(rerun.changes)}. Nothing of the earlier run was released."
     )
 
 

@@ -44,11 +44,9 @@ def render_html(report: Report) -> bytes:
 def summary_lines(report: Report) -> list[str]:
     """The executive summary in plain words: the biggest facts, then what was withheld and why."""
     headline, trend = report.headline, report.category_month
-    lines = (
-        []
-        if not (report.previous_release or report.first_release)
-        else [change_sentence(report.previous_release, report.compared())]
-    )
+    lines = [report.rerun_note] if report.rerun_note else []
+    if report.previous_release or report.first_release:
+        lines.append(change_sentence(report.previous_release, report.compared()))
     lines.append(f"{headline.top_category} sold the most over the period; sales peaked in {headline.peak_period}.")
     if report.distinct_shared is not None and report.distinct_customers:
         share = report.distinct_shared / report.distinct_customers

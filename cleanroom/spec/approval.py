@@ -19,6 +19,32 @@ class ApprovalScope(str, Enum):
     PER_PARTY = "per_party"  # the rule holds within every party that names approvers
 
 
+class RerunBounds(Strict):
+    """How far an approver may tighten disclosure control when asking for a re-run (phase 5.2): never
+    looser than the spec, never stricter than these bounds. Absent: that parameter stays as in the spec."""
+
+    min_group_size_up_to: int | None = Field(default=None, ge=2, description="raise privacy.min_group_size up to")
+    max_share_percent_down_to: float | None = Field(
+        default=None, gt=0, le=100, description="lower privacy.dominance.max_share_percent down to"
+    )
+    max_reruns: int = Field(default=2, ge=0, le=10, description="re-runs one lifecycle run may make")
+
+
+class Adjustments(Strict):
+    """What a re-run changes, each within the spec's `approval.rerun_bounds`."""
+
+    min_group_size: int | None = None
+    max_share_percent: float | None = None
+
+    def lines(self, before_k: int, before_p: float) -> list[str]:
+        changed = []
+        if self.min_group_size is not None:
+            changed.append(f"minimum group size {before_k} -> {self.min_group_size}")
+        if self.max_share_percent is not None:
+            changed.append(f"largest retailer share {before_p:g}% -> {self.max_share_percent:g}%")
+        return changed
+
+
 class ApprovalPolicy(Strict):
     """Release needs approvals by this rule; one signed rejection or the timeout ends the run unreleased."""
 
@@ -31,6 +57,7 @@ class ApprovalPolicy(Strict):
         description="approvers may sign a standing approval of this spec with an expiry date, so a scheduled "
         "run completes without a person while nothing in the spec changed",
     )
+    rerun_bounds: RerunBounds = RerunBounds()
 
     @model_validator(mode="after")
     def _quorum_matches_rule(self) -> ApprovalPolicy:

@@ -388,6 +388,18 @@ def _check_approval(spec: CollaborationSpec) -> None:
                 f"approval.quorum: {needed} approvals needed but {group} names {named} approver(s); "
                 "lower the quorum or add approvers"
             )
+    bounds, privacy = policy.rerun_bounds, spec.privacy
+    if bounds.min_group_size_up_to is not None and bounds.min_group_size_up_to < privacy.min_group_size:
+        raise ValueError(
+            f"approval.rerun_bounds.min_group_size_up_to: {bounds.min_group_size_up_to} is below "
+            f"privacy.min_group_size ({privacy.min_group_size}); a re-run may only make disclosure stricter"
+        )
+    down_to, p = bounds.max_share_percent_down_to, privacy.dominance.max_share_percent
+    if down_to is not None and (down_to > p or abs(down_to * 10 - round(down_to * 10)) > 1e-9):
+        raise ValueError(
+            f"approval.rerun_bounds.max_share_percent_down_to: {down_to:g} must be at most "
+            f"privacy.dominance.max_share_percent ({p:g}), in steps of 0.1"
+        )
 
 
 def _check_members(spec: CollaborationSpec) -> None:

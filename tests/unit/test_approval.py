@@ -33,11 +33,12 @@ from cleanroom.release.approvals import (
     verdict,
 )
 from cleanroom.release.drafts import OUTCOME, Draft, keep_draft
+from cleanroom.release.rerun import Rerun, RerunRequested, adjusted, adjustment_problems, combined
 from cleanroom.report.content import build_report
 from cleanroom.report.publish import seal_report
 from cleanroom.settings import Settings
 from cleanroom.spec import AnalysisKind
-from cleanroom.spec.approval import ApprovalPolicy, ApprovalRule, ApprovalScope
+from cleanroom.spec.approval import Adjustments, ApprovalPolicy, ApprovalRule, ApprovalScope, RerunBounds
 from flows.approval_client import resume_with, signed_decision
 from flows.cli import app
 from tasks import review
@@ -301,3 +302,83 @@ def test_cli_signs_a_decision_for_the_form_without_a_server(
         app, ["approve", "--run", "run-8", "--spec", str(small_spec.path), "--identity", str(identity)]
     )
     assert missing.exit_code == 2 and "no draft of run run-8" in missing.output
+
+
+def test_a_signed_rerun_request_within_bounds_ends_the_run_with_its_adjustments(
+    prefect_api, small_spec, small_workspace, tmp_path, monkeypatch
+) -> None:
+    """Phase 5.2: one out of the spec's bounds is ignored (the run keeps waiting); one within them, made
+    with the CLI, ends this run unreleased and hands the lifecycle the stricter parameters."""
+    bounds = small_spec.spec.approval.rerun_bounds
+    assert bounds.min_group_size_up_to == 25 and bounds.max_share_percent_down_to == 60  # the demo's
+    gate = Gate(small_spec, tmp_path / "rerun", small_workspace)
+
+    def too_loose() -> None:  # k below the spec's: a re-run may only tighten
+        statement = gate.statement(Decision.RERUN).model_copy(
+            update={"adjustments": Adjustments(min_group_size=5)}
+        )
+        resume_with(gate.flow_run_id or "", sign_decision(BO, statement, key(small_workspace, BO)))
+
+    def ana_with_the_cli() -> None:
+        monkeypatch.setenv("CLEANROOM_WORKSPACE", str(gate.settings.workspace))
+        identity = small_workspace.keys_root / "approvers" / f"{ANA}.signing.pem"
+        command = ["approve", "--run", gate.run_id, "--spec", str(small_spec.path), "--identity", str(identity)]
+        refused = CliRunner().invoke(app, [*command, "--rerun", "--min-group-size", "40"])
+        assert refused.exit_code == 2 and "min_group_size: 40 is outside 10..25" in refused.output
+        sent = CliRunner().invoke(
+            app, [*command, "--rerun", "--min-group-size", "15", "--max-share-percent", "70", "--comment", "thin"]
+        )
+        assert sent.exit_code == 0, sent.output
+
+    thread = play(gate, too_loose, ana_with_the_cli)
+    with pytest.raises(RerunRequested) as requested:
+        gate.run()
+    thread.join(30)
+    assert not gate.errors
+    rerun = requested.value.rerun
+    assert (rerun.requested_by, rerun.comment, rerun.previous_run) == (ANA, "thin", gate.run_id)
+    assert rerun.adjustments == Adjustments(min_group_size=15, max_share_percent=70)
+    assert rerun.changes == ["minimum group size 10 -> 15", "largest retailer share 80% -> 70%"]
+    assert gate.outcome["outcome"] == "re-run requested"
+
+
+def test_a_rerun_applies_its_adjustments_to_the_runs_copy_of_the_spec(small_spec) -> None:
+    spec = small_spec.spec
+    first = Rerun("run-1", ANA, Adjustments(min_group_size=15), ["..."])
+    stricter = adjusted(spec, first.adjustments)
+    assert stricter.privacy.min_group_size == 15 and stricter.privacy.dominance == spec.privacy.dominance
+    assert spec.privacy.min_group_size == 10  # the signed spec is untouched
+    # A re-run of the re-run keeps what it does not tighten further; the changes read against the spec.
+    second = combined(first, Rerun("run-2", BO, Adjustments(max_share_percent=60), []), spec)
+    assert second.adjustments == Adjustments(min_group_size=15, max_share_percent=60)
+    assert second.changes == ["minimum group size 10 -> 15", "largest retailer share 80% -> 60%"]
+    assert adjustment_problems(spec, Adjustments()) == [
+        "nothing to adjust: give min_group_size and/or max_share_percent"
+    ]
+    assert adjustment_problems(spec, Adjustments(max_share_percent=65.25)) == [
+        "max_share_percent: 65.25 is outside 60..80 (in steps of 0.1)"
+    ]
+    closed = spec.model_copy(update={"approval": spec.approval.model_copy(update={"rerun_bounds": RerunBounds()})})
+    assert "the spec allows no change" in adjustment_problems(closed, Adjustments(min_group_size=12))[0]
+    # The signature covers the adjustments; a decision without them signs the same bytes as before.
+    statement = DecisionStatement(run_id="r", spec_sha256="s", draft_sha256="d", decision="approve")
+    assert b"adjustments" not in statement.message()
+    rerun = statement.model_copy(
+        update={"decision": Decision.RERUN, "adjustments": Adjustments(min_group_size=12)}
+    )
+    assert b'"min_group_size": 12' in rerun.message()
+
+
+def test_the_rerun_report_says_what_it_repeats_and_why(small_spec) -> None:
+    from cleanroom.report.html import summary_lines
+
+    spec = small_spec.spec
+    rerun = combined(None, Rerun("run-1", ANA, Adjustments(min_group_size=15), [], "thin cells"), spec)
+    stricter = adjusted(spec, rerun.adjustments)
+    trend = stricter.category_month_sales
+    report = build_report(stricter, trend, small_spec.sha256, "run-2", _revealed(trend.cells), {}, rerun=rerun)
+    assert summary_lines(report)[0] == (
+        'This is a re-run of run run-1, requested by ana-lopez ("thin cells") with stricter disclosure control '
+        "than the spec's: minimum group size 10 -> 15. Nothing of the earlier run was released."
+    )
+    assert report.min_group_size == 15 and "a cell needs >= 15 customers" in report.disclosure_rule
