@@ -1,8 +1,10 @@
 """The party-side steps, as Prefect sees them. Each node deploys one flow, `party-session`, on its own
-work pool (`cleanroom node start`); the coordinator's lifecycle starts it once per run with
-`run_deployment` and two parameters, the run id and the spec hash. The session runs every step of that
-run as a task named after the step, in one process on the party's host, inside its workspace: prepare
-first, then PSI and the player, verify and recommend once their inputs came. The coordinator reads each
+work pool (`cleanroom node start`); the coordinator's lifecycle starts it with `run_deployment` and
+three parameters, the run id, the spec hash and the phase: once per run to compute, and once more after
+the approvers approved, to countersign and mirror the release (so nothing on the node waits through the
+approval window). The session runs its steps as tasks named after them, in one process on the party's
+host, inside its workspace: prepare first, then PSI and the player, verify and recommend once their
+inputs came. The coordinator reads each
 step's task run in the session for its status. Measured on a busy 2-core host: a flow run per step cost
 a process and about 3 CPU-s each (20 per lifecycle), a subflow per step up to 6 s to start, and a
 tagged task up to 13 s (Prefect asks the server for tag concurrency slots first): the steps' task runs
@@ -32,7 +34,7 @@ from prefect.states import Completed, State
 from cleanroom.errors import CleanroomError, file_system_error
 from cleanroom.node.config import Node
 from cleanroom.node.registry import resolve
-from cleanroom.node.steps import STARTS_AFTER, STEPS, await_start, later_steps, step_log
+from cleanroom.node.steps import RELEASE_STEPS, STARTS_AFTER, STEPS, await_start, later_steps, step_log
 from cleanroom.processes import die_with_parent
 from tasks.nodes import failure_reason
 
@@ -78,18 +80,22 @@ STEP = PRIVATE | {"cache_policy": NO_CACHE}
 
 
 @flow(name="party-session", **PRIVATE)
-def session(run_id: str, spec_sha256: str) -> State:
-    """Every party-side step of one run on this node: prepare, then the others at once (PSI and the
-    player at once, verify when the revealed totals came, recommend when the item factors came and the
-    player stopped, having handed over this party's user factors). Fails if any step failed; each
-    step's own task run says which and why."""
+def session(run_id: str, spec_sha256: str, phase: str = "compute") -> State:
+    """The party-side steps of one run on this node. Phase compute: prepare, then the others at once
+    (PSI and the player at once, verify when the revealed totals came, recommend when the item factors
+    came and the player stopped, having handed over this party's user factors). Phase release, started
+    once the approvers approved: countersign the ledger entry, then mirror it. Fails if any step failed;
+    each step's own task run says which and why."""
     # A killed node takes its session, and its player, with it (also one killed while this started).
     die_with_parent(ancestor=int(os.environ.get(NODE_PID_ENV, "0")) or None)
     node = _node()
     with _local_log(node.workspace):
-        failed = _run_steps(node, ["prepare"], run_id, spec_sha256)
-        if not failed:  # prepare checked that this party signed the spec
-            failed = _run_steps(node, later_steps(resolve(node, spec_sha256).spec), run_id, spec_sha256)
+        if phase == "release":  # countersign checks again that this party signed the spec
+            failed = _run_steps(node, RELEASE_STEPS, run_id, spec_sha256)
+        else:
+            failed = _run_steps(node, ["prepare"], run_id, spec_sha256)
+            if not failed:  # prepare checked that this party signed the spec
+                failed = _run_steps(node, later_steps(resolve(node, spec_sha256).spec), run_id, spec_sha256)
     if failed:
         raise StepFailed("; ".join(failed))
     return Completed(message="steps completed")

@@ -1,6 +1,7 @@
 """The coordinator's view of the party nodes: each node deploys one session on its party's work pool
-(`flows/party_steps.py`); the coordinator starts it once per run with `run_deployment` (run id and spec
-hash only), and reads each step's task run inside it (named after the step) for that step's status.
+(`flows/party_steps.py`); the coordinator starts it with `run_deployment` (run id, spec hash, phase:
+once per run to compute, and once more after approval to countersign and mirror the release), and reads
+each step's task run inside it (named after the step) for that step's status.
 A node whose worker stops sending heartbeats, or a step or session that fails or takes too long, ends
 the wait at once with one line naming the party; sessions still running when the run closes are
 cancelled."""
@@ -63,29 +64,33 @@ class PartyNodes:
     run_id: str
     step_timeout: float
     offline_after: float
-    sessions: dict[str, UUID] = field(default_factory=dict)  # party -> its session's flow run
+    sessions: dict[str, UUID] = field(default_factory=dict)  # party -> its current session's flow run
+    phases: dict[str, str] = field(default_factory=dict)  # party -> the phase of its current session
+    _started: list[UUID] = field(default_factory=list)  # every session of the run, to close them all
     _completed_at: dict[str, float] = field(default_factory=dict)  # party -> when its session was seen completed
     _offline: tuple[float, list[str]] = (0.0, [])  # (when read, parties found offline)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def run(self, step: str, parties: list[str]) -> dict[str, Status]:
+    def run(self, step: str, parties: list[str], phase: str = "compute") -> dict[str, Status]:
         """Every named party's status for the step, once done (starting their sessions if needed)."""
-        self.start(parties)
+        self.start(parties, phase)
         return self.wait(step, parties)
 
-    def start(self, parties: list[str]) -> None:
-        """Start this run's session on these parties' nodes (once per run)."""
-        parties = [party for party in parties if party not in self.sessions]
+    def start(self, parties: list[str], phase: str = "compute") -> None:
+        """Start this run's session of the phase on these parties' nodes (once per run and phase)."""
+        parties = [party for party in parties if self.phases.get(party) != phase]
         self.check_online(parties)
         for party in parties:
             flow_run = run_deployment(
                 deployment_name(party),
-                parameters={"run_id": self.run_id, "spec_sha256": self.spec_sha256},
+                parameters={"run_id": self.run_id, "spec_sha256": self.spec_sha256, "phase": phase},
                 timeout=0,
-                flow_run_name=f"{self.spec.party(party).display_name} · session · {self.run_id}",
+                flow_run_name=f"{self.spec.party(party).display_name} · {phase} · {self.run_id}",
                 tags=["cleanroom", f"party:{party}", f"run:{self.run_id}"],
             )
-            self.sessions[party] = flow_run.id
+            self.sessions[party], self.phases[party] = flow_run.id, phase
+            self._started.append(flow_run.id)
+            self._completed_at.pop(party, None)  # the event lag counts from this session's end
 
     def wait(self, step: str, parties: list[str]) -> dict[str, Status]:
         """Every party's status once its step completed; raises at the first failure or offline node."""
@@ -163,13 +168,13 @@ class PartyNodes:
     def _session_runs(self) -> dict[UUID, FlowRun]:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(self.sessions.values()))),
-                limit=len(self.sessions),
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(self._started))),
+                limit=len(self._started),
             )
         return {run.id: run for run in runs}
 
     def _unfinished_sessions(self) -> list[UUID]:
-        if not self.sessions:
+        if not self._started:
             return []
         return [i for i, r in self._session_runs().items() if not (r.state and r.state.is_final())]
 

@@ -194,7 +194,8 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
             entry=entry, coordinator_signature=sign_entry(entry, context.me.signing_key), countersignatures={}
         )
         context.exchange.send(LEDGER_ENTRY, offered.model_dump_json().encode(), to=context.parties)
-        statuses = context.nodes.run("countersign", context.parties)
+        # A session of its own, started now: no node session waited through the approval window.
+        statuses = context.nodes.run("countersign", context.parties, phase="release")
         signed = offered.model_copy(update={"countersignatures": {p: s["signature"] for p, s in statuses.items()}})
         problems = chain_problems([signed], spec, first_index=entry.index)
         if problems:

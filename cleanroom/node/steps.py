@@ -249,10 +249,7 @@ def await_start(node: Node, run_id: str, spec_sha256: str, step: str) -> None:
     raises if the run closes, the coordinator falls silent, or nothing comes in time."""
     if step in STARTS_WITH:
         context = NodeRun.open(node, run_id, spec_sha256, player=False)
-        timeout = _message_timeout(node)
-        if step == "countersign":  # the approvers may take up to the spec's approval window
-            timeout += context.pinned.spec.approval.timeout_minutes * 60
-        context.exchange.receive(STARTS_WITH[step], COORDINATOR, timeout, context.stop_waiting)
+        context.exchange.receive(STARTS_WITH[step], COORDINATOR, _message_timeout(node), context.stop_waiting)
 
 
 def later_steps(spec: CollaborationSpec) -> list[str]:
@@ -262,9 +259,12 @@ def later_steps(spec: CollaborationSpec) -> list[str]:
         "player",
         *(["recommend"] if spec.joint_recommender else []),
         "verify",
-        "countersign",
-        "mirror",
     ]
+
+
+# After approval, in a session of their own: nothing of the node waits through the approval window (a
+# node restarted meanwhile countersigns all the same).
+RELEASE_STEPS = ["countersign", "mirror"]
 
 
 def _stage_player_inputs(context: NodeRun) -> None:

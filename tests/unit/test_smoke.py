@@ -23,7 +23,7 @@ def test_flows_import_and_deployments_build(small_spec) -> None:
 
 def test_party_session_builds_as_a_deployment_on_its_party_pool() -> None:
     """What `cleanroom node start` registers: the session by module path (the node's installed code) on
-    the party's own work pool; its steps are tasks it runs, with the same two parameters."""
+    the party's own work pool; its steps are tasks it runs, with the run id and the spec hash."""
     from prefect.deployments.runner import EntrypointType
 
     from flows.party_steps import STEP_TASKS, StepFailed, session
@@ -35,7 +35,7 @@ def test_party_session_builds_as_a_deployment_on_its_party_pool() -> None:
     assert f"{session.name}/{deployment.name}" == deployment_name("harbor")
     assert deployment.entrypoint == "flows.party_steps.session" and deployment.work_pool_name == "cleanroom-harbor"
     assert sorted(STEP_TASKS) == ["countersign", "mirror", "player", "prepare", "psi", "recommend", "verify"]
-    assert set(session.parameters.properties) == {"run_id", "spec_sha256"}  # nothing else reaches a node
+    assert set(session.parameters.properties) == {"run_id", "spec_sha256", "phase"}  # nothing else reaches a node
     message = f"Task run encountered an exception {StepFailed.__name__}: party harbor: no prepared data"
     assert StepFailed.__name__ == STEP_FAILED and failure_reason(message) == "party harbor: no prepared data"
     for step_task in STEP_TASKS.values():
