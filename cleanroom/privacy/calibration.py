@@ -69,14 +69,16 @@ def _calibrated(clip: int, rho: float) -> tuple[float, float]:
     return float(scale), float(_gaussian(scale).map(clip))
 
 
+def calibrated(name: str, sensitivity: int, rho: float) -> MeasureNoise:
+    """The discrete Gaussian scale spending `rho` on a vector whose L2 sensitivity is `sensitivity`."""
+    scale, spent = _calibrated(sensitivity, rho)
+    return MeasureNoise(measure=name, clip=sensitivity, scale=scale, rho=spent)
+
+
 def calibrate(noise: Noise, measures: list[str]) -> list[MeasureNoise]:
     """Per measure, in order: the scale spending an equal part of the analysis's rho at its clip."""
     share = rho_of_target(noise.rho, noise.epsilon, noise.delta) / len(measures)
-    calibrated = []
-    for measure in measures:
-        scale, spent = _calibrated(noise.clip[measure], share)
-        calibrated.append(MeasureNoise(measure=measure, clip=noise.clip[measure], scale=scale, rho=spent))
-    return calibrated
+    return [calibrated(measure, noise.clip[measure], share) for measure in measures]
 
 
 def rho_spent(noise: Noise, measures: list[str]) -> float:
@@ -92,10 +94,11 @@ def epsilon_of(rho: float, delta: float = REPORTED_DELTA) -> float:
     return float(measurement.map(1)[0])
 
 
-def sample(calibrated: list[MeasureNoise], cells_per_measure: int) -> Any:
-    """This compute party's noise for one analysis: int64, measures in order, each `cells_per_measure` long.
-    Drawn by OpenDP's discrete Gaussian sampler (its own secure randomness)."""
+def sample(measures: list[MeasureNoise], cells_per_measure: int | list[int]) -> Any:
+    """This compute party's noise: int64, measures in order, each `cells_per_measure` long (or its own
+    length). Drawn by OpenDP's discrete Gaussian sampler (its own secure randomness)."""
     import numpy as np
 
-    parts = [np.asarray(_gaussian(m.scale)([0] * cells_per_measure), dtype=np.int64) for m in calibrated]
+    lengths = cells_per_measure if isinstance(cells_per_measure, list) else [cells_per_measure] * len(measures)
+    parts = [np.asarray(_gaussian(m.scale)([0] * n), dtype=np.int64) for m, n in zip(measures, lengths)]
     return np.concatenate(parts)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
+import numpy as np
+
 from cleanroom.errors import CleanroomError, SecureComputationError
 from cleanroom.network.sandbox import SOCKETS_INSIDE, sandboxed
 from cleanroom.processes import start_process, stop_processes
@@ -22,6 +24,7 @@ from cleanroom.secure.client import CLUSTER_FILE, result_file
 from cleanroom.secure.factorization import FactorizationRequest, TrainedFactors
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedSalesRequest
+from cleanroom.secure.vector_sum import VectorSumRequest
 
 CLIENT_LOG = "client.log"
 CLOSE_GRACE_SECONDS = 10.0
@@ -55,6 +58,15 @@ class InProcessEngine:
         config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
         with protocol_scope(request.protocol, config, request.players):
             return run_training(request)
+
+    def vector_sum(self, request: VectorSumRequest) -> tuple[np.ndarray, float]:
+        from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
+        from cleanroom.secure.vector_sum import run_vector_sum
+
+        require_secure_randomness()
+        config = import_tfe().LocalConfig(_all_players(request.players, request.providers()))
+        with protocol_scope(request.protocol, config, request.players):
+            return run_vector_sum(request)
 
     def shared_sales(self, request: SharedSalesRequest) -> RevealedSharedSales:
         from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness

@@ -1,0 +1,84 @@
+"""The item statistics as the secure sum carries them: fixed-point int64 in one vector per retailer
+(G's upper triangle, then each released item's S_i upper triangle and b_i), and the differential-privacy
+noise calibrated to what one customer can move in it (its factor's norm <= 1, confidences <= c_max,
+at most `max_items` items; see `federated_als.Clipping`).
+
+Sensitivity in the integers: one customer changes the exact float sums by at most the bounds below,
+times SCALE; each retailer rounds its own sums once, which can move each entry the customer touches by
+one more unit, so the square root of the number of those entries is added."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cleanroom.privacy.calibration import MeasureNoise, calibrated, sample
+from cleanroom.recommend.federated_als import AlsParams, Clipping, ItemStatistics
+
+SCALE = 2**16  # fixed point: factors have norm <= 1, so sums stay far inside int64
+PARTS = ("gram", "second", "first")
+
+
+def triangle(k: int) -> int:
+    return k * (k + 1) // 2
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each part sits in the vector for `items` released items of `k` factors."""
+
+    k: int
+    items: int
+
+    @property
+    def lengths(self) -> list[int]:
+        return [triangle(self.k), self.items * triangle(self.k), self.items * self.k]
+
+    @property
+    def size(self) -> int:
+        return sum(self.lengths)
+
+
+def encode(stats: ItemStatistics, released: np.ndarray, k: int) -> np.ndarray:
+    """One retailer's statistics for the released items, rounded to fixed point."""
+    upper = np.triu_indices(k)
+    parts = [stats.gram[upper], stats.second[released].ravel(), stats.first[released].ravel()]
+    return np.rint(np.concatenate(parts) * SCALE).astype(np.int64)
+
+
+def decode(vector: np.ndarray, released: np.ndarray, k: int) -> ItemStatistics:
+    """The summed statistics for every item of the catalogue (zero where not released)."""
+    layout = Layout(k, int(released.sum()))
+    values = vector.astype(np.float64) / SCALE
+    gram_part, second_part, first_part = np.split(values, np.cumsum(layout.lengths)[:-1])
+    upper = np.triu_indices(k)
+    gram = np.zeros((k, k))
+    gram[upper] = gram_part
+    gram[upper[1], upper[0]] = gram_part
+    items = released.size
+    second, first = np.zeros((items, triangle(k))), np.zeros((items, k))
+    second[released] = second_part.reshape(-1, triangle(k))
+    first[released] = first_part.reshape(-1, k)
+    return ItemStatistics(gram, second, first, released.astype(np.int64))
+
+
+def sensitivities(params: AlsParams, clipping: Clipping) -> dict[str, int]:
+    """Per part, the L2 distance in fixed-point integers that adding or removing one customer can make."""
+    k, m = params.factors, clipping.max_items
+    c_max = params.alpha * clipping.max_purchases
+    exact = {"gram": 1.0, "second": math.sqrt(m) * (c_max - 1), "first": math.sqrt(m) * c_max}
+    touched = {"gram": triangle(k), "second": m * triangle(k), "first": m * k}
+    return {part: math.ceil(exact[part] * SCALE + math.sqrt(touched[part])) for part in PARTS}
+
+
+def calibrate_epoch(rho_per_epoch: float, params: AlsParams, clipping: Clipping) -> list[MeasureNoise]:
+    """Each part's discrete Gaussian scale (OpenDP), the epoch's rho split equally over the three."""
+    bounds = sensitivities(params, clipping)
+    return [calibrated(part, bounds[part], rho_per_epoch / len(PARTS)) for part in PARTS]
+
+
+def noise_share(measures: list[MeasureNoise], layout: Layout) -> np.ndarray:
+    """One compute party's noise for one epoch's vector (each compute party draws its own)."""
+    return sample(measures, layout.lengths)

@@ -1,0 +1,74 @@
+"""A secure sum of one long int64 vector per party, plus every compute party's noise share, revealed
+as one noisy sum: the scalable recommender's item statistics each epoch. No comparison runs here (the
+items' support was checked once, by the secure totals with disclosure control); each party's vector
+enters as shares on its own player and only the noisy sum is revealed."""
+
+from __future__ import annotations
+
+import operator
+import time
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from cleanroom.secure.runtime import import_tfe
+from cleanroom.spec.kinds import Protocol
+
+# In the run's player folder (each player's working directory).
+STATISTICS_FILE = Path("item_statistics.i64")
+STATISTICS_NOISE_FILE = Path("item_statistics.noise.i64")
+
+
+class VectorSumRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    protocol: Protocol
+    players: list[str]  # compute parties: each adds its noise share
+    input_parties: list[str] = []  # whose vectors are summed; empty: the compute parties
+    length: int
+    noised: bool = True
+    # In-process tests and benchmarks only: party -> absolute file.
+    input_paths: dict[str, str] = {}
+    noise_paths: dict[str, str] = {}
+
+    def providers(self) -> list[str]:
+        return self.input_parties or self.players
+
+    def input_file(self, party: str) -> str:
+        return self.input_paths.get(party, str(STATISTICS_FILE))
+
+    def noise_file(self, party: str) -> str:
+        return self.noise_paths.get(party, str(STATISTICS_NOISE_FILE))
+
+
+def build_vector_sum(request: VectorSumRequest) -> Any:
+    import tensorflow as tf
+
+    tfe = import_tfe()
+
+    def read(party: str, path: str) -> Any:
+        @tfe.local_computation(party, apply_scaling=False)
+        def load() -> Any:  # on the party's player: the file never leaves it
+            raw = tf.io.decode_raw(tf.io.read_file(path), tf.int64, little_endian=True)
+            return tf.ensure_shape(raw, (request.length,))
+
+        return load()
+
+    @tf.function
+    def vector_sum() -> Any:
+        total = reduce(operator.add, [read(p, request.input_file(p)) for p in request.providers()])
+        if request.noised:
+            total = reduce(operator.add, [read(p, request.noise_file(p)) for p in request.players], total)
+        return total.reveal().to_native()
+
+    return vector_sum
+
+
+def run_vector_sum(request: VectorSumRequest) -> tuple[np.ndarray, float]:
+    """The revealed (noisy) sum and the seconds it took, under the protocol in scope."""
+    started = time.perf_counter()
+    revealed = np.asarray(build_vector_sum(request)()).astype(np.int64).reshape(-1)
+    return revealed, round(time.perf_counter() - started, 3)
