@@ -29,6 +29,7 @@ class AlsParams:
     alpha: float = 10.0  # confidence of one purchase
     epochs: int = 10
     seed: int = 0  # the initial item factors are public: every party derives them from the spec
+    exact_users: bool = False  # customers by Cholesky; else implicit's default, 3 warm-started CG steps
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,30 @@ def clipped_purchases(user_items: sparse.csr_matrix, clipping: Clipping | None) 
     return matrix
 
 
-def user_factors(item_factors: np.ndarray, user_items: sparse.csr_matrix, params: AlsParams) -> np.ndarray:
-    """Every customer's factors given the (public) item factors: `implicit`'s exact (Cholesky) solve."""
+def user_factors(
+    item_factors: np.ndarray,
+    user_items: sparse.csr_matrix,
+    params: AlsParams,
+    previous: np.ndarray | None = None,
+) -> np.ndarray:
+    """Every customer's factors given the (public) item factors, by `implicit`'s own solver: the user
+    half of its ALS epoch (Cholesky with `exact_users`, else CG warm-started from `previous`)."""
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(
-        factors=params.factors, regularization=params.regularization, alpha=params.alpha, use_cg=False
-    )
-    model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+    y = np.ascontiguousarray(item_factors, dtype=np.float32)
     users = user_items.shape[0]
-    if not users:
-        return np.zeros((0, params.factors), dtype=np.float32)
-    with threadpool_limits(1, "blas"):  # implicit's own threads solve the customers; BLAS's would fight them
-        return model.recalculate_user(np.arange(users), user_items)
+    x = np.zeros((users, params.factors), dtype=np.float32) if previous is None else previous.astype(np.float32)
+    if users:
+        confidence = sparse.csr_matrix(user_items, dtype=np.float32) * np.float32(params.alpha)
+        with threadpool_limits(1, "blas"):  # implicit's threads solve the customers; BLAS's would fight them
+            model = AlternatingLeastSquares(
+                factors=params.factors,
+                regularization=params.regularization,
+                alpha=params.alpha,
+                use_cg=not params.exact_users,
+            )
+            model.solver(confidence, x, y, params.regularization, num_threads=0)
+    return x
 
 
 def unit_norm(factors: np.ndarray) -> np.ndarray:
@@ -104,6 +116,13 @@ def item_statistics(
     """G, S_i, b_i and support over this retailer's customers, in float64. Items are taken in blocks:
     each block's buyers' factors are gathered once and weighted, and each item's S_i is one BLAS
     product of its buyers' factors (no loop over purchases)."""
+    with threadpool_limits(1, "blas"):  # many small products: BLAS threads cost more than they give
+        return _item_statistics(factors, user_items, params, block)
+
+
+def _item_statistics(
+    factors: np.ndarray, user_items: sparse.csr_matrix, params: AlsParams, block: int
+) -> ItemStatistics:
     k = params.factors
     x = factors.astype(np.float64)
     by_item = sparse.csc_matrix(user_items)

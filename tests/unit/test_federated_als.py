@@ -43,7 +43,7 @@ def test_the_summed_statistics_give_the_pooled_models_item_factors() -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 
     matrix, items = purchases(3000, 400), 400
-    params = AlsParams(factors=8, regularization=0.1, alpha=5.0, epochs=3, seed=3)
+    params = AlsParams(factors=8, regularization=0.1, alpha=5.0, epochs=3, seed=3, exact_users=True)
     joint = federated([matrix[:1000], matrix[1000:1800], matrix[1800:]], items, params)
     pooled = AlternatingLeastSquares(factors=8, regularization=0.1, alpha=5.0, use_cg=False, iterations=3)
     pooled.item_factors = initial_item_factors(items, params)  # the same public start
