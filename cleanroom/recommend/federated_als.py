@@ -111,40 +111,35 @@ class ItemStatistics:
 
 
 def item_statistics(
-    factors: np.ndarray, user_items: sparse.csr_matrix, params: AlsParams, block: int = 2048
+    factors: np.ndarray, user_items: sparse.csr_matrix, params: AlsParams, chunk: int = 1 << 18
 ) -> ItemStatistics:
-    """G, S_i, b_i and support over this retailer's customers, in float64. Items are taken in blocks:
-    each block's buyers' factors are gathered once and weighted, and each item's S_i is one BLAS
-    product of its buyers' factors (no loop over purchases)."""
+    """G, S_i, b_i and support over this retailer's customers, in float64. Item by item, its buyers'
+    factors are gathered (at most `chunk` at a time: memory stays flat however popular the item) and
+    S_i is one BLAS product of them (no loop over purchases)."""
     with threadpool_limits(1, "blas"):  # many small products: BLAS threads cost more than they give
-        return _item_statistics(factors, user_items, params, block)
+        return _item_statistics(factors, user_items, params, chunk)
 
 
 def _item_statistics(
-    factors: np.ndarray, user_items: sparse.csr_matrix, params: AlsParams, block: int
+    factors: np.ndarray, user_items: sparse.csr_matrix, params: AlsParams, chunk: int
 ) -> ItemStatistics:
     k = params.factors
     x = factors.astype(np.float64)
     by_item = sparse.csc_matrix(user_items)
+    indptr, indices, data = by_item.indptr, by_item.indices, by_item.data
     items = by_item.shape[1]
     upper = np.triu_indices(k)
-    second = np.zeros((items, len(upper[0])))
-    first = np.zeros((items, k))
-    for start in range(0, items, block):
-        part = by_item[:, start : start + block].tocsc()
-        confidence = params.alpha * part.data.astype(np.float64)
-        rows = x[part.indices]  # every purchase's customer factors, item by item
-        first[start : start + part.shape[1]] = (
-            sparse.csc_matrix((confidence, part.indices, part.indptr), shape=part.shape).T @ x
-        )
-        weighted = rows * (confidence - 1.0)[:, None]
-        outer = np.zeros((part.shape[1], k, k))
-        for local in range(part.shape[1]):  # S_i = X_i^T diag(c - 1) X_i: one small GEMM per item
-            lo, hi = part.indptr[local], part.indptr[local + 1]
-            if hi > lo:
-                outer[local] = weighted[lo:hi].T @ rows[lo:hi]
-        second[start : start + part.shape[1]] = outer[:, upper[0], upper[1]]
-    customers = np.diff(by_item.indptr).astype(np.int64)
+    second, first = np.zeros((items, len(upper[0]))), np.zeros((items, k))
+    for item in range(items):
+        outer = np.zeros((k, k))
+        for lo in range(indptr[item], indptr[item + 1], chunk):
+            hi = min(lo + chunk, indptr[item + 1])
+            rows = x[indices[lo:hi]]  # this item's buyers' factors
+            confidence = params.alpha * data[lo:hi].astype(np.float64)
+            first[item] += confidence @ rows
+            outer += (rows * (confidence - 1.0)[:, None]).T @ rows  # S_i = X_i^T diag(c - 1) X_i
+        second[item] = outer[upper]
+    customers = np.diff(indptr).astype(np.int64)
     return ItemStatistics(x.T @ x, second, first, customers)
 
 
