@@ -235,3 +235,21 @@ def test_a_key_with_a_line_break_or_escape_stays_one_line(tmp_path: Path, valid_
         load_spec(path)
     assert input_outcome("spec: key with a line break and an escape", caught.value) == CLEAR
     assert "columns.\\n\\x1b[2J" in caught.value.one_line() and "\x1b" not in caught.value.one_line()
+
+
+def test_an_oblivious_recommender_too_large_to_train_is_refused_with_the_estimate(
+    tmp_path: Path, valid_raw: dict, small_spec
+) -> None:
+    import shutil
+
+    from cleanroom.spec import pin_spec
+
+    shutil.copy(small_spec.path.parent / "catalogue.csv", tmp_path / "catalogue.csv")
+    index = next(i for i, a in enumerate(valid_raw["analyses"]) if a["kind"] == "joint_recommender")
+    assert pin_spec(write(tmp_path / "demo.yaml", yaml.safe_dump(valid_raw))).spec.joint_recommender
+    valid_raw["analyses"][index] |= {"users_per_party": 5000, "epochs": 1000, "factors": 32}
+    with pytest.raises(ConfigurationError) as refused:
+        pin_spec(write(tmp_path / "big.yaml", yaml.safe_dump(valid_raw)))
+    message = refused.value.one_line()
+    assert f"big.yaml: analyses[{index}]: training under MPC would take about" in message
+    assert "x 5000 customers x 360 products x 32 factors x 1000 epochs" in message and "fix: lower" in message
