@@ -223,17 +223,16 @@ def _approval_artifact(context: RunContext, drafted: DraftedReport, approved_by:
     cli = Path(sys.executable).parent / "cleanroom"
     shown, withheld = report.headline.cells_shown, report.headline.cells_suppressed
     spec_path = context.pinned.path.resolve()
+    # Prefect's UI breaks a paragraph at every newline: each paragraph is one line here.
     markdown = f"""# Draft report of run {run_id} awaits approval
 
-Nothing is released until the approval rule holds: **{rule.rule.value}** ({needed}), within
+Nothing is released until the approval rule holds: **{rule.rule.value}** ({needed}), within \
 {rule.timeout_minutes:g} minutes. One signed rejection ends the run unreleased.
 
-| | |
-|---|---|
-| spec sha256 | `{context.pinned.sha256}` |
-| draft sha256 (what you sign) | `{drafted.draft.sha256}` |
-| trend cells shown / withheld by disclosure control | {shown} / {withheld} |
-| differential-privacy budget spent | {_budget_spent(report)} |
+- spec sha256: `{context.pinned.sha256}`
+- draft sha256 (what you sign): `{drafted.draft.sha256}`
+- trend cells shown / withheld by disclosure control: {shown} / {withheld}
+- differential-privacy budget spent: {_budget_spent(report)}
 
 Computed under MPC:
 {analyses}
@@ -247,8 +246,8 @@ Computed under MPC:
 
 **Decide** with your own signing key (this resumes the run):
 `{cli} approve --run {run_id} --spec {spec_path} --identity <your .signing.pem>`
-(add `--reject --comment "why"` to reject{_rerun_hint(spec)}). To use the form here instead, run the same
-command with `--print` and paste the fields it prints: a decision without a valid signature is ignored.
+(add `--reject --comment "why"` to reject{_rerun_hint(spec)}). To use the form here instead, run the \
+same command with `--print` and paste the fields it prints: a decision without a valid signature is ignored.
 """
     create_markdown_artifact(markdown, key=f"approval-{run_id.lower()}", description="draft awaiting approval")
 
