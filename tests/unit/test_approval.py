@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import json
+import re
 import threading
 import time
 from dataclasses import replace
@@ -180,6 +181,21 @@ def test_a_signed_rejection_releases_nothing(prefect_api, small_spec, small_work
         gate.run()
     assert gate.outcome["outcome"] == "not released" and "rejected by ana-lopez" in gate.outcome["reason"]
     assert not (gate.settings.archive_root).exists()  # nothing archived for publication
+    # What the Prefect UI showed the approvers: the hashes, counts and commands, never a market figure.
+    markdown = _artifact(f"approval-{gate.run_id.lower()}")
+    assert gate.draft.sha256 in markdown and "trend cells shown / withheld by disclosure control: " in markdown  # type: ignore[union-attr]
+    assert "differential-privacy budget spent: none: this spec adds no noise" in markdown
+    assert not re.search(r"\d,\d{3}|€|EUR", markdown)  # the draft's sales (e.g. 1,001.37) stay sealed
+
+
+def _artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    assert found, f"no artifact {key}"
+    return str(found[0].data)
 
 
 def test_no_decision_in_time_releases_nothing(prefect_api, small_spec, small_workspace, tmp_path) -> None:
