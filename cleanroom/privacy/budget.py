@@ -98,12 +98,21 @@ def spendings(folder: Path) -> list[Spending]:
 
 def status(folder: Path, ledger: list[LedgerEntry], budget: PrivacyBudget, now: datetime) -> BudgetStatus:
     """What is spent in `now`'s period and in total: every record, plus released runs that have none."""
+    spent = released_spending(ledger) | {r.run_id: (r.rho, r.at.date()) for r in spendings(folder)}
+    return spending_status(spent, budget, now)
+
+
+def released_spending(ledger: list[LedgerEntry]) -> dict[str, tuple[float, date]]:
+    """Per released run in the ledger: the rho it spent and the day it was released."""
+    return {
+        entry.run_id: (sum(entry.privacy_budget_spent.values()), datetime.fromisoformat(entry.released_at).date())
+        for entry in ledger
+        if entry.privacy_budget_spent
+    }
+
+
+def spending_status(spent: dict[str, tuple[float, date]], budget: PrivacyBudget, now: datetime) -> BudgetStatus:
     label, start, resets = period_of(now.date(), budget.period)
-    spent: dict[str, tuple[float, date]] = {r.run_id: (r.rho, r.at.date()) for r in spendings(folder)}
-    for entry in ledger:
-        if entry.run_id not in spent and entry.privacy_budget_spent:
-            released = datetime.fromisoformat(entry.released_at).date()
-            spent[entry.run_id] = (sum(entry.privacy_budget_spent.values()), released)
     return BudgetStatus(
         period=label,
         period_spent=sum(rho for rho, day in spent.values() if start <= day < resets),

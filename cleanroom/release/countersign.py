@@ -1,12 +1,14 @@
 """A data party's own check of a release before it countersigns the ledger entry: this run and the
-spec it signed, the coordinator's signature, the chain continuing its own mirror, and approvals that
-satisfy the spec's rule, each verified under the approvers' keys. A node refuses otherwise, and then
-nothing is released."""
+spec it signed, the coordinator's signature, the chain continuing its own mirror, the privacy budget
+the spec spends per release (a coordinator cannot record less), and approvals that satisfy the spec's
+rule, each verified under the approvers' keys. A node refuses otherwise, and then nothing is released."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from cleanroom.privacy.budget import released_spending, spending_status
+from cleanroom.privacy.noise_shares import rho_per_analysis
 from cleanroom.release.approvals import (
     DecisionStatement,
     SignedDecision,
@@ -36,6 +38,19 @@ def entry_problem(
         return "the first entry does not start the chain"
     if (entry.index, entry.previous_sha256) != (expected_index, expected_previous):
         return f"the entry does not continue this node's mirror (its head is entry {head.index if head else '-'})"
+    spends = rho_per_analysis(spec)
+    recorded = entry.privacy_budget_spent
+    if set(recorded) != set(spends) or any(abs(recorded[a] - rho) > 1e-9 for a, rho in spends.items()):
+        return (
+            f"the entry records privacy budget {recorded or 'none'}, "
+            f"but a release of this spec spends {spends or 'none'}"
+        )
+    budget = spec.privacy.budget
+    if budget is not None and spends:  # what the ledger alone proves: released runs within the budget
+        released = datetime.fromisoformat(entry.released_at)
+        after = spending_status(released_spending([m.entry for m in mirror] + [entry]), budget, released)
+        if after.period_spent > budget.rho_per_period + 1e-9 or after.lifetime_spent > budget.lifetime_rho + 1e-9:
+            return f"with this release the ledger would exceed the privacy budget ({after.line()})"
     return approvals_problem(entry.approvals, spec, spec_sha256, run_id, entry.draft_sha256)
 
 

@@ -275,3 +275,45 @@ def test_ledger_show_states_the_budget_left(tmp_path: Path, noised_raw: dict, sm
         f"privacy budget: period {label}: rho 0.5 of 1 spent (resets {resets.isoformat()}); lifetime: 0.5 of 4"
         in said
     )
+
+
+def test_a_node_refuses_to_countersign_a_release_beyond_the_budget_or_under_reported(
+    tmp_path: Path, noised_raw: dict, small_workspace
+) -> None:
+    """What the ledger alone proves, each node checks before it countersigns: the entry records what a
+    release of the spec spends, and released runs stay within the budget."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cleanroom.crypto.keys import load_signing_key
+    from cleanroom.privacy.noise_shares import rho_per_analysis
+    from cleanroom.release.countersign import entry_problem
+    from cleanroom.release.ledger import SignedEntry, sign_entry
+
+    noised_raw["privacy"]["budget"] = {"period": "month", "rho_per_period": 1, "lifetime_rho": 4}
+    spec = load_spec(write(tmp_path / "spec.yaml", yaml.safe_dump(noised_raw)))
+    spends = rho_per_analysis(spec)
+    coordinator = load_signing_key(small_workspace.signing_key_path)
+    history, previous = [], "0" * 64
+    for index in range(2):  # two releases this month, 0.5 each: the month's budget is used
+        released = _entry(f"run-{index}", 0.5, f"2026-12-0{index + 1}T09:00:00+00:00").model_copy(
+            update={"index": index, "previous_sha256": previous, "privacy_budget_spent": spends}
+        )
+        history.append(SignedEntry(entry=released, coordinator_signature="", countersignatures={}))
+        previous = released.sha256()
+    offered = _entry("run-2", 0.5, "2026-12-02T12:00:00+00:00").model_copy(
+        update={"index": 2, "previous_sha256": previous, "privacy_budget_spent": spends, "spec_sha256": "s" * 64}
+    )
+
+    def problem(entry: LedgerEntry, key: Ed25519PrivateKey = coordinator) -> str:
+        signed = SignedEntry(entry=entry, coordinator_signature=sign_entry(entry, key), countersignatures={})
+        return entry_problem(signed, spec, "s" * 64, entry.run_id, history) or ""
+
+    assert "with this release the ledger would exceed the privacy budget (period 2026-12: rho 1.5 of 1" in problem(
+        offered
+    )
+    less = offered.model_copy(update={"privacy_budget_spent": {"category-month-sales": 0.1}})
+    assert "records privacy budget {'category-month-sales': 0.1}, but a release of this spec spends" in problem(
+        less
+    )
+    january = offered.model_copy(update={"released_at": "2027-01-02T09:00:00+00:00"})
+    assert "privacy budget" not in problem(january)  # a new month: the budget check passes (approvals are next)

@@ -158,6 +158,11 @@ def test_a_node_countersigns_only_an_approved_entry_that_continues_its_mirror(
         entry=fresh, coordinator_signature=ledger[0].coordinator_signature, countersignatures={}
     )
     assert "coordinator's signature" in (entry_problem(unsigned, spec, sha, "run-3", ledger) or "")
+    underreported = fresh.model_copy(update={"privacy_budget_spent": {"category-month-sales": 0.1}})
+    assert (
+        "the entry records privacy budget {'category-month-sales': 0.1}, but a release of this spec spends none"
+        in (entry_problem(offered(underreported), spec, sha, "run-3", ledger) or "")
+    )
 
 
 def test_the_coordinator_restores_a_reset_bucket_and_refuses_a_different_one(
