@@ -4,7 +4,6 @@ every party-side step runs on that party's own node (see `flows/party_steps.py`)
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from secrets import token_hex
@@ -12,11 +11,11 @@ from secrets import token_hex
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from cleanroom.errors import ReleaseRefused
 from cleanroom.exchange.heartbeat import Heartbeats
 from cleanroom.history import KpiChange
 from cleanroom.privacy.budget import give_back_unspent
-from cleanroom.release.rerun import Rerun, RerunRequested, adjusted, combined
+from cleanroom.release.rerun import Rerun, with_reruns
+from cleanroom.spec import PinnedSpec
 from tasks import analysis, improvement, objectives, preparation, reporting, review, secure_setup
 from tasks.context import RunContext, open_run
 
@@ -45,26 +44,17 @@ def collaboration_lifecycle(spec_path: Path) -> LifecycleOutcome:
     report, release it sealed, and record KPIs."""
     started = time.monotonic()
     pinned = objectives.pin_collaboration_spec(spec_path)
-    rerun: Rerun | None = None
-    for attempt in range(pinned.spec.approval.rerun_bounds.max_reruns + 1):
-        run_pinned = pinned if rerun is None else replace(pinned, spec=adjusted(pinned.spec, rerun.adjustments))
+
+    def attempt(run_pinned: PinnedSpec, rerun: Rerun | None) -> LifecycleOutcome:
         context = open_run(run_pinned, new_run_id(), rerun=rerun)
         try:
             with Heartbeats(context.exchange, to=context.parties):  # nodes give up on a coordinator that died
                 return _phases(context, started)
-        except RerunRequested as requested:
-            rerun = combined(rerun, requested.rerun, pinned.spec)
-            if attempt == pinned.spec.approval.rerun_bounds.max_reruns:
-                raise ReleaseRefused(
-                    f"re-run requested by {rerun.requested_by}, but the spec allows {attempt} re-run(s) "
-                    "of one run (approval.rerun_bounds.max_reruns) and they are used",
-                    where=f"run {context.run_id}",
-                    fix="nothing was released; start a new run, or agree a spec with the stricter parameters",
-                ) from None
-            get_run_logger().info("re-running %s: %s", context.run_id, "; ".join(rerun.changes))
         finally:
             _close(context)
-    raise AssertionError("unreachable: the loop returns or raises")
+
+    # An approver's signed request to compute again, stricter, starts a new run at once (phase 5.2).
+    return with_reruns(pinned, attempt, get_run_logger().info)
 
 
 def _phases(context: RunContext, started: float) -> LifecycleOutcome:

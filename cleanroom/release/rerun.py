@@ -4,11 +4,16 @@ signed; the run applies the adjustments to its own copy, and the report and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from cleanroom.errors import CleanroomError
+from cleanroom.errors import CleanroomError, ReleaseRefused
 from cleanroom.spec.approval import Adjustments
+from cleanroom.spec.loader import PinnedSpec
 from cleanroom.spec.models import CollaborationSpec
+
+T = TypeVar("T")
 
 
 class RerunRequested(CleanroomError):
@@ -87,3 +92,27 @@ def combined(earlier: Rerun | None, later: Rerun, spec: CollaborationSpec) -> Re
         )
         later = replace(later, adjustments=merged)
     return replace(later, changes=changes(spec, later.adjustments))
+
+
+def with_reruns(
+    pinned: PinnedSpec, attempt: Callable[[PinnedSpec, Rerun | None], T], log: Callable[[str], None]
+) -> T:
+    """Run `attempt` (one run of the lifecycle) and, each time an approver asks for a re-run, again with
+    the combined adjustments applied to a copy of the spec, up to `approval.rerun_bounds.max_reruns`."""
+    rerun: Rerun | None = None
+    limit = pinned.spec.approval.rerun_bounds.max_reruns
+    for count in range(limit + 1):
+        run_pinned = pinned if rerun is None else replace(pinned, spec=adjusted(pinned.spec, rerun.adjustments))
+        try:
+            return attempt(run_pinned, rerun)
+        except RerunRequested as requested:
+            rerun = combined(rerun, requested.rerun, pinned.spec)
+            if count == limit:
+                raise ReleaseRefused(
+                    f"re-run requested by {rerun.requested_by}, but the spec allows {limit} re-run(s) of one run "
+                    "(approval.rerun_bounds.max_reruns) and they are used",
+                    where=f"run {requested.rerun.previous_run}",
+                    fix="nothing was released; start a new run, or agree a spec with the stricter parameters",
+                ) from None
+            log(f"re-running {requested.rerun.previous_run}: {'; '.join(rerun.changes)}")
+    raise AssertionError("unreachable: the loop returns or raises")

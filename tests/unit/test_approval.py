@@ -34,7 +34,7 @@ from cleanroom.release.approvals import (
     verdict,
 )
 from cleanroom.release.drafts import OUTCOME, Draft, keep_draft
-from cleanroom.release.rerun import Rerun, RerunRequested, adjusted, adjustment_problems, combined
+from cleanroom.release.rerun import Rerun, RerunRequested, adjusted, adjustment_problems, combined, with_reruns
 from cleanroom.report.content import build_report
 from cleanroom.report.publish import seal_report
 from cleanroom.settings import Settings
@@ -398,3 +398,34 @@ def test_the_rerun_report_says_what_it_repeats_and_why(small_spec) -> None:
         "than the spec's: minimum group size 10 -> 15. Nothing of the earlier run was released."
     )
     assert report.min_group_size == 15 and "a cell needs >= 15 customers" in report.disclosure_rule
+
+
+def test_the_lifecycle_reruns_with_the_combined_adjustments_up_to_the_spec_limit(small_spec) -> None:
+    """The loop the lifecycle runs its attempts in: each request starts the next run at once, on a copy
+    of the spec with every adjustment so far; a request past max_reruns ends it unreleased."""
+    requests = [
+        Rerun("run-a", ANA, Adjustments(min_group_size=15), []),
+        Rerun("run-b", BO, Adjustments(max_share_percent=60), []),
+    ]
+    seen: list[tuple[int, float, str | None]] = []
+
+    def attempt(pinned, rerun):  # type: ignore[no-untyped-def]
+        privacy = pinned.spec.privacy
+        seen.append((privacy.min_group_size, privacy.dominance.max_share_percent, rerun and rerun.requested_by))
+        assert pinned.sha256 == small_spec.sha256  # the hash every party signed stays
+        if len(seen) <= len(requests):
+            raise RerunRequested(requests[len(seen) - 1])
+        return "released"
+
+    logged: list[str] = []
+    assert with_reruns(small_spec, attempt, logged.append) == "released"
+    assert seen == [(10, 80, None), (15, 80, ANA), (15, 60, BO)]
+    assert logged[1] == "re-running run-b: minimum group size 10 -> 15; largest retailer share 80% -> 60%"
+    once = small_spec.spec.approval.model_copy(
+        update={"rerun_bounds": small_spec.spec.approval.rerun_bounds.model_copy(update={"max_reruns": 1})}
+    )
+    strict = replace(small_spec, spec=small_spec.spec.model_copy(update={"approval": once}))
+    seen.clear()
+    with pytest.raises(ReleaseRefused, match=r"the spec allows 1 re-run\(s\) of one run"):
+        with_reruns(strict, attempt, logged.append)
+    assert len(seen) == 2
