@@ -48,6 +48,7 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
         shutil.rmtree(settings.keys_root, ignore_errors=True)
         shutil.rmtree(demo_nodes_root(settings), ignore_errors=True)
         raw = yaml.safe_load(TEMPLATE.read_text())
+        _forget_old_consortium(settings, raw["collaboration"])
         _fill_keys(raw, settings)
         spec_path.parent.mkdir(parents=True, exist_ok=True)
         _pin_catalogue(raw, spec_path.parent, seed)
@@ -64,6 +65,23 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
     _sign_by_every_party(settings, spec_path)
     _standing_approvals(settings, spec_path)
     return spec_path
+
+
+def _forget_old_consortium(settings: Settings, collaboration: str) -> None:
+    """New keys make a new consortium: the coordinator's ledger mirror, budget records, release records
+    and standing approvals of the old one are signed by keys that no longer exist (the old ledger would
+    fail `cleanroom ledger verify`, and the new one must not continue it)."""
+    from cleanroom.privacy.budget import budget_folder
+    from cleanroom.release.ledger import ledger_mirror
+    from cleanroom.release.previous import records_folder
+
+    for folder in (
+        ledger_mirror(settings.workspace, collaboration),
+        budget_folder(settings.workspace, collaboration),
+        records_folder(settings.workspace, collaboration),
+        settings.standing_approvals_root,
+    ):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _fill_keys(raw: dict, settings: Settings) -> None:

@@ -203,3 +203,32 @@ def test_ledger_verify_and_show_on_mirrors(ledger, small_spec, tmp_path, monkeyp
         refused.exit_code == 2 and "entry 1 differs from" in refused.output and "does not chain" in refused.output
     )
     assert Path(good).is_dir()
+
+
+def test_a_rebuilt_demo_consortium_starts_its_own_ledger(tmp_path) -> None:
+    """`make demo` rebuilds its consortium with new keys when its template changes: the coordinator's
+    records signed with the old keys go with them, so the new ledger does not continue the old one."""
+    from cleanroom.demo_setup import demo_spec_path, ensure_demo_workspace
+    from cleanroom.privacy.budget import budget_folder
+    from cleanroom.release.ledger import ledger_mirror
+    from cleanroom.release.previous import records_folder
+    from cleanroom.settings import Settings
+    from cleanroom.spec import load_spec
+
+    settings = Settings(workspace=tmp_path)
+    collaboration = load_spec(ensure_demo_workspace(settings, scale=0.005)).collaboration
+    old = [
+        ledger_mirror(tmp_path, collaboration),
+        budget_folder(tmp_path, collaboration),
+        records_folder(tmp_path, collaboration),
+        settings.standing_approvals_root,
+    ]
+    for folder in old:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "old.json").write_text("{}")
+    old_key = settings.signing_key_path.read_bytes()
+    spec_path = demo_spec_path(settings)
+    spec_path.write_text(spec_path.read_text().replace("# template sha256:", "# template sha256: older"))
+    ensure_demo_workspace(settings, scale=0.005)
+    assert settings.signing_key_path.read_bytes() != old_key  # a new consortium
+    assert not any((folder / "old.json").exists() for folder in old)
