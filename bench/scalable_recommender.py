@@ -73,10 +73,10 @@ def noise_rate(params: AlsParams, clipping: Clipping, draws: int = 20_000) -> fl
     from cleanroom.recommend.statistics_noise import noise_share
 
     measures = calibrate_epoch(0.1, params, clipping)
+    layout = Layout(params.factors, draws // (params.factors * (params.factors + 3) // 2) + 1)
     started = time.perf_counter()
-    noise_share(measures, Layout(params.factors, draws // (params.factors * (params.factors + 3) // 2) + 1))
-    size = Layout(params.factors, draws // (params.factors * (params.factors + 3) // 2) + 1).size
-    return size / (time.perf_counter() - started)
+    noise_share(measures, layout)
+    return layout.size / (time.perf_counter() - started)
 
 
 def party_epoch(
