@@ -10,11 +10,14 @@ from cleanroom.privacy.budget import mark_spent
 from cleanroom.psi.indicators import hand_out
 from cleanroom.psi.overlap import RevealedOverlap, overlap_from_blinded
 from cleanroom.psi.rounds import fully_blinded_sets
+from cleanroom.recommend.joint_epochs import coordinate
 from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, training_config
 from cleanroom.secure import RevealedTotals
 from cleanroom.secure.factorization import TrainedFactors
 from cleanroom.secure.shared_sales import RevealedSharedSales, SharedIndicators, SharedSalesRequest
 from cleanroom.secure.spec_requests import recommender_request, summed_groups, summed_request
+from cleanroom.spec.analyses import RecommenderMode
+from cleanroom.spec.catalogue import load_catalogue
 from tasks import PRIVATE
 from tasks.context import RunContext
 from tasks.secure_setup import PlayerSession
@@ -116,6 +119,8 @@ def train_joint_recommender(context: RunContext, players: PlayerSession) -> Trai
     analysis = spec.joint_recommender
     if analysis is None:
         return None
+    if analysis.mode is RecommenderMode.SCALABLE:
+        return _train_scalable(context, players)
     request = recommender_request(spec, context.pinned.path)
     trained = players.engine().train_factorization(request)
     # Sealed to the data parties now: each node ranks for its customers once its player stopped.
@@ -124,6 +129,31 @@ def train_joint_recommender(context: RunContext, players: PlayerSession) -> Trai
         "joint recommender: %d epochs in %.1f s under %s", request.epochs, trained.seconds, request.protocol.value
     )
     return trained
+
+
+def _train_scalable(context: RunContext, players: PlayerSession) -> TrainedFactors:
+    """Federated ALS: the nodes solve their customers each epoch, the players sum their statistics (and
+    the noise) under MPC, the coordinator solves the items from the revealed noisy sum."""
+    spec, logger = context.pinned.spec, get_run_logger()
+    items = len(load_catalogue(context.pinned.path, spec))
+    model = coordinate(
+        spec,
+        items,
+        players.engine(),
+        context.exchange,
+        context.parties,
+        context.settings.step_timeout,
+        players.problem,
+        logger.info,
+    )
+    context.exchange.send(ITEM_FACTORS, json.dumps(model.item_factors.tolist()).encode(), to=context.parties)
+    logger.info("joint recommender: %.1f s, of which %.1f s in secure sums", model.seconds, model.secure_seconds)
+    return TrainedFactors(
+        item_factors=model.item_factors.tolist(),
+        user_factors_delivered={party: True for party in context.parties},  # each node confirms in recommend
+        seconds=model.seconds,
+        items_modelled=int(model.released.sum()),
+    )
 
 
 @task(name="joint-recommendations", **PRIVATE)
@@ -144,8 +174,11 @@ def deliver_recommendations(context: RunContext, trained: TrainedFactors | None)
     config = training_config(analysis)
     return RecommenderOutcome(
         protocol=spec.protocol_for(analysis),
+        mode=analysis.mode.value,
         items=len(trained.item_factors),
-        users_per_party=analysis.users_per_party,
+        items_modelled=trained.items_modelled,
+        rho=analysis.rho,
+        users_per_party=analysis.users_per_party if analysis.mode is RecommenderMode.OBLIVIOUS else 0,
         factors=config.factors,
         epochs=config.epochs,
         top_n=analysis.top_n,

@@ -29,3 +29,16 @@ def shares_staged(party: str) -> str:
 
 LEDGER_ENTRY = "release/ledger-entry"  # coordinator -> data parties: the release's entry, to countersign
 LEDGER_COMMITTED = "release/ledger-committed"  # coordinator -> data parties: the entry as committed, to mirror
+
+# The scalable recommender (spec mode scalable), epoch by epoch.
+RELEASED_ITEMS = "recommender/released-items"  # coordinator -> data parties: which items are modelled (bytes)
+
+
+def epoch_item_factors(epoch: int) -> str:
+    """coordinator -> data parties: the item factors an epoch starts from (.npy)."""
+    return f"recommender/epochs/{epoch:04d}/item-factors"
+
+
+def statistics_staged(party: str, epoch: int) -> str:
+    """party -> coordinator: its statistics (and noise share) for the epoch are where its player reads them."""
+    return f"recommender/epochs/{epoch:04d}/staged/{party}"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from cleanroom.errors import CleanroomError, PartyUnavailableError, ReleaseRefused, SecureComputationError
 from cleanroom.exchange.heartbeat import CoordinatorWatch
@@ -49,9 +50,18 @@ from cleanroom.party.preparation import prepare_party
 from cleanroom.party.psi_session import run_session
 from cleanroom.party.recommendations import deliver_recommendations, prepare_recommender_input
 from cleanroom.party.runs import PartyRun
+from cleanroom.party.scalable_recommendations import (
+    USER_FACTORS_FILE,
+    holdout_start,
+    load_purchases,
+    retailer_side,
+    stage_support,
+)
+from cleanroom.party.scalable_recommendations import deliver as deliver_scalable
 from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
 from cleanroom.privacy.noise_shares import noise_margin, write_noise_shares
 from cleanroom.psi.indicators import receive_shares
+from cleanroom.recommend.joint_epochs import take_part
 from cleanroom.release.countersign import entry_problem
 from cleanroom.release.ledger import (
     SignedEntry,
@@ -66,6 +76,8 @@ from cleanroom.release.ledger import (
 from cleanroom.secure.factorization import USER_FACTORS_OUTPUT_PATH
 from cleanroom.secure.shared_sales import indicator_share_file
 from cleanroom.spec import PinnedSpec
+from cleanroom.spec.analyses import RecommenderMode
+from cleanroom.spec.catalogue import load_catalogue
 from cleanroom.spec.models import CollaborationSpec
 
 log = logging.getLogger("cleanroom.node")
@@ -152,6 +164,7 @@ def player(node: Node, run_id: str, spec_sha256: str) -> Status:
             serving.start(timeouts.player_start_seconds)
             context.exchange.send(player_ready(node.party), b"", [COORDINATOR])
             _stage_overlap_shares(context, serving)  # they arrive once PSI is done, while the player serves
+            _train_scalable_recommender(context, serving)  # its epochs, while the player serves
             reason = _serve(context, serving)
     finally:
         serving.stop()
@@ -168,9 +181,17 @@ def recommend(node: Node, run_id: str, spec_sha256: str) -> Status:
     analysis = spec.joint_recommender
     assert analysis is not None
     item_factors = np.asarray(json.loads(context.wait(ITEM_FACTORS, COORDINATOR)), dtype=np.float64)
-    if not (context.run.outputs_dir / USER_FACTORS_OUTPUT_PATH).is_file():
-        raise SecureComputationError("its player wrote no user factors", where=f"party {node.party}")
-    recall = deliver_recommendations(spec, context.pinned.path, context.run.prepared(), context.run, item_factors)
+    if analysis.mode is RecommenderMode.SCALABLE:
+        if not (context.run.outputs_dir / USER_FACTORS_FILE).is_file():
+            raise SecureComputationError("it took part in no epoch of the training", where=f"party {node.party}")
+        product_ids = load_catalogue(context.pinned.path, spec)
+        recall = deliver_scalable(analysis, context.run, context.run.prepared(), item_factors, product_ids)
+    else:
+        if not (context.run.outputs_dir / USER_FACTORS_OUTPUT_PATH).is_file():
+            raise SecureComputationError("its player wrote no user factors", where=f"party {node.party}")
+        recall = deliver_recommendations(
+            spec, context.pinned.path, context.run.prepared(), context.run, item_factors
+        )
     log.info("recommend %s: %s", run_id, recall.model_dump_json())  # this party's own figures, kept here
     if analysis.share_evaluation:  # the spec approves sharing it: sealed to the coordinator only
         context.exchange.send(
@@ -274,8 +295,30 @@ def _stage_player_inputs(context: NodeRun) -> None:
     for grid in prepared.glob("*.i64"):
         shutil.copyfile(grid, run.player_dir / grid.name)
     write_noise_shares(spec, context.party, run.player_dir)  # fresh for every run, never kept
-    if spec.joint_recommender is not None:
+    analysis = spec.joint_recommender
+    if analysis is not None and analysis.mode is RecommenderMode.SCALABLE:
+        product_ids = load_catalogue(context.pinned.path, spec)
+        transactions = pl.scan_parquet(prepared / "transactions.parquet")
+        purchases = load_purchases(transactions, holdout_start(analysis), product_ids)
+        purchases.save(run.evaluation_dir)
+        stage_support(purchases, analysis, run.player_dir)
+    elif analysis is not None:
         prepare_recommender_input(spec, context.pinned.path, prepared, run)
+
+
+def _while_serving(
+    context: NodeRun, serving: SandboxedPlayer, waiting_for: str
+) -> Callable[[], CleanroomError | None]:
+    """Why to stop waiting for the coordinator's next message while the player serves."""
+
+    def stop_waiting() -> CleanroomError | None:
+        if not serving.alive():
+            return PartyUnavailableError("its player exited", where=f"party {context.party}")
+        if context.exchange.has(RELEASE):
+            return PartyUnavailableError(f"released before {waiting_for} came", where=f"party {context.party}")
+        return context.stop_waiting()
+
+    return stop_waiting
 
 
 def _stage_overlap_shares(context: NodeRun, serving: SandboxedPlayer) -> None:
@@ -284,19 +327,33 @@ def _stage_overlap_shares(context: NodeRun, serving: SandboxedPlayer) -> None:
     overlap = spec.customer_overlap
     if overlap is None or not overlap.shared_customer_sales:
         return
-
-    def stop_waiting() -> CleanroomError | None:
-        if not serving.alive():
-            return PartyUnavailableError("its player exited", where=f"party {context.party}")
-        if context.exchange.has(RELEASE):
-            return PartyUnavailableError("released before the shares came", where=f"party {context.party}")
-        return context.stop_waiting()
-
+    stop_waiting = _while_serving(context, serving, "the shares")
     parties = [p.name for p in spec.data_parties]
     timeout = _message_timeout(context.node)
     for owner, share in receive_shares(context.exchange, parties, context.party, timeout, stop_waiting).items():
         (run.player_dir / indicator_share_file(owner)).write_bytes(share)
     context.exchange.send(shares_staged(context.party), b"", [COORDINATOR])
+
+
+def _train_scalable_recommender(context: NodeRun, serving: SandboxedPlayer) -> None:
+    """This party's half of every epoch of the scalable recommender (see recommend.joint_epochs)."""
+    spec, run = context.pinned.spec, context.run
+    analysis = spec.joint_recommender
+    if analysis is None or analysis.mode is not RecommenderMode.SCALABLE:
+        return
+    started = time.monotonic()
+    epochs = take_part(
+        analysis,
+        lambda released: retailer_side(run, analysis, released),
+        context.exchange,
+        context.party,
+        context.party in {p.name for p in spec.compute_parties},
+        run.player_dir,
+        run.outputs_dir,
+        _message_timeout(context.node),
+        _while_serving(context, serving, "the next item factors"),
+    )
+    log.info("recommender %s: %d epochs in %.1f s", run.run_id, epochs, time.monotonic() - started)
 
 
 def _serve(context: NodeRun, serving: SandboxedPlayer) -> str:

@@ -23,7 +23,11 @@ def noised_analyses(spec: CollaborationSpec) -> list[Any]:
 
 def rho_per_analysis(spec: CollaborationSpec) -> dict[str, float]:
     """What one release of the spec spends, per analysis id (the ledger's `privacy_budget_spent`)."""
-    return {a.id: rho_spent(a.noise, a.measures) for a in noised_analyses(spec)}
+    spends = {a.id: rho_spent(a.noise, a.measures) for a in noised_analyses(spec)}
+    recommender = spec.joint_recommender
+    if recommender is not None and recommender.rho is not None:  # the scalable mode's item statistics
+        spends[recommender.id] = recommender.rho
+    return spends
 
 
 def noise_margin(analysis: Any, compute_parties: int, deviations: float = 6.0) -> list[float] | None:

@@ -56,6 +56,44 @@ def released_items(supports: list[np.ndarray], min_customers: int, min_retailers
     return (customers >= min_customers) & (retailers >= min_retailers)
 
 
+def item_support(purchases: sparse.csr_matrix, clipping: Clipping) -> np.ndarray:
+    """Per item, the customers who bought it (after clipping): one retailer's input to the support check."""
+    return np.diff(clipped_purchases(purchases, clipping).tocsc().indptr).astype(np.int64)
+
+
+@dataclass
+class RetailerSide:
+    """What one retailer computes each epoch, on its own node: its customers' factors (kept here, warm
+    starting the next epoch) and its statistics vector for the secure sum."""
+
+    purchases: sparse.csr_matrix  # its customers x the catalogue, purchase counts before the holdout
+    params: AlsParams
+    clipping: Clipping
+    released: np.ndarray
+    factors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.clipped = clipped_purchases(self.purchases, self.clipping)
+
+    def statistics(self, item_factors: np.ndarray) -> np.ndarray:
+        self.factors = user_factors(item_factors, self.purchases, self.params, self.factors)
+        stats = item_statistics(unit_norm(self.factors), self.clipped, self.params)
+        return encode(stats, self.released, self.params.factors)
+
+    def final_factors(self, item_factors: np.ndarray) -> np.ndarray:
+        return user_factors(item_factors, self.purchases, self.params, self.factors)
+
+
+def next_item_factors(
+    summed: np.ndarray, released: np.ndarray, params: AlsParams, previous: np.ndarray
+) -> np.ndarray:
+    """The coordinator's half of an epoch: the item factors from the revealed (noisy) sum. Items not
+    released have no factors (zero: they are never recommended)."""
+    solved = solve_items(decode(summed, released, params.factors), params, previous)
+    solved[~released] = 0.0
+    return solved
+
+
 def train(
     purchases: list[sparse.csr_matrix],
     params: AlsParams,
@@ -68,20 +106,13 @@ def train(
 ) -> Trained:
     """Train over `params.epochs`; with `rho_per_epoch`, every compute party adds its noise share."""
     items = purchases[0].shape[1]
-    clipped = [clipped_purchases(p, clipping) for p in purchases]
+    retailers = [RetailerSide(p, params, clipping, released) for p in purchases]
     y = initial_item_factors(items, params)
-    x: list[np.ndarray | None] = [None] * len(purchases)
     layout = Layout(params.factors, int(released.sum()))
     noise = calibrate_epoch(rho_per_epoch, params, clipping) if rho_per_epoch else None
     for _ in range(params.epochs):
-        vectors = []
-        for index, part in enumerate(purchases):
-            x[index] = user_factors(y, part, params, x[index])
-            stats = item_statistics(unit_norm(x[index]), clipped[index], params)
-            vectors.append(encode(stats, released, params.factors))
+        vectors = [retailer.statistics(y) for retailer in retailers]
         if noise is not None:
             vectors += [noise_share(noise, layout) for _ in range(compute_parties)]
-        statistics = decode(summed(vectors), released, params.factors)
-        y = solve_items(statistics, params, y)
-    final = [user_factors(y, part, params, previous) for part, previous in zip(purchases, x)]
-    return Trained(y, final, released)
+        y = next_item_factors(summed(vectors), released, params, y)
+    return Trained(y, [retailer.final_factors(y) for retailer in retailers], released)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from cleanroom.recommend.factorization import MFConfig
+from cleanroom.recommend.federated_als import AlsParams, Clipping
 from cleanroom.spec.analyses import JointRecommender, Protocol
 
 
@@ -20,13 +21,29 @@ def training_config(analysis: JointRecommender) -> MFConfig:
     )
 
 
+def scalable_settings(analysis: JointRecommender) -> tuple[AlsParams, Clipping]:
+    """The scalable mode's ALS settings and each customer's clipping, from the spec."""
+    params = AlsParams(
+        factors=analysis.factors,
+        regularization=analysis.regularization,
+        alpha=analysis.confidence,
+        epochs=analysis.epochs,
+        seed=analysis.seed,
+    )
+    return params, Clipping(analysis.max_items_per_customer, analysis.max_purchases_per_item)
+
+
 class PartyRecall(BaseModel):
-    """Recall@N on one party's held-out purchases, for the joint model and the two baselines."""
+    """Recall@N on one party's held-out purchases, for the joint model and the two baselines (keys of
+    the dicts: joint, alone, popularity; the scalable mode fills them)."""
 
     joint: float
     alone: float  # the same model trained on this party's data only
     popularity: float  # this party's own best sellers
     lift_interval: tuple[float, float]  # 95% paired bootstrap over this party's customers
+    ndcg: dict[str, float] = {}
+    recall_interval: dict[str, tuple[float, float]] = {}  # 95% bootstrap over customers
+    ndcg_interval: dict[str, tuple[float, float]] = {}
 
     @property
     def lift(self) -> float:
@@ -35,7 +52,10 @@ class PartyRecall(BaseModel):
 
 class RecommenderOutcome(BaseModel):
     protocol: Protocol
-    items: int
+    mode: str = "oblivious"
+    items: int  # in the catalogue
+    items_modelled: int | None = None  # scalable: those enough customers at enough retailers bought
+    rho: float | None = None  # scalable: the training's privacy loss (zCDP)
     users_per_party: int
     factors: int
     epochs: int

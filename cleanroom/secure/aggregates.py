@@ -109,11 +109,13 @@ def build_totals_function(request: AggregateRequest, prot: Any) -> Any:
         released = sales_shared
         if request.noised():
             released = reduce(operator.add, [noise_share(party) for party in request.players], released)
-        masked_shared = tfe.select(shown_shared, released - released, released)
         checks = [
             reconstructs_to_own_input(party, inputs[party][0]).reveal().to_native()
             for party in request.providers()
         ]
+        if not request.reveal_sums:
+            return shown_shared.reveal().to_native(), tf.zeros((cells,), dtype=tf.int64), checks
+        masked_shared = tfe.select(shown_shared, released - released, released)
         return shown_shared.reveal().to_native(), masked_shared.reveal().to_native(), checks
 
     return totals
@@ -126,7 +128,7 @@ def run_totals(request: AggregateRequest, prot: Any) -> RevealedTotals:
     shown = np.asarray(shown_revealed).astype(bool).reshape(-1)
     masked = np.asarray(masked_revealed).astype(np.int64).reshape(-1)
     return RevealedTotals(
-        sales_cents=[int(v) if ok else None for v, ok in zip(masked, shown)],
+        sales_cents=[int(v) if ok and request.reveal_sums else None for v, ok in zip(masked, shown)],
         shown=shown.tolist(),
         contribution_consistent={
             party: bool(np.asarray(c).reshape(-1)[0] == 1) for party, c in zip(request.providers(), checks)

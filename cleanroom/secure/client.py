@@ -1,7 +1,7 @@
 """The coordinator's secure-computation client, run as its own sandboxed process for one player session,
 so TensorFlow's process-wide cluster connection never outlives the session: joins the cluster named in
 a JSON file, then for each request file named on its standard input (aggregate totals, matrix
-factorization, shared-customer sales) writes the revealed result as JSON beside it, until that input
+factorization, shared-customer sales, a vector sum) writes the revealed result as JSON beside it, until that input
 closes."""
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from cleanroom.secure.player import PLAYER_JOB, PLAYER_NICENESS, start_bridges
 from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 from cleanroom.secure.shared_sales import SharedSalesRequest, run_shared_sales
+from cleanroom.secure.vector_sum import VectorSumRequest, run_vector_sum
 
 CLUSTER_FILE = "cluster.json"  # in its working folder: the members' loopback addresses, the sockets folder
 REQUESTS: dict[str, type[BaseModel]] = {
     "totals": AggregateRequest,
     "factorization": FactorizationRequest,
     "shared_sales": SharedSalesRequest,
+    "vector_sum": VectorSumRequest,
 }
 
 
@@ -63,20 +65,32 @@ def main() -> int:
     for line in sys.stdin:
         name = line.strip()
         message = json.loads(Path(name).read_text())
-        answer = serve(message.get("kind", "totals"), message["request"], config)
+        answer = serve(message.get("kind", "totals"), message["request"], config, vector_file(name))
         partial = Path(name + ".partial")
         partial.write_text(answer)
         partial.replace(result_file(name))
     return 0
 
 
-def serve(kind: str, raw: dict, config: Any) -> str:
-    """One computation's revealed result (or its one-line error) as JSON."""
-    request: AggregateRequest | FactorizationRequest | SharedSalesRequest = REQUESTS[kind].model_validate(raw)
+def vector_file(request_file: str) -> str:
+    """Where a vector sum's revealed vector goes (raw little-endian int64; too long for JSON)."""
+    return result_file(request_file).removesuffix(".json") + ".i64"
+
+
+def serve(kind: str, raw: dict, config: Any, vector_path: str = "") -> str:
+    """One computation's revealed result (or its one-line error) as JSON; a vector sum's vector is
+    written to `vector_path` and the JSON names it."""
+    request: AggregateRequest | FactorizationRequest | SharedSalesRequest | VectorSumRequest = REQUESTS[
+        kind
+    ].model_validate(raw)
     try:
         require_secure_randomness()
         with protocol_scope(request.protocol, config, request.players) as prot:
             revealed: BaseModel
+            if isinstance(request, VectorSumRequest):
+                vector, seconds = run_vector_sum(request)
+                Path(vector_path).write_bytes(vector.astype("<i8").tobytes())
+                return json.dumps({"file": vector_path, "seconds": seconds})
             if isinstance(request, FactorizationRequest):
                 revealed = run_training(request)
             elif isinstance(request, SharedSalesRequest):

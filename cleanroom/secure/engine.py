@@ -35,6 +35,7 @@ class SecureEngine(TypingProtocol):
     def secure_totals(self, request: AggregateRequest) -> RevealedTotals: ...
     def train_factorization(self, request: FactorizationRequest) -> TrainedFactors: ...
     def shared_sales(self, request: SharedSalesRequest) -> RevealedSharedSales: ...
+    def vector_sum(self, request: VectorSumRequest) -> tuple[np.ndarray, float]: ...
 
 
 @dataclass
@@ -106,6 +107,18 @@ class RemoteEngine:
         return RevealedSharedSales.model_validate(
             self._run_client("shared_sales", request.model_dump(mode="json"))
         )
+
+    def vector_sum(self, request: VectorSumRequest) -> tuple[np.ndarray, float]:
+        answer = self._run_client("vector_sum", request.model_dump(mode="json"))
+        assert self._workdir is not None
+        written = self._workdir / answer["file"]
+        vector = np.frombuffer(written.read_bytes(), dtype="<i8").copy()
+        written.unlink()
+        if vector.size != request.length:
+            raise SecureComputationError(
+                f"the vector sum revealed {vector.size} values, expected {request.length}", where="secure engine"
+            )
+        return vector, float(answer["seconds"])
 
     def close(self) -> None:
         """End the client (it exits when its request stream closes) and remove its folder."""

@@ -73,6 +73,7 @@ class TrainedFactors(BaseModel):
     user_factors_delivered: dict[str, bool]  # each party confirms it received its own rows
     seconds: float
     seconds_per_epoch: float | None = None  # set by timing runs
+    items_modelled: int | None = None  # the scalable mode: items that passed the support check
 
 
 def write_party_ratings(path: str, centred: np.ndarray, mask: np.ndarray, rows: int) -> None:

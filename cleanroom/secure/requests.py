@@ -48,6 +48,8 @@ class AggregateRequest(BaseModel):
     # Per cell, what one unit of the dominance comparison is in the grid's integers: 100 for cents
     # (compared in euros), 1 for counts. Empty: every cell is cents.
     value_units: list[float] = []
+    # False: only which cells pass is revealed, not their sums (the recommender's item support check).
+    reveal_sums: bool = True
 
     def units(self) -> list[float]:
         return self.value_units or [CENTS_PER_UNIT] * self.cells

@@ -7,7 +7,7 @@ from datetime import date
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cleanroom.analyses.basket_statistics import BasketStatistics
 from cleanroom.analyses.category_month_sales import CategoryMonthSales
@@ -54,30 +54,85 @@ class Catalogue(Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class RecommenderMode(str, Enum):
+    OBLIVIOUS = "oblivious"  # dense matrix factorization under MPC: small catalogues, nothing revealed but factors
+    SCALABLE = "scalable"  # federated ALS: customers' factors stay home, per-item sums are summed and noised
+
+
+# Only one mode uses these; naming one under the other mode is a mistake the spec check reports.
+OBLIVIOUS_ONLY = ("users_per_party", "learning_rate", "purchase_weight")
+SCALABLE_ONLY = (
+    "confidence",
+    "min_item_customers",
+    "min_item_retailers",
+    "max_items_per_customer",
+    "max_purchases_per_item",
+    "rho",
+    "seed",
+)
+SCALABLE_EPOCHS = 10  # ALS converges in a few epochs; gradient descent needs a hundred
+
+
 class JointRecommender(SecureAnalysis):
-    """Implicit-feedback matrix factorization over the shared catalogue, trained under MPC on every
-    party's purchases: bought items weigh `purchase_weight`, the rest 1 (integer weights keep the
-    secret mask exact). Item factors are revealed; each party receives only its own users' factors,
-    ranks its own top-N and evaluates Recall@N on purchases from `holdout_from` on."""
+    """A joint recommender over the shared catalogue; each party ranks its own top-N and evaluates on
+    purchases from `holdout_from` on.
+
+    mode oblivious: implicit-feedback matrix factorization trained under MPC on every party's purchases
+    (bought items weigh `purchase_weight`, the rest 1); item factors are revealed, each party receives
+    only its own users' factors. Its cost is customers x products x factors per epoch: small catalogues.
+
+    mode scalable: implicit ALS where each retailer solves its own customers' factors (they never leave
+    its node) and only per-item sums over customers are combined: secret-shared, summed and noised
+    (rho for the whole training, split over the epochs) under MPC, then revealed; items bought by fewer
+    than `min_item_customers` customers or at fewer than `min_item_retailers` retailers are not modelled."""
 
     id: Name
     kind: Literal[AnalysisKind.JOINT_RECOMMENDER]
     objective: Name
     catalogue: Catalogue
+    mode: RecommenderMode = RecommenderMode.OBLIVIOUS
     holdout_from: date = Field(description="purchases before this date train, later ones evaluate")
-    users_per_party: int = Field(
-        default=400, ge=10, le=5000, description="public bound: each party's most active customers, padded"
-    )
     factors: int = Field(default=10, ge=2, le=64)
     epochs: int = Field(default=100, ge=1, le=1000)
-    # Full-batch steps grow with the number of customers: keep lr x customers x parties moderate.
-    learning_rate: float = Field(default=0.002, gt=0, le=1)
     regularization: float = Field(default=0.1, ge=0)
-    purchase_weight: int = Field(default=5, ge=1, le=100)
     top_n: int = Field(default=10, ge=1, le=100)
+    exclude_bought: bool = Field(default=True, description="top-N lists leave out what the customer bought")
     share_evaluation: bool = Field(
         default=True, description="each party's Recall@N (joint, alone, popularity) goes into the report"
     )
+    # mode oblivious
+    users_per_party: int = Field(
+        default=400, ge=10, le=5000, description="public bound: each party's most active customers, padded"
+    )
+    # Full-batch steps grow with the number of customers: keep lr x customers x parties moderate.
+    learning_rate: float = Field(default=0.002, gt=0, le=1)
+    purchase_weight: int = Field(default=5, ge=1, le=100)
+    # mode scalable
+    confidence: float = Field(default=10.0, gt=0, le=1000, description="weight of one purchase (ALS alpha)")
+    min_item_customers: int | None = Field(
+        default=None, ge=1, description="customers who bought an item, at least; default privacy.min_group_size"
+    )
+    min_item_retailers: int = Field(default=2, ge=1)
+    max_items_per_customer: int = Field(default=50, ge=1, le=10_000, description="clipping: a customer's items")
+    max_purchases_per_item: float = Field(default=5.0, gt=0, le=1000, description="clipping: purchases counted")
+    rho: float | None = Field(default=None, gt=0, le=10, description="zCDP of the whole training; None: no noise")
+    seed: int = Field(default=0, ge=0, description="the public initial item factors")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _epochs_by_mode(cls, raw: object) -> object:
+        if isinstance(raw, dict) and raw.get("mode") == RecommenderMode.SCALABLE.value and "epochs" not in raw:
+            return raw | {"epochs": SCALABLE_EPOCHS}
+        return raw
+
+    @model_validator(mode="after")
+    def _fields_of_its_mode(self) -> JointRecommender:
+        foreign = SCALABLE_ONLY if self.mode is RecommenderMode.OBLIVIOUS else OBLIVIOUS_ONLY
+        named = [name for name in foreign if name in self.model_fields_set]
+        if named:
+            other = "scalable" if self.mode is RecommenderMode.OBLIVIOUS else "oblivious"
+            raise ValueError(f"{', '.join(named)}: only for mode {other}; remove, or set mode: {other}")
+        return self
 
 
 Analysis = Annotated[
@@ -100,5 +155,6 @@ __all__ = [
     "JointRecommender",
     "Name",
     "Protocol",
+    "RecommenderMode",
     "SecureAnalysis",
 ]

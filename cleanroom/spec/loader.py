@@ -69,7 +69,7 @@ class PinnedSpec:
 def pin_spec(path: Path) -> PinnedSpec:
     spec = load_spec(path)
     analysis = spec.joint_recommender
-    if analysis is not None:
+    if analysis is not None and analysis.mode.value == "oblivious":
         from cleanroom.recommend.oblivious_cost import too_slow
         from cleanroom.spec.catalogue import load_catalogue  # the files a spec pins are checked with it
 

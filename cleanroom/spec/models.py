@@ -484,10 +484,10 @@ def _check_store_level(spec: CollaborationSpec) -> None:
 
 def _check_noise(spec: CollaborationSpec) -> None:
     """Noise needs a budget that one run fits in, and customers to clip (all problems at once)."""
-    from cleanroom.privacy.calibration import rho_spent
+    from cleanroom.privacy.noise_shares import rho_per_analysis
 
-    noised = [(i, a) for i, a in enumerate(spec.analyses) if getattr(a, "noise", None) is not None]
-    if not noised:
+    spends = rho_per_analysis(spec)
+    if not spends:
         return
     budget = spec.privacy.budget
     problems = []
@@ -496,7 +496,7 @@ def _check_noise(spec: CollaborationSpec) -> None:
             "privacy.budget: analyses add noise, so the spec needs a budget "
             "(e.g. budget: {period: month, rho_per_period: 1, lifetime_rho: 12})"
         )
-    per_run = sum(rho_spent(a.noise, a.measures) for _, a in noised)
+    per_run = sum(spends.values())
     if budget is not None and per_run > min(budget.rho_per_period, budget.lifetime_rho) + 1e-9:
         problems.append(
             f"privacy.budget.rho_per_period: one run spends rho {per_run:.4g}, more than the budget allows "

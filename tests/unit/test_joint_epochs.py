@@ -1,0 +1,151 @@
+"""The scalable recommender across the consortium: the coordinator's loop and every node's meet through
+the run's sealed exchange, the support check runs through the secure totals (only which items pass is
+revealed) and each epoch's statistics through the players' secure sum; the result is the plain
+federated training's, within fixed-point rounding, and each node keeps its customers' factors."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from secrets import token_hex
+
+import numpy as np
+import pytest
+
+from cleanroom.exchange.store import RunExchange
+from cleanroom.party.scalable_recommendations import SUPPORT_FILE, USER_FACTORS_FILE
+from cleanroom.recommend.federated_training import RetailerSide, item_support, released_items, train
+from cleanroom.recommend.joint_epochs import coordinate, take_part
+from cleanroom.recommend.retail import scalable_settings
+from cleanroom.secure.engine import InProcessEngine
+from cleanroom.secure.requests import AggregateRequest, RevealedTotals
+from cleanroom.secure.vector_sum import STATISTICS_FILE, STATISTICS_NOISE_FILE, VectorSumRequest
+from cleanroom.spec.models import CollaborationSpec
+from tests.conftest import coordinator, node
+from tests.recommender_data import latent_purchases
+
+ITEMS = 80
+
+
+def scalable_spec(spec: CollaborationSpec, **settings: object) -> CollaborationSpec:
+    """The demo spec with its recommender in the scalable mode."""
+    raw = spec.model_dump(mode="json", exclude_unset=True)
+    for analysis in raw["analyses"]:
+        if analysis["kind"] == "joint_recommender":
+            for field in ("users_per_party", "learning_rate", "purchase_weight", "epochs"):
+                analysis.pop(field, None)
+            analysis.update({"mode": "scalable", **settings})
+    if "rho" in settings:
+        raw["privacy"]["budget"] = {"period": "month", "rho_per_period": 1, "lifetime_rho": 12}
+    return CollaborationSpec.model_validate(raw)
+
+
+@dataclass
+class PlayerFolders:
+    """In one process the players cannot each read their own relative files: map them to folders."""
+
+    folders: dict[str, Path]
+    engine: InProcessEngine
+
+    def secure_totals(self, request: AggregateRequest) -> RevealedTotals:
+        paths = {p: str(self.folders[p] / request.input_file) for p in request.providers()}
+        return self.engine.secure_totals(request.model_copy(update={"input_paths": paths}))
+
+    def vector_sum(self, request: VectorSumRequest) -> tuple[np.ndarray, float]:
+        update = {
+            "input_paths": {p: str(self.folders[p] / STATISTICS_FILE) for p in request.providers()},
+            "noise_paths": {p: str(self.folders[p] / STATISTICS_NOISE_FILE) for p in request.players},
+        }
+        return self.engine.vector_sum(request.model_copy(update=update))
+
+
+def _run(small_workspace, small_spec, object_store, tmp_path: Path, spec: CollaborationSpec, purchases):  # type: ignore[no-untyped-def]
+    run_id = f"20261202T000000Z-{token_hex(4)}"
+    object_store.ensure_bucket(spec.exchange_bucket)
+    parties = [p.name for p in spec.data_parties]
+    compute = {p.name for p in spec.compute_parties}
+    analysis = spec.joint_recommender
+    params, clipping = scalable_settings(analysis)
+    folders = {p: tmp_path / p / "player" for p in parties}
+    outputs = {p: tmp_path / p / "outputs" for p in parties}
+    errors: list[BaseException] = []
+
+    def party_side(index: int, party: str) -> None:
+        try:
+            folders[party].mkdir(parents=True)
+            outputs[party].mkdir(parents=True)
+            support = item_support(purchases[index], clipping)
+            (folders[party] / SUPPORT_FILE).write_bytes(np.stack([support, support]).astype("<i8").tobytes())
+            member = node(small_workspace, party, object_store).member
+            exchange = RunExchange.for_run(object_store, spec, run_id, member)
+            take_part(
+                analysis,
+                lambda released: RetailerSide(purchases[index], params, clipping, released),
+                exchange,
+                party,
+                party in compute,
+                folders[party],
+                outputs[party],
+                120,
+                lambda: None,
+            )
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=party_side, args=(i, p)) for i, p in enumerate(parties)]
+    for thread in threads:
+        thread.start()
+    me = RunExchange.for_run(object_store, spec, run_id, coordinator(small_workspace))
+    model = coordinate(spec, ITEMS, PlayerFolders(folders, InProcessEngine()), me, parties, 120, lambda: None)
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return model, outputs
+
+
+def test_the_joint_epochs_equal_the_plain_federated_training(
+    small_workspace, small_spec, object_store, tmp_path: Path
+) -> None:
+    spec = scalable_spec(small_spec.spec, epochs=2, factors=4, min_item_customers=40, min_item_retailers=3)
+    parties = [p.name for p in spec.data_parties]
+    trains, _ = latent_purchases([120] * len(parties), [8] * len(parties), items=ITEMS, seed=4)
+    trains[0] = trains[0].tolil()
+    trains[0][:, :5] = 0  # the first retailer never sold the first five products
+    trains[0] = trains[0].tocsr()
+    trains[0].eliminate_zeros()
+    model, outputs = _run(small_workspace, small_spec, object_store, tmp_path, spec, trains)
+
+    params, clipping = scalable_settings(spec.joint_recommender)
+    supports = [item_support(t, clipping) for t in trains]
+    expected = released_items(supports, 40, 3)
+    assert model.released.tolist() == expected.tolist() and 0 < expected.sum() < ITEMS
+    plain = train(trains, params, clipping, expected)
+    np.testing.assert_allclose(model.item_factors, plain.item_factors, atol=2e-3)
+    assert not model.item_factors[~expected].any()  # unmodelled products are never recommended
+    for party in parties:  # each node kept its own customers' factors, none went anywhere else
+        assert np.load(outputs[party] / USER_FACTORS_FILE).shape == (120, 4)
+
+
+def test_noise_from_every_compute_party_enters_each_epoch(
+    small_workspace, small_spec, object_store, tmp_path: Path
+) -> None:
+    spec = scalable_spec(small_spec.spec, epochs=1, factors=4, min_item_customers=10, rho=0.5)
+    parties = [p.name for p in spec.data_parties]
+    trains, _ = latent_purchases([100] * len(parties), [6] * len(parties), items=ITEMS, seed=9)
+    noised, _ = _run(small_workspace, small_spec, object_store, tmp_path / "noised", spec, trains)
+    params, clipping = scalable_settings(spec.joint_recommender)
+    exact = train(trains, params, clipping, noised.released).item_factors
+    assert np.abs(noised.item_factors - exact).max() > 1e-3
+
+
+def test_the_spec_keeps_each_modes_settings_apart(small_spec) -> None:
+    with pytest.raises(ValueError, match="users_per_party: only for mode oblivious"):
+        scalable_spec(small_spec.spec, users_per_party=100)
+    raw = small_spec.spec.model_dump(mode="json", exclude_unset=True)
+    for analysis in raw["analyses"]:
+        if analysis["kind"] == "joint_recommender":
+            analysis["rho"] = 0.5
+    with pytest.raises(ValueError, match="rho: only for mode scalable"):
+        CollaborationSpec.model_validate(raw)
+    assert scalable_spec(small_spec.spec).joint_recommender.epochs == 10  # ALS's default, not descent's
