@@ -40,6 +40,10 @@ class Purchases:
     training: sparse.csr_matrix  # purchase counts before the holdout
     held_out: sparse.csr_matrix  # products first bought from the holdout on
 
+    def sold(self) -> np.ndarray:
+        """The products this retailer sold before the holdout: the ones it recommends from."""
+        return np.diff(self.training.tocsc().indptr) > 0
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CUSTOMERS_FILE).write_bytes(self.customer_codes.astype("<i8").tobytes())
@@ -111,7 +115,10 @@ def deliver(
     side.factors = np.load(run.outputs_dir / USER_FACTORS_FILE)
     users = side.final_factors(item_factors)
     everyone = np.arange(len(purchases.customer_codes))
-    lists = top_n(users, item_factors, purchases.training, everyone, analysis.top_n, analysis.exclude_bought)
+    offered = purchases.sold() & released
+    lists = top_n(
+        users, item_factors, purchases.training, everyone, analysis.top_n, analysis.exclude_bought, offered
+    )
     _write_top_n(prepared, run.reports_dir / RECOMMENDATIONS_FILE, purchases.customer_codes, lists, product_ids)
     recall = evaluate(purchases, lists, analysis)
     (run.reports_dir / EVALUATION_FILE).write_text(
@@ -138,10 +145,11 @@ def evaluate(purchases: Purchases, joint_lists: np.ndarray, analysis: JointRecom
     evaluated = np.flatnonzero(np.diff(purchases.held_out.indptr) > 0)
     own_items = released_items([item_support(purchases.training, clipping)], 1, 1)
     alone = train([purchases.training], params, clipping, own_items)
+    sold = purchases.sold()
     scored: dict[str, Ranked] = {
         "joint": ranked(joint_lists[evaluated], purchases.held_out, evaluated),
         "alone": ranked(
-            top_n(alone.user_factors[0], alone.item_factors, purchases.training, evaluated, n, exclude),
+            top_n(alone.user_factors[0], alone.item_factors, purchases.training, evaluated, n, exclude, sold),
             purchases.held_out,
             evaluated,
         ),

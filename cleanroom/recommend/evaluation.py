@@ -19,8 +19,10 @@ def top_n(
     customers: np.ndarray,
     n: int,
     exclude_bought: bool = True,
+    offered: np.ndarray | None = None,
 ) -> np.ndarray:
-    """[customers, n] item indices, best first (-1 where fewer items are left), by implicit's recommend."""
+    """[customers, n] item indices, best first (-1 where fewer items are left), by implicit's recommend;
+    only among the `offered` items when given (a retailer recommends what it sells)."""
     from implicit.cpu.als import AlternatingLeastSquares
 
     if customers.size == 0:
@@ -29,7 +31,13 @@ def top_n(
         model = AlternatingLeastSquares(factors=item_factors.shape[1])  # holds the factors; never fitted
         model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
         model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
-        ids, _ = model.recommend(customers, bought[customers], N=n, filter_already_liked_items=exclude_bought)
+        ids, _ = model.recommend(
+            customers,
+            bought[customers],
+            N=n,
+            filter_already_liked_items=exclude_bought,
+            filter_items=None if offered is None else np.flatnonzero(~offered),
+        )
     return np.asarray(ids, dtype=np.int64).reshape(customers.size, -1)
 
 

@@ -42,7 +42,10 @@ class OverlapRow(BaseModel):
 
 class RecommenderSection(BaseModel):
     protocol: str
+    mode: str = "oblivious"
     items: int
+    items_modelled: int | None = None  # scalable: bought by enough customers at enough retailers
+    rho: float | None = None  # scalable: the training's privacy loss
     factors: int
     epochs: int
     top_n: int
@@ -276,7 +279,10 @@ def _recommender_section(spec: CollaborationSpec, outcome: RecommenderOutcome) -
     shown = spec.party
     return RecommenderSection(
         protocol=outcome.protocol.value,
+        mode=outcome.mode,
         items=outcome.items,
+        items_modelled=outcome.items_modelled,
+        rho=outcome.rho,
         factors=outcome.factors,
         epochs=outcome.epochs,
         top_n=outcome.top_n,

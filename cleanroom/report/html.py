@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from markupsafe import Markup
 
 from cleanroom.analyses import SUMMED
+from cleanroom.recommend.retail import PartyRecall
 from cleanroom.report.comparison import change_sentence
 from cleanroom.report.content import Report, money
 from cleanroom.report.plots import grouped_bars
@@ -36,6 +37,9 @@ def render_html(report: Report) -> bytes:
         rec=rec,
         chart=_recommender_chart(report),
         delivered=[name for name, ok in rec.delivered.items() if ok] if rec else [],
+        ndcg=bool(rec and any(r.ndcg for r in rec.recall.values())),
+        verdicts=recommender_verdicts(rec.recall, rec.top_n) if rec else [],
+        interval=_interval,
         utc_minute=_utc_minute,
     )
     return page.encode()
@@ -86,6 +90,35 @@ def summary_lines(report: Report) -> list[str]:
             )
         )
     return lines
+
+
+def recommender_verdicts(recall: dict[str, PartyRecall], top_n: int) -> list[str]:
+    """Per retailer, in plain words: does the collaboration measurably help it, and does the joint model
+    beat its own best sellers."""
+    lines = []
+    for name, r in recall.items():
+        low, high = r.lift_interval
+        if low > 0:
+            verdict = f"{name} gains from the collaboration: Recall@{top_n} {r.lift:+.3f} over its own data alone"
+        elif high < 0:
+            verdict = f"{name} does worse with the joint model than with its own data alone ({r.lift:+.3f})"
+        else:
+            verdict = f"{name} gains nothing measurable from the collaboration (the lift's interval includes zero)"
+        lines.append(
+            verdict
+            + (
+                "; the joint model beats its own best sellers."
+                if r.joint > r.popularity
+                else "; its own best sellers do as well."
+            )
+        )
+    return lines
+
+
+def _interval(bounds: tuple[float, float] | None) -> Markup:
+    if bounds is None:
+        return Markup("")
+    return Markup('<span class="meta"> ({:.3f}–{:.3f})</span>').format(bounds[0], bounds[1])
 
 
 def _utc_minute(timestamp: str) -> str:

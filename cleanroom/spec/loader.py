@@ -69,17 +69,17 @@ class PinnedSpec:
 def pin_spec(path: Path) -> PinnedSpec:
     spec = load_spec(path)
     analysis = spec.joint_recommender
-    if analysis is not None and analysis.mode.value == "oblivious":
+    if analysis is not None:
         from cleanroom.recommend.oblivious_cost import too_slow
         from cleanroom.spec.catalogue import load_catalogue  # the files a spec pins are checked with it
 
         items = len(load_catalogue(Path(path), spec))
         shape = (analysis.users_per_party, len(spec.data_parties), items, analysis.factors, analysis.epochs)
-        problem = too_slow(*shape)
+        problem = too_slow(*shape) if analysis.mode.value == "oblivious" else None
         if problem:
             raise ConfigurationError(
                 problem,
                 where=f"{path}: analyses[{spec.analyses.index(analysis)}]",
-                fix="lower users_per_party, factors or epochs, or agree a smaller catalogue",
+                fix="lower users_per_party, factors or epochs, agree a smaller catalogue, or use mode: scalable",
             )
     return PinnedSpec(Path(path).resolve(), spec, canonical_hash(spec))

@@ -109,7 +109,7 @@ def test_lifecycle_across_hosts_equals_plaintext_and_sends_no_plaintext(
         assert (run / "reports" / "market_share.json").exists() and (
             run / "reports" / "recommendations.parquet"
         ).exists()
-        assert (run / "outputs" / "user_factors.csv").exists() and not (run / "player").exists()
+        assert (run / "outputs" / "user_factors.npy").exists() and not (run / "player").exists()
     assert not list(consortium.coordinator_workspace.rglob("user_factors*"))
 
     # On the wire: TLS between players, sealed messages through the store; no gRPC in the clear, no

@@ -243,9 +243,13 @@ def test_an_oblivious_recommender_too_large_to_train_is_refused_with_the_estimat
     import shutil
 
     from cleanroom.spec import pin_spec
+    from cleanroom.spec.analyses import SCALABLE_ONLY
 
     shutil.copy(small_spec.path.parent / "catalogue.csv", tmp_path / "catalogue.csv")
     index = next(i for i, a in enumerate(valid_raw["analyses"]) if a["kind"] == "joint_recommender")
+    scalable = valid_raw["analyses"][index]
+    oblivious = {k: v for k, v in scalable.items() if k not in SCALABLE_ONLY} | {"mode": "oblivious"}
+    valid_raw["analyses"][index] = oblivious
     assert pin_spec(write(tmp_path / "demo.yaml", yaml.safe_dump(valid_raw))).spec.joint_recommender
     valid_raw["analyses"][index] |= {"users_per_party": 5000, "epochs": 1000, "factors": 32}
     with pytest.raises(ConfigurationError) as refused:
