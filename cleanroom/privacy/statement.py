@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from cleanroom.privacy.budget import BudgetStatus
 from cleanroom.privacy.calibration import REPORTED_DELTA, calibrate, epsilon_of
-from cleanroom.privacy.noise_shares import noised_analyses
+from cleanroom.privacy.noise_shares import noised_analyses, rho_per_analysis
 from cleanroom.spec.models import CollaborationSpec
 
 
@@ -20,17 +20,21 @@ class NoisedMeasure(BaseModel):
 
 
 class PrivacyStatement(BaseModel):
-    measures: list[NoisedMeasure]
+    measures: list[NoisedMeasure]  # the released figures' noise (empty when only the recommender is noised)
     compute_parties: int  # each adds its own full-scale noise
     run_rho: float
     run_epsilon: float  # at `delta`
     delta: float = REPORTED_DELTA
     budget: str | None = None  # the budget after this run, in words
+    recommender_rho: float | None = None  # the scalable recommender's training (item statistics)
+    recommender_epochs: int = 0
 
 
 def privacy_statement(spec: CollaborationSpec, budget: BudgetStatus | None) -> PrivacyStatement | None:
     analyses = noised_analyses(spec)
-    if not analyses:
+    recommender = spec.joint_recommender
+    recommender_rho = recommender.rho if recommender is not None else None
+    if not analyses and recommender_rho is None:
         return None
     draws = len(spec.compute_parties)
     measures = [
@@ -44,11 +48,13 @@ def privacy_statement(spec: CollaborationSpec, budget: BudgetStatus | None) -> P
         for a in analyses
         for m in calibrate(a.noise, a.measures)
     ]
-    rho = sum(m.rho for a in analyses for m in calibrate(a.noise, a.measures))
+    rho = sum(rho_per_analysis(spec).values())
     return PrivacyStatement(
         measures=measures,
         compute_parties=draws,
         run_rho=rho,
         run_epsilon=epsilon_of(rho),
         budget=budget.line() if budget else None,
+        recommender_rho=recommender_rho,
+        recommender_epochs=recommender.epochs if recommender_rho is not None and recommender else 0,
     )

@@ -15,10 +15,11 @@ import pytest
 from PIL import Image
 
 from cleanroom.privacy.budget import BudgetStatus
+from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
 from cleanroom.report.content import build_report
 from cleanroom.report.html import render_html
 from cleanroom.report.plots import grouped_bars, trend_chart
-from cleanroom.spec import AnalysisKind
+from cleanroom.spec import AnalysisKind, Protocol
 from cleanroom.spec.noise import Noise, PrivacyBudget
 from tests.unit.test_report_sealing import _revealed
 
@@ -115,3 +116,64 @@ def test_every_chart_is_the_same_svg_twice() -> None:
 @pytest.fixture(autouse=True)
 def _no_display(monkeypatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
+
+
+def _scalable_outcome(spec) -> RecommenderOutcome:  # type: ignore[no-untyped-def]
+    parties = [p.name for p in spec.data_parties]
+    lifts = [(0.01, 0.05), (-0.02, 0.02), (-0.06, -0.01), (-0.01, 0.03)]  # gains, nothing, worse, nothing
+    recall = {
+        party: PartyRecall(
+            joint=0.25,
+            alone=0.22,
+            popularity=0.30 if i == 3 else 0.10,
+            lift_interval=lifts[i],
+            ndcg={"joint": 0.2, "alone": 0.18, "popularity": 0.07},
+            recall_interval={"joint": (0.23, 0.27), "alone": (0.2, 0.24), "popularity": (0.09, 0.11)},
+            ndcg_interval={"joint": (0.19, 0.21), "alone": (0.17, 0.19), "popularity": (0.06, 0.08)},
+        )
+        for i, party in enumerate(parties)
+    }
+    return RecommenderOutcome(
+        protocol=Protocol.ABY3,
+        mode="scalable",
+        items=360,
+        items_modelled=310,
+        rho=0.5,
+        users_per_party=0,
+        factors=8,
+        epochs=8,
+        top_n=10,
+        seconds=10.0,
+        delivered={p: True for p in parties},
+        recall=recall,
+    )
+
+
+def test_the_scalable_recommender_section_says_per_retailer_whether_it_gains(small_spec, tmp_path) -> None:
+    from tests.unit.test_joint_epochs import scalable_spec
+
+    spec = scalable_spec(small_spec.spec, rho=0.5)
+    trend = spec.category_month_sales
+    report = build_report(
+        spec, trend, "a" * 64, "run-1", _revealed(trend.cells), {}, recommender=_scalable_outcome(spec)
+    )
+    page = tmp_path / "report.html"
+    page.write_bytes(render_html(report))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    chromium(
+        f"--screenshot={ARTEFACTS / 'report-recommender.png'}",
+        "--window-size=1100,6000",
+        page.as_uri(),
+        profile=tmp_path / "p1",
+    )
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())).split())
+    names = [p.display_name for p in spec.data_parties]
+    assert "310 of the 360 products in the shared catalogue were bought by enough customers" in text
+    assert f"{names[0]} gains from the collaboration: Recall@10 +0.030 over its own data alone" in text
+    assert f"{names[1]} gains nothing measurable from the collaboration" in text
+    assert f"{names[2]} does worse with the joint model than with its own data alone" in text
+    assert "its own best sellers do as well" in text and "NDCG@10 (95% interval)" in text
+    assert "0.250 (0.230–0.270)" in text  # Recall@10 with its bootstrap interval
+    # Only the recommender is noised: the market figures are exact, the training's rho is stated.
+    assert "Exact, not estimated." in text and "The training spends ρ = 0.5 over its 10 epochs." in text
+    assert "This release spends zCDP ρ = 0.5" in text
