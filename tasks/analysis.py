@@ -153,6 +153,9 @@ def _train_scalable(context: RunContext, players: PlayerSession) -> TrainedFacto
         user_factors_delivered={party: True for party in context.parties},  # each node confirms in recommend
         seconds=model.seconds,
         items_modelled=int(model.released.sum()),
+        factors=model.params.factors,
+        epochs=model.params.epochs,
+        search=model.tried,
     )
 
 
@@ -171,7 +174,7 @@ def deliver_recommendations(context: RunContext, trained: TrainedFactors | None)
         for party in context.parties:
             sealed = context.exchange.receive(EVALUATION.format(party=party), party, context.settings.step_timeout)
             recall[party] = PartyRecall.model_validate_json(sealed)
-    config = training_config(analysis)
+    config = training_config(analysis)  # the oblivious mode's; the scalable mode's come with `trained`
     return RecommenderOutcome(
         protocol=spec.protocol_for(analysis),
         mode=analysis.mode.value,
@@ -179,8 +182,9 @@ def deliver_recommendations(context: RunContext, trained: TrainedFactors | None)
         items_modelled=trained.items_modelled,
         rho=analysis.rho,
         users_per_party=analysis.users_per_party if analysis.mode is RecommenderMode.OBLIVIOUS else 0,
-        factors=config.factors,
-        epochs=config.epochs,
+        factors=trained.factors or config.factors,
+        epochs=trained.epochs or config.epochs,
+        search=trained.search,
         top_n=analysis.top_n,
         seconds=trained.seconds,
         delivered={

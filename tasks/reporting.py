@@ -45,6 +45,7 @@ from cleanroom.report.publish import (
 from cleanroom.secure import RevealedTotals
 from cleanroom.secure.shared_sales import RevealedSharedSales
 from cleanroom.spec import AnalysisKind
+from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.signatures import SpecSignature
 from tasks import PRIVATE
 from tasks.context import RunContext
@@ -167,6 +168,12 @@ def publish_report(context: RunContext, sealed: SealedReport) -> Publication:
 
 
 @task(name="record-release", **PRIVATE)
+def _model_choices(spec: CollaborationSpec, report: Report) -> dict[str, dict]:
+    choice = report.recommender.choice() if report.recommender else None
+    analysis = spec.joint_recommender
+    return {analysis.id: choice} if choice and analysis else {}
+
+
 def record_release(context: RunContext, drafted: DraftedReport, release: Release, sealed: SealedReport) -> int:
     """Append the release to the ledger before anything is archived or published: the entry, signed by
     the coordinator, goes to every data party's node, which checks it (run, spec, chain, approvals)
@@ -189,6 +196,7 @@ def record_release(context: RunContext, drafted: DraftedReport, release: Release
             figures=released_figures(drafted.shown, report.disclosure_rule),
             privacy_budget_spent=rho_per_analysis(spec),
             approvals=release.approvals,
+            model_choices=_model_choices(spec, report),
         )
         offered = SignedEntry(
             entry=entry, coordinator_signature=sign_entry(entry, context.me.signing_key), countersignatures={}

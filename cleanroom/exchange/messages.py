@@ -30,15 +30,27 @@ def shares_staged(party: str) -> str:
 LEDGER_ENTRY = "release/ledger-entry"  # coordinator -> data parties: the release's entry, to countersign
 LEDGER_COMMITTED = "release/ledger-committed"  # coordinator -> data parties: the entry as committed, to mirror
 
-# The scalable recommender (spec mode scalable), epoch by epoch.
-RELEASED_ITEMS = "recommender/released-items"  # coordinator -> data parties: which items are modelled (bytes)
+# The scalable recommender (spec mode scalable): trainings (rounds: each candidate of a search, then the
+# final one), epoch by epoch.
+RELEASED_ITEMS = "recommender/released-items"  # coordinator -> data parties: which items are modelled (bits)
+CHOSEN_SETTINGS = "recommender/chosen"  # coordinator -> data parties: the search's choice (JSON)
 
 
-def epoch_item_factors(epoch: int) -> str:
-    """coordinator -> data parties: the item factors an epoch starts from (.npy)."""
-    return f"recommender/epochs/{epoch:04d}/item-factors"
+def epoch_item_factors(round_: int, epoch: int) -> str:
+    """coordinator -> data parties: the item factors an epoch of a training starts from (.npy)."""
+    return f"recommender/rounds/{round_:02d}/epochs/{epoch:04d}/item-factors"
 
 
-def statistics_staged(party: str, epoch: int) -> str:
+def statistics_staged(party: str, round_: int, epoch: int) -> str:
     """party -> coordinator: its statistics (and noise share) for the epoch are where its player reads them."""
-    return f"recommender/epochs/{epoch:04d}/staged/{party}"
+    return f"recommender/rounds/{round_:02d}/epochs/{epoch:04d}/staged/{party}"
+
+
+def candidate_item_factors(round_: int) -> str:
+    """coordinator -> data parties: a search candidate's trained item factors, to score on validation (.npy)."""
+    return f"recommender/rounds/{round_:02d}/item-factors"
+
+
+def validation_staged(party: str, round_: int) -> str:
+    """party -> coordinator: its validation hits for a candidate are where its player reads them."""
+    return f"recommender/rounds/{round_:02d}/validation-staged/{party}"

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from cleanroom.errors import CleanroomError, PartyUnavailableError, ReleaseRefused, SecureComputationError
 from cleanroom.exchange.heartbeat import CoordinatorWatch
@@ -50,18 +49,12 @@ from cleanroom.party.preparation import prepare_party
 from cleanroom.party.psi_session import run_session
 from cleanroom.party.recommendations import deliver_recommendations, prepare_recommender_input
 from cleanroom.party.runs import PartyRun
-from cleanroom.party.scalable_recommendations import (
-    USER_FACTORS_FILE,
-    holdout_start,
-    load_purchases,
-    retailer_side,
-    stage_support,
-)
+from cleanroom.party.scalable_recommendations import Purchases, prepare_scalable_input
 from cleanroom.party.scalable_recommendations import deliver as deliver_scalable
 from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
 from cleanroom.privacy.noise_shares import noise_margin, write_noise_shares
 from cleanroom.psi.indicators import receive_shares
-from cleanroom.recommend.joint_epochs import take_part
+from cleanroom.recommend.joint_epochs import USER_FACTORS_FILE, Participant
 from cleanroom.release.countersign import entry_problem
 from cleanroom.release.ledger import (
     SignedEntry,
@@ -297,11 +290,7 @@ def _stage_player_inputs(context: NodeRun) -> None:
     write_noise_shares(spec, context.party, run.player_dir)  # fresh for every run, never kept
     analysis = spec.joint_recommender
     if analysis is not None and analysis.mode is RecommenderMode.SCALABLE:
-        product_ids = load_catalogue(context.pinned.path, spec)
-        transactions = pl.scan_parquet(prepared / "transactions.parquet")
-        purchases = load_purchases(transactions, holdout_start(analysis), product_ids)
-        purchases.save(run.evaluation_dir)
-        stage_support(purchases, analysis, run.player_dir)
+        prepare_scalable_input(spec, context.pinned.path, prepared, run)
     elif analysis is not None:
         prepare_recommender_input(spec, context.pinned.path, prepared, run)
 
@@ -336,15 +325,15 @@ def _stage_overlap_shares(context: NodeRun, serving: SandboxedPlayer) -> None:
 
 
 def _train_scalable_recommender(context: NodeRun, serving: SandboxedPlayer) -> None:
-    """This party's half of every epoch of the scalable recommender (see recommend.joint_epochs)."""
+    """This party's side of the scalable recommender's trainings (see recommend.joint_epochs)."""
     spec, run = context.pinned.spec, context.run
     analysis = spec.joint_recommender
     if analysis is None or analysis.mode is not RecommenderMode.SCALABLE:
         return
     started = time.monotonic()
-    epochs = take_part(
+    trainings = Participant(
         analysis,
-        lambda released: retailer_side(run, analysis, released),
+        Purchases.load(run.evaluation_dir),
         context.exchange,
         context.party,
         context.party in {p.name for p in spec.compute_parties},
@@ -352,8 +341,8 @@ def _train_scalable_recommender(context: NodeRun, serving: SandboxedPlayer) -> N
         run.outputs_dir,
         _message_timeout(context.node),
         _while_serving(context, serving, "the next item factors"),
-    )
-    log.info("recommender %s: %d epochs in %.1f s", run.run_id, epochs, time.monotonic() - started)
+    ).take_part()
+    log.info("recommender %s: %d trainings in %.1f s", run.run_id, trainings, time.monotonic() - started)
 
 
 def _serve(context: NodeRun, serving: SandboxedPlayer) -> str:

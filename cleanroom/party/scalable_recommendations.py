@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import polars as pl
@@ -19,17 +20,17 @@ from scipy import sparse
 
 from cleanroom.party.runs import PartyRun
 from cleanroom.recommend.evaluation import Ranked, best_sellers, bootstrap, paired_lift, ranked, top_n
+from cleanroom.recommend.federated_als import AlsParams
 from cleanroom.recommend.federated_training import RetailerSide, item_support, released_items, train
+from cleanroom.recommend.joint_epochs import SUPPORT_FILE, USER_FACTORS_FILE, final_settings
 from cleanroom.recommend.retail import PartyRecall, scalable_settings
 from cleanroom.spec.analyses import JointRecommender
+from cleanroom.spec.catalogue import load_catalogue
+from cleanroom.spec.models import CollaborationSpec
 
 # In the run's recommender folder on the party's node.
-TRAINING_FILE = Path("purchases.npz")  # customers x catalogue: purchase counts before the holdout
-HELD_OUT_FILE = Path("held_out.npz")  # customers x catalogue: 1 where first bought after the holdout
+# Purchases.save: one .npz per matrix (training, held_out; fit and validation with a search).
 CUSTOMERS_FILE = Path("customers.i64")  # row -> customer_code
-USER_FACTORS_FILE = Path("user_factors.npy")  # in the run's outputs: the last epoch's, never shared
-# In the run's player folder: [buyers, buyers] per catalogue item, the support check's grid.
-SUPPORT_FILE = "item_support.i64"
 RECOMMENDATIONS_FILE = Path("recommendations.parquet")  # in the run's reports folder
 EVALUATION_FILE = Path("recommender.json")
 
@@ -39,6 +40,9 @@ class Purchases:
     customer_codes: np.ndarray  # [customers]: everyone who bought a catalogue product before the holdout
     training: sparse.csr_matrix  # purchase counts before the holdout
     held_out: sparse.csr_matrix  # products first bought from the holdout on
+    # With a search: counts before its validation date, and products first bought from then to the holdout.
+    fit: sparse.csr_matrix | None = None
+    validation: sparse.csr_matrix | None = None
 
     def sold(self) -> np.ndarray:
         """The products this retailer sold before the holdout: the ones it recommends from."""
@@ -47,36 +51,65 @@ class Purchases:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CUSTOMERS_FILE).write_bytes(self.customer_codes.astype("<i8").tobytes())
-        sparse.save_npz(folder / TRAINING_FILE, self.training)
-        sparse.save_npz(folder / HELD_OUT_FILE, self.held_out)
+        for name, matrix in self._matrices().items():
+            if matrix is not None:
+                sparse.save_npz(folder / f"{name}.npz", matrix)
 
     @classmethod
     def load(cls, folder: Path) -> Purchases:
         codes = np.frombuffer((folder / CUSTOMERS_FILE).read_bytes(), dtype="<i8")
-        training = sparse.load_npz(folder / TRAINING_FILE).tocsr()
-        return cls(codes, training, sparse.load_npz(folder / HELD_OUT_FILE).tocsr())
+        matrices = {
+            name: sparse.load_npz(folder / f"{name}.npz").tocsr() if (folder / f"{name}.npz").is_file() else None
+            for name in ("training", "held_out", "fit", "validation")
+        }
+        return cls(codes, **matrices)
+
+    def _matrices(self) -> dict[str, sparse.csr_matrix | None]:
+        return {
+            "training": self.training,
+            "held_out": self.held_out,
+            "fit": self.fit,
+            "validation": self.validation,
+        }
 
 
-def load_purchases(transactions: pl.LazyFrame, holdout_from: datetime, product_ids: list[str]) -> Purchases:
-    """One row per customer who bought a catalogue product before the holdout; a line is one purchase."""
+def load_purchases(
+    transactions: pl.LazyFrame,
+    holdout_from: datetime,
+    product_ids: list[str],
+    validation_from: datetime | None = None,
+) -> Purchases:
+    """One row per customer who bought a catalogue product before the holdout; a line is one purchase.
+    Periods: 0 before `validation_from` (when given), 1 from then to the holdout, 2 from the holdout on."""
     item = pl.LazyFrame({"product_id": product_ids, "item": np.arange(len(product_ids), dtype=np.int64)})
+    period = (pl.col("purchased_at") >= holdout_from).cast(pl.Int8) * 2
+    if validation_from is not None:
+        period = period + ((pl.col("purchased_at") >= validation_from) & (pl.col("purchased_at") < holdout_from))
     lines = (
         transactions.select("customer_code", "product_id", "purchased_at")
         .join(item, on="product_id", how="inner")
-        .group_by(pl.col("customer_code").cast(pl.Int64), "item", pl.col("purchased_at") < holdout_from)
+        .group_by(pl.col("customer_code").cast(pl.Int64), "item", period.cast(pl.Int8).alias("period"))
         .agg(pl.len().alias("purchases"))
-        .rename({"purchased_at": "train"})
         .collect(engine="streaming")
     )
-    train_lines = lines.filter(pl.col("train"))
-    codes = np.unique(train_lines["customer_code"].to_numpy())
+    before = lines.filter(pl.col("period") < 2)
+    codes = np.unique(before["customer_code"].to_numpy())
     shape = (len(codes), len(product_ids))
-    training = _matrix(train_lines, codes, shape, "purchases")
-    later = lines.filter(~pl.col("train") & pl.col("customer_code").is_in(codes))
-    held_out = _matrix(later, codes, shape, None)
-    held_out = held_out - held_out.multiply(training > 0)  # first purchases only
-    held_out.eliminate_zeros()
-    return Purchases(codes, training, held_out.tocsr())
+    later = lines.filter(pl.col("customer_code").is_in(codes))
+    training = _matrix(before, codes, shape, "purchases")
+    held_out = _first(_matrix(later.filter(pl.col("period") == 2), codes, shape, None), training)
+    if validation_from is None:
+        return Purchases(codes, training, held_out)
+    fit = _matrix(before.filter(pl.col("period") == 0), codes, shape, "purchases")
+    validation = _first(_matrix(later.filter(pl.col("period") == 1), codes, shape, None), fit)
+    return Purchases(codes, training, held_out, fit, validation)
+
+
+def _first(bought: sparse.csr_matrix, earlier: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Only the products not bought earlier: first purchases."""
+    first = bought - bought.multiply(earlier > 0)
+    first.eliminate_zeros()
+    return first.tocsr()
 
 
 def _matrix(
@@ -87,8 +120,28 @@ def _matrix(
     return sparse.csr_matrix((data, (rows, lines["item"].to_numpy())), shape=shape, dtype=np.float32)
 
 
-def holdout_start(analysis: JointRecommender) -> datetime:
-    return datetime.combine(analysis.holdout_from, datetime.min.time(), tzinfo=timezone.utc)
+@overload
+def day_start(day: date) -> datetime: ...
+@overload
+def day_start(day: None) -> None: ...
+def day_start(day: date | None) -> datetime | None:
+    """The day's first instant in UTC (purchase times are UTC)."""
+    return None if day is None else datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+
+
+def prepare_scalable_input(spec: CollaborationSpec, spec_path: Path, prepared: Path, run: PartyRun) -> None:
+    """This run's purchase matrices in its recommender folder, and the support grid for its player."""
+    analysis = spec.joint_recommender
+    assert analysis is not None
+    validation_from = analysis.search.validation_from if analysis.search else None
+    purchases = load_purchases(
+        pl.scan_parquet(prepared / "transactions.parquet"),
+        day_start(analysis.holdout_from),
+        load_catalogue(spec_path, spec),
+        day_start(validation_from),
+    )
+    purchases.save(run.evaluation_dir)
+    stage_support(purchases, analysis, run.player_dir)
 
 
 def stage_support(purchases: Purchases, analysis: JointRecommender, player_dir: Path) -> None:
@@ -97,18 +150,13 @@ def stage_support(purchases: Purchases, analysis: JointRecommender, player_dir: 
     (player_dir / SUPPORT_FILE).write_bytes(np.stack([buyers, buyers]).astype("<i8").tobytes())
 
 
-def retailer_side(run: PartyRun, analysis: JointRecommender, released: np.ndarray) -> RetailerSide:
-    params, clipping = scalable_settings(analysis)
-    return RetailerSide(Purchases.load(run.evaluation_dir).training, params, clipping, released)
-
-
 def deliver(
     analysis: JointRecommender, run: PartyRun, prepared: Path, item_factors: np.ndarray, product_ids: list[str]
 ) -> PartyRecall:
     """Rank every customer's top N from the joint item factors and its own factors, evaluate against the
     same method on this party's data alone and its best sellers; everything is kept in the run's reports."""
     started = time.perf_counter()
-    params, clipping = scalable_settings(analysis)
+    params, clipping = final_settings(run.outputs_dir), scalable_settings(analysis)[1]
     purchases = Purchases.load(run.evaluation_dir)
     released = np.any(item_factors != 0, axis=1)
     side = RetailerSide(purchases.training, params, clipping, released)
@@ -120,7 +168,7 @@ def deliver(
         users, item_factors, purchases.training, everyone, analysis.top_n, analysis.exclude_bought, offered
     )
     _write_top_n(prepared, run.reports_dir / RECOMMENDATIONS_FILE, purchases.customer_codes, lists, product_ids)
-    recall = evaluate(purchases, lists, analysis)
+    recall = evaluate(purchases, lists, analysis, params)
     (run.reports_dir / EVALUATION_FILE).write_text(
         json.dumps(
             {
@@ -136,11 +184,13 @@ def deliver(
     return recall
 
 
-def evaluate(purchases: Purchases, joint_lists: np.ndarray, analysis: JointRecommender) -> PartyRecall:
+def evaluate(
+    purchases: Purchases, joint_lists: np.ndarray, analysis: JointRecommender, params: AlsParams
+) -> PartyRecall:
     """Recall@N and NDCG@N on the customers with purchases after the holdout, for the joint model, the
     same method trained on this party's data alone, and its own best sellers, with 95% bootstrap
-    intervals; the lift over alone with its paired interval."""
-    params, clipping = scalable_settings(analysis)
+    intervals; the lift over alone with its paired interval. Alone uses the joint model's settings."""
+    clipping = scalable_settings(analysis)[1]
     n, exclude = analysis.top_n, analysis.exclude_bought
     evaluated = np.flatnonzero(np.diff(purchases.held_out.indptr) > 0)
     own_items = released_items([item_support(purchases.training, clipping)], 1, 1)

@@ -4,33 +4,47 @@ each node's, meeting through the run's sealed exchange and the players' secure s
 1. Which items are modelled: every retailer's per-item buyers enter the secure totals with disclosure
    control (at least `min_item_customers` customers, at least `min_item_retailers` retailers); only
    which items pass is revealed, not their counts.
-2. Each epoch: the coordinator sends the item factors the epoch starts from; each node solves its
-   customers' factors (kept on the node), stages its statistics vector (and, on a compute party, its
-   noise share) for its player and says so; the players sum them under MPC and reveal the noisy sum to
-   the coordinator only, which solves the next item factors.
-3. The final item factors go to the nodes, which rank and evaluate for their own customers.
+2. A training, epoch by epoch: the coordinator sends the item factors the epoch starts from; each node
+   solves its customers' factors (kept on the node), stages its statistics vector (and, on a compute
+   party, its noise share) for its player and says so; the players sum them under MPC and reveal the
+   noisy sum to the coordinator only, which solves the next item factors.
+3. With a search (phase 5.2), one training per candidate setting on the purchases before the validation
+   date; each node scores the candidate on its customers' first purchases from then to the holdout, and
+   the players sum the hits and the possible hits of all retailers: only that total is revealed. The
+   best candidate is trained on every purchase before the holdout.
+4. The final item factors go to the nodes, which rank and evaluate for their own customers.
 
 What a party learns per epoch is the item factors (a function of the noisy sums); the coordinator also
-sees the noisy sums themselves. Noise: rho for the whole training, split equally over the epochs."""
+sees the noisy sums themselves. Noise: rho for the whole run, split equally over every epoch it may run
+(`retail.rho_per_epoch`)."""
 
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cleanroom.errors import CleanroomError
-from cleanroom.exchange.messages import RELEASED_ITEMS, epoch_item_factors, statistics_staged
+from cleanroom.exchange.messages import (
+    CHOSEN_SETTINGS,
+    RELEASED_ITEMS,
+    candidate_item_factors,
+    epoch_item_factors,
+    statistics_staged,
+    validation_staged,
+)
 from cleanroom.exchange.store import RunExchange
 from cleanroom.network.topology import COORDINATOR
-from cleanroom.party.scalable_recommendations import SUPPORT_FILE, USER_FACTORS_FILE
-from cleanroom.recommend.federated_als import initial_item_factors
+from cleanroom.recommend.evaluation import ranked, top_n
+from cleanroom.recommend.federated_als import AlsParams, initial_item_factors
 from cleanroom.recommend.federated_training import RetailerSide, next_item_factors
-from cleanroom.recommend.retail import scalable_settings
+from cleanroom.recommend.retail import TriedSettings, rho_per_epoch, scalable_settings, search_candidates
 from cleanroom.recommend.statistics_noise import Layout, calibrate_epoch, noise_share
 from cleanroom.secure.engine import SecureEngine
 from cleanroom.secure.requests import AggregateRequest
@@ -38,15 +52,27 @@ from cleanroom.secure.vector_sum import STATISTICS_FILE, STATISTICS_NOISE_FILE, 
 from cleanroom.spec.analyses import JointRecommender
 from cleanroom.spec.models import CollaborationSpec
 
+if TYPE_CHECKING:  # the party module imports this one's file names
+    from cleanroom.party.scalable_recommendations import Purchases
+
 Abort = Callable[[], CleanroomError | None]
+# In the run's player folder: [buyers, buyers] per catalogue item, the support check's grid; a search
+# candidate's [hits, possible hits] on this party's validation purchases.
+SUPPORT_FILE = "item_support.i64"
+VALIDATION_FILE = "validation_hits.i64"
+# In the run's outputs folder (never shared): the final training's customers' factors and settings.
+USER_FACTORS_FILE = Path("user_factors.npy")
+SETTINGS_FILE = Path("recommender_settings.json")
 
 
 @dataclass(frozen=True)
 class JointModel:
     item_factors: np.ndarray  # zero rows for items not modelled
     released: np.ndarray  # items modelled
-    seconds: float  # the whole training, support check included
+    params: AlsParams  # the final training's (the search's choice)
+    seconds: float  # the whole training, support check and search included
     secure_seconds: float  # of which in the players' secure sums
+    tried: list[TriedSettings] = field(default_factory=list)
 
 
 def support_request(spec: CollaborationSpec, analysis: JointRecommender, items: int) -> AggregateRequest:
@@ -64,6 +90,52 @@ def support_request(spec: CollaborationSpec, analysis: JointRecommender, items: 
     )
 
 
+@dataclass
+class _Coordinator:
+    spec: CollaborationSpec
+    analysis: JointRecommender
+    engine: SecureEngine
+    exchange: RunExchange
+    parties: list[str]
+    timeout: float
+    abort: Abort
+    progress: Callable[[str], None]
+    secure_seconds: float = 0.0
+
+    def vector_sum(self, length: int, input_file: str, noised: bool) -> np.ndarray:
+        request = VectorSumRequest(
+            protocol=self.spec.protocol_for(self.analysis),
+            players=[p.name for p in self.spec.compute_parties],
+            input_parties=self.parties,
+            length=length,
+            input_file=input_file,
+            noised=noised,
+        )
+        summed, seconds = self.engine.vector_sum(request)
+        self.secure_seconds += seconds
+        return summed
+
+    def train(self, round_: int, params: AlsParams, released: np.ndarray, what: str) -> np.ndarray:
+        y = initial_item_factors(released.size, params)
+        length = Layout(params.factors, int(released.sum())).size
+        for epoch in range(params.epochs):
+            self.exchange.send(epoch_item_factors(round_, epoch), npy(y), self.parties)
+            for party in self.parties:
+                self.exchange.receive(statistics_staged(party, round_, epoch), party, self.timeout, self.abort)
+            summed = self.vector_sum(length, str(STATISTICS_FILE), self.analysis.rho is not None)
+            y = next_item_factors(summed, released, params, y)
+            self.progress(f"joint recommender, {what}: epoch {epoch + 1} of {params.epochs}")
+        return y
+
+    def score(self, round_: int, y: np.ndarray) -> float:
+        """The candidate's Recall@N over every retailer's validation purchases (only the total is revealed)."""
+        self.exchange.send(candidate_item_factors(round_), npy(y), self.parties)
+        for party in self.parties:
+            self.exchange.receive(validation_staged(party, round_), party, self.timeout, self.abort)
+        hits, possible = self.vector_sum(2, VALIDATION_FILE, noised=False)
+        return float(hits / possible) if possible else 0.0
+
+
 def coordinate(
     spec: CollaborationSpec,
     items: int,
@@ -74,66 +146,116 @@ def coordinate(
     abort: Abort,
     progress: Callable[[str], None] = lambda line: None,
 ) -> JointModel:
-    """The coordinator's loop: the support check, then every epoch's sum and item solve."""
+    """The coordinator's loop: the support check, the search's trainings and scores, the final training."""
     analysis = spec.joint_recommender
     assert analysis is not None
     started = time.perf_counter()
-    params, _clipping = scalable_settings(analysis)
+    me = _Coordinator(spec, analysis, engine, exchange, parties, timeout, abort, progress)
     support = engine.secure_totals(support_request(spec, analysis, items))
+    me.secure_seconds += support.seconds
     released = np.asarray(support.shown, dtype=bool)
-    secure = support.seconds
     progress(f"joint recommender: {int(released.sum())} of {items} products modelled")
     exchange.send(RELEASED_ITEMS, np.packbits(released).tobytes(), parties)
-    request = VectorSumRequest(
-        protocol=spec.protocol_for(analysis),
-        players=[p.name for p in spec.compute_parties],
-        input_parties=parties,
-        length=Layout(params.factors, int(released.sum())).size,
-        noised=analysis.rho is not None,
+    candidates = search_candidates(analysis)
+    recalls = []
+    for round_, params in enumerate(candidates):
+        y = me.train(round_, params, released, f"candidate {round_ + 1} of {len(candidates)}")
+        recalls.append(me.score(round_, y))
+        progress(f"joint recommender: candidate {round_ + 1}, {_settings(params)}: recall {recalls[-1]:.3f}")
+    chosen = int(np.argmax(recalls)) if recalls else None  # the first of equals
+    exchange.send(CHOSEN_SETTINGS, json.dumps({"candidate": chosen}).encode(), parties)
+    params = candidates[chosen] if chosen is not None else scalable_settings(analysis)[0]
+    y = me.train(len(candidates), params, released, "final training")
+    tried = [
+        TriedSettings(
+            factors=c.factors,
+            regularization=c.regularization,
+            confidence=c.alpha,
+            epochs=c.epochs,
+            recall=recall,
+            chosen=i == chosen,
+        )
+        for i, (c, recall) in enumerate(zip(candidates, recalls))
+    ]
+    seconds = round(time.perf_counter() - started, 2)
+    return JointModel(y, released, params, seconds, round(me.secure_seconds, 2), tried)
+
+
+def _settings(params: AlsParams) -> str:
+    return (
+        f"k={params.factors} lambda={params.regularization:g} confidence={params.alpha:g} epochs={params.epochs}"
     )
-    y = initial_item_factors(items, params)
-    for epoch in range(params.epochs):
-        exchange.send(epoch_item_factors(epoch), npy(y), parties)
-        for party in parties:
-            exchange.receive(statistics_staged(party, epoch), party, timeout, abort)
-        summed, seconds = engine.vector_sum(request)
-        secure += seconds
-        y = next_item_factors(summed, released, params, y)
-        progress(f"joint recommender: epoch {epoch + 1} of {params.epochs}, secure sum {seconds:.1f} s")
-    return JointModel(y, released, round(time.perf_counter() - started, 2), round(secure, 2))
 
 
-def take_part(
-    analysis: JointRecommender,
-    side_for: Callable[[np.ndarray], RetailerSide],
-    exchange: RunExchange,
-    party: str,
-    compute_party: bool,
-    player_dir: Path,
-    outputs_dir: Path,
-    timeout: float,
-    abort: Abort,
-) -> int:
-    """A node's loop, while its player serves: each epoch's statistics (and noise share) staged for the
-    player; its customers' factors kept in the run's outputs. Returns the epochs taken part in."""
-    params, clipping = scalable_settings(analysis)
-    items = None
-    released_bits = exchange.receive(RELEASED_ITEMS, COORDINATOR, timeout, abort)
-    for epoch in range(params.epochs):
-        y = read_npy(exchange.receive(epoch_item_factors(epoch), COORDINATOR, timeout, abort))
-        if items is None:
-            items = y.shape[0]
-            released = np.unpackbits(np.frombuffer(released_bits, dtype=np.uint8), count=items).astype(bool)
-            side = side_for(released)
-            noise = calibrate_epoch(analysis.rho / params.epochs, params, clipping) if analysis.rho else None
-            layout = Layout(params.factors, int(released.sum()))
-        vector = side.statistics(y)
-        _write_whole(player_dir / STATISTICS_FILE, vector)
-        if compute_party and noise is not None:
-            _write_whole(player_dir / STATISTICS_NOISE_FILE, noise_share(noise, layout))
-        np.save(outputs_dir / USER_FACTORS_FILE, side.factors)
-        exchange.send(statistics_staged(party, epoch), b"", [COORDINATOR])
-    return params.epochs
+@dataclass
+class Participant:
+    """A node's side of the trainings, while its player serves: each epoch's statistics (and noise
+    share) and each candidate's validation hits staged for the player."""
+
+    analysis: JointRecommender
+    purchases: Purchases
+    exchange: RunExchange
+    party: str
+    compute_party: bool
+    player_dir: Path
+    outputs_dir: Path
+    timeout: float
+    abort: Abort
+
+    def receive(self, name: str) -> bytes:
+        return self.exchange.receive(name, COORDINATOR, self.timeout, self.abort)
+
+    def take_part(self) -> int:
+        """Every training the coordinator runs; returns how many."""
+        _, clipping = scalable_settings(self.analysis)
+        items = self.purchases.training.shape[1]
+        released = np.unpackbits(np.frombuffer(self.receive(RELEASED_ITEMS), dtype=np.uint8), count=items)
+        released = released.astype(bool)
+        candidates = search_candidates(self.analysis)
+        for round_, params in enumerate(candidates):
+            assert self.purchases.fit is not None and self.purchases.validation is not None
+            side = RetailerSide(self.purchases.fit, params, clipping, released)
+            self.train(round_, side)
+            y = read_npy(self.receive(candidate_item_factors(round_)))
+            hits = self.validation_hits(side, y, released)
+            _write_whole(self.player_dir / VALIDATION_FILE, np.asarray(hits, dtype=np.int64))
+            self.exchange.send(validation_staged(self.party, round_), b"", [COORDINATOR])
+        chosen = json.loads(self.receive(CHOSEN_SETTINGS))["candidate"]
+        params = candidates[chosen] if chosen is not None else scalable_settings(self.analysis)[0]
+        (self.outputs_dir / SETTINGS_FILE).write_text(json.dumps(asdict(params)))
+        self.train(len(candidates), RetailerSide(self.purchases.training, params, clipping, released), final=True)
+        return len(candidates) + 1
+
+    def train(self, round_: int, side: RetailerSide, final: bool = False) -> None:
+        params, clipping = side.params, side.clipping
+        rate = rho_per_epoch(self.analysis)
+        noise = calibrate_epoch(rate, params, clipping) if rate and self.compute_party else None
+        layout = Layout(params.factors, int(side.released.sum()))
+        for epoch in range(params.epochs):
+            y = read_npy(self.receive(epoch_item_factors(round_, epoch)))
+            _write_whole(self.player_dir / STATISTICS_FILE, side.statistics(y))
+            if noise is not None:
+                _write_whole(self.player_dir / STATISTICS_NOISE_FILE, noise_share(noise, layout))
+            if final:
+                np.save(self.outputs_dir / USER_FACTORS_FILE, side.factors)
+            self.exchange.send(statistics_staged(self.party, round_, epoch), b"", [COORDINATOR])
+
+    def validation_hits(self, side: RetailerSide, y: np.ndarray, released: np.ndarray) -> tuple[int, int]:
+        """Hits and possible hits of a candidate's top N on this party's validation purchases."""
+        validation, fit = self.purchases.validation, self.purchases.fit
+        assert validation is not None and fit is not None
+        customers = np.flatnonzero(np.diff(validation.indptr) > 0)
+        offered = (np.diff(fit.tocsc().indptr) > 0) & released
+        lists = top_n(
+            side.final_factors(y), y, fit, customers, self.analysis.top_n, self.analysis.exclude_bought, offered
+        )
+        scored = ranked(lists, validation, customers)
+        return int(scored.hits.sum()), int(scored.possible.sum())
+
+
+def final_settings(outputs_dir: Path) -> AlsParams:
+    """The settings this node's final training used (the search's choice, or the spec's)."""
+    return AlsParams(**json.loads((outputs_dir / SETTINGS_FILE).read_text()))
 
 
 def _write_whole(path: Path, values: np.ndarray) -> None:

@@ -3,6 +3,9 @@ coordinator learns from a run (per-party evaluation only if the spec shares it).
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 from pydantic import BaseModel
 
 from cleanroom.recommend.factorization import MFConfig
@@ -33,6 +36,43 @@ def scalable_settings(analysis: JointRecommender) -> tuple[AlsParams, Clipping]:
     return params, Clipping(analysis.max_items_per_customer, analysis.max_purchases_per_item)
 
 
+def search_candidates(analysis: JointRecommender) -> list[AlsParams]:
+    """The settings the search tries, in a fixed order every member derives from the spec (none
+    without a search)."""
+    search = analysis.search
+    if search is None:
+        return []
+    own, _ = scalable_settings(analysis)
+    grid = itertools.product(
+        search.factors or [own.factors],
+        search.regularization or [own.regularization],
+        search.confidence or [own.alpha],
+        search.epochs or [own.epochs],
+    )
+    return [replace(own, factors=k, regularization=r, alpha=a, epochs=e) for k, r, a, e in grid]
+
+
+def rho_per_epoch(analysis: JointRecommender) -> float | None:
+    """The training's rho split equally over every epoch it may run: each candidate's, then the final
+    training's at the most epochs any candidate has (the choice is not known in advance)."""
+    if analysis.rho is None:
+        return None
+    candidates = search_candidates(analysis)
+    epochs = sum(c.epochs for c in candidates) + max([c.epochs for c in candidates] or [analysis.epochs])
+    return analysis.rho / epochs
+
+
+class TriedSettings(BaseModel):
+    """One candidate of the search and its Recall@N on the validation period, summed over all retailers."""
+
+    factors: int
+    regularization: float
+    confidence: float
+    epochs: int
+    recall: float
+    chosen: bool = False
+
+
 class PartyRecall(BaseModel):
     """Recall@N on one party's held-out purchases, for the joint model and the two baselines (keys of
     the dicts: joint, alone, popularity; the scalable mode fills them)."""
@@ -56,6 +96,7 @@ class RecommenderOutcome(BaseModel):
     items: int  # in the catalogue
     items_modelled: int | None = None  # scalable: those enough customers at enough retailers bought
     rho: float | None = None  # scalable: the training's privacy loss (zCDP)
+    search: list[TriedSettings] = []  # scalable: the settings tried, the chosen one marked
     users_per_party: int
     factors: int
     epochs: int

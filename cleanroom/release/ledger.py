@@ -44,14 +44,18 @@ class LedgerEntry(BaseModel):
     draft_sha256: str
     report_manifest_sha256: str
     figures: list[ReleasedFigures]
-    privacy_budget_spent: dict[str, float]  # none yet: no spec adds noise
+    privacy_budget_spent: dict[str, float]  # rho per analysis id
     approvals: list[dict]
+    # Per analysis id, the model settings a search chose (phase 5.2) and the validation score they won by.
+    model_choices: dict[str, dict] = {}
 
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
 
     def canonical(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        # Left out while empty: entries written before the field existed keep their hashes.
+        content = self.model_dump(mode="json", exclude=set() if self.model_choices else {"model_choices"})
+        return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
 
 
 class SignedEntry(BaseModel):

@@ -12,7 +12,7 @@ from cleanroom.analyses.category_month_sales import CategoryMonthTable
 from cleanroom.privacy.budget import BudgetStatus
 from cleanroom.privacy.statement import PrivacyStatement, privacy_statement
 from cleanroom.psi.overlap import RevealedOverlap
-from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome
+from cleanroom.recommend.retail import PartyRecall, RecommenderOutcome, TriedSettings
 from cleanroom.release.rerun import Rerun
 from cleanroom.report.comparison import ComparedFigure, PreviousRelease, compared, headline_figures
 from cleanroom.secure.requests import RevealedTotals
@@ -46,6 +46,13 @@ class RecommenderSection(BaseModel):
     items: int
     items_modelled: int | None = None  # scalable: bought by enough customers at enough retailers
     rho: float | None = None  # scalable: the training's privacy loss
+    search: list[TriedSettings] = []  # scalable: the settings tried (phase 5.2), the chosen one marked
+
+    def choice(self) -> dict | None:
+        """What the ledger records of the search: the chosen settings, their validation recall, how many tried."""
+        chosen = [t for t in self.search if t.chosen]
+        return chosen[0].model_dump(exclude={"chosen"}) | {"candidates": len(self.search)} if chosen else None
+
     factors: int
     epochs: int
     top_n: int
@@ -283,6 +290,7 @@ def _recommender_section(spec: CollaborationSpec, outcome: RecommenderOutcome) -
         items=outcome.items,
         items_modelled=outcome.items_modelled,
         rho=outcome.rho,
+        search=outcome.search,
         factors=outcome.factors,
         epochs=outcome.epochs,
         top_n=outcome.top_n,

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from cleanroom.recommend.factorization import MFConfig, initial_factors
+from cleanroom.recommend.retail import TriedSettings
 from cleanroom.secure.runtime import import_tfe
 from cleanroom.spec.models import Protocol
 
@@ -73,7 +74,12 @@ class TrainedFactors(BaseModel):
     user_factors_delivered: dict[str, bool]  # each party confirms it received its own rows
     seconds: float
     seconds_per_epoch: float | None = None  # set by timing runs
-    items_modelled: int | None = None  # the scalable mode: items that passed the support check
+    # The scalable mode: items that passed the support check, the settings of the final training (the
+    # search's choice) and every candidate the search tried.
+    items_modelled: int | None = None
+    factors: int | None = None
+    epochs: int | None = None
+    search: list[TriedSettings] = []
 
 
 def write_party_ratings(path: str, centred: np.ndarray, mask: np.ndarray, rows: int) -> None:

@@ -30,6 +30,7 @@ class VectorSumRequest(BaseModel):
     input_parties: list[str] = []  # whose vectors are summed; empty: the compute parties
     length: int
     noised: bool = True
+    input_file: str = str(STATISTICS_FILE)  # in each player's folder
     # In-process tests and benchmarks only: party -> absolute file.
     input_paths: dict[str, str] = {}
     noise_paths: dict[str, str] = {}
@@ -37,8 +38,8 @@ class VectorSumRequest(BaseModel):
     def providers(self) -> list[str]:
         return self.input_parties or self.players
 
-    def input_file(self, party: str) -> str:
-        return self.input_paths.get(party, str(STATISTICS_FILE))
+    def input_of(self, party: str) -> str:
+        return self.input_paths.get(party, self.input_file)
 
     def noise_file(self, party: str) -> str:
         return self.noise_paths.get(party, str(STATISTICS_NOISE_FILE))
@@ -59,7 +60,7 @@ def build_vector_sum(request: VectorSumRequest) -> Any:
 
     @tf.function
     def vector_sum() -> Any:
-        total = reduce(operator.add, [read(p, request.input_file(p)) for p in request.providers()])
+        total = reduce(operator.add, [read(p, request.input_of(p)) for p in request.providers()])
         if request.noised:
             total = reduce(operator.add, [read(p, request.noise_file(p)) for p in request.players], total)
         return total.reveal().to_native()

@@ -3,6 +3,7 @@ protocol; otherwise the spec's `secure_computation.protocol` applies."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from enum import Enum
 from typing import Annotated, Literal
@@ -69,8 +70,49 @@ SCALABLE_ONLY = (
     "max_purchases_per_item",
     "rho",
     "seed",
+    "search",
 )
 SCALABLE_EPOCHS = 10  # ALS converges in a few epochs; gradient descent needs a hundred
+
+
+MAX_CANDIDATES = 12  # each candidate is a whole training: the search is bounded
+
+
+class RecommenderSearch(Strict):
+    """Model refinement (phase 5.2) in the scalable mode: every combination of the values listed (a
+    setting not listed keeps the analysis's own) is trained on purchases before `validation_from` and
+    scored by Recall@N on the first purchases from then until the holdout date, summed over all
+    retailers under MPC (only the consortium's total is revealed); the best is trained on everything
+    before the holdout."""
+
+    validation_from: date
+    factors: list[int] = Field(default=[], max_length=MAX_CANDIDATES)
+    regularization: list[float] = Field(default=[], max_length=MAX_CANDIDATES)
+    confidence: list[float] = Field(default=[], max_length=MAX_CANDIDATES)
+    epochs: list[int] = Field(default=[], max_length=MAX_CANDIDATES)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RecommenderSearch:
+        problems = []
+        for name, low, high in (
+            ("factors", 2, 64),
+            ("regularization", 0, 1e6),
+            ("confidence", 1e-9, 1000),
+            ("epochs", 1, 100),
+        ):
+            values = getattr(self, name)
+            if any(not low <= v <= high for v in values):
+                problems.append(f"{name}: every value between {low:g} and {high:g}")
+            if len(set(values)) != len(values):
+                problems.append(f"{name}: each value once")
+        combinations = math.prod(
+            max(1, len(getattr(self, n))) for n in ("factors", "regularization", "confidence", "epochs")
+        )
+        if combinations > MAX_CANDIDATES:
+            problems.append(f"{combinations} combinations to train; at most {MAX_CANDIDATES}: list fewer values")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class JointRecommender(SecureAnalysis):
@@ -117,6 +159,7 @@ class JointRecommender(SecureAnalysis):
     max_purchases_per_item: float = Field(default=5.0, gt=0, le=1000, description="clipping: purchases counted")
     rho: float | None = Field(default=None, gt=0, le=10, description="zCDP of the whole training; None: no noise")
     seed: int = Field(default=0, ge=0, description="the public initial item factors")
+    search: RecommenderSearch | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -132,6 +175,8 @@ class JointRecommender(SecureAnalysis):
         if named:
             other = "scalable" if self.mode is RecommenderMode.OBLIVIOUS else "oblivious"
             raise ValueError(f"{', '.join(named)}: only for mode {other}; remove, or set mode: {other}")
+        if self.search is not None and self.search.validation_from >= self.holdout_from:
+            raise ValueError("search.validation_from: before holdout_from (validation comes before the holdout)")
         return self
 
 
@@ -156,5 +201,6 @@ __all__ = [
     "Name",
     "Protocol",
     "RecommenderMode",
+    "RecommenderSearch",
     "SecureAnalysis",
 ]

@@ -5,6 +5,7 @@ federated training's, within fixed-point rounding, and each node keeps its custo
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +15,22 @@ import numpy as np
 import pytest
 
 from cleanroom.exchange.store import RunExchange
-from cleanroom.party.scalable_recommendations import SUPPORT_FILE, USER_FACTORS_FILE
-from cleanroom.recommend.federated_training import RetailerSide, item_support, released_items, train
-from cleanroom.recommend.joint_epochs import coordinate, take_part
+from cleanroom.party.scalable_recommendations import Purchases
+from cleanroom.recommend.evaluation import ranked, top_n
+from cleanroom.recommend.federated_als import AlsParams
+from cleanroom.recommend.federated_training import item_support, released_items, train
+from cleanroom.recommend.joint_epochs import (
+    SETTINGS_FILE,
+    SUPPORT_FILE,
+    USER_FACTORS_FILE,
+    Participant,
+    coordinate,
+)
 from cleanroom.recommend.retail import scalable_settings
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
-from cleanroom.secure.vector_sum import STATISTICS_FILE, STATISTICS_NOISE_FILE, VectorSumRequest
+from cleanroom.secure.vector_sum import STATISTICS_NOISE_FILE, VectorSumRequest
+from cleanroom.spec.analyses import SCALABLE_ONLY
 from cleanroom.spec.models import CollaborationSpec
 from tests.conftest import coordinator, node
 from tests.recommender_data import latent_purchases
@@ -54,19 +64,19 @@ class PlayerFolders:
 
     def vector_sum(self, request: VectorSumRequest) -> tuple[np.ndarray, float]:
         update = {
-            "input_paths": {p: str(self.folders[p] / STATISTICS_FILE) for p in request.providers()},
+            "input_paths": {p: str(self.folders[p] / request.input_file) for p in request.providers()},
             "noise_paths": {p: str(self.folders[p] / STATISTICS_NOISE_FILE) for p in request.players},
         }
         return self.engine.vector_sum(request.model_copy(update=update))
 
 
-def _run(small_workspace, small_spec, object_store, tmp_path: Path, spec: CollaborationSpec, purchases):  # type: ignore[no-untyped-def]
+def _run(small_workspace, object_store, tmp_path: Path, spec: CollaborationSpec, purchases: list[Purchases]):  # type: ignore[no-untyped-def]
     run_id = f"20261202T000000Z-{token_hex(4)}"
     object_store.ensure_bucket(spec.exchange_bucket)
     parties = [p.name for p in spec.data_parties]
     compute = {p.name for p in spec.compute_parties}
     analysis = spec.joint_recommender
-    params, clipping = scalable_settings(analysis)
+    _, clipping = scalable_settings(analysis)
     folders = {p: tmp_path / p / "player" for p in parties}
     outputs = {p: tmp_path / p / "outputs" for p in parties}
     errors: list[BaseException] = []
@@ -75,13 +85,13 @@ def _run(small_workspace, small_spec, object_store, tmp_path: Path, spec: Collab
         try:
             folders[party].mkdir(parents=True)
             outputs[party].mkdir(parents=True)
-            support = item_support(purchases[index], clipping)
+            support = item_support(purchases[index].training, clipping)
             (folders[party] / SUPPORT_FILE).write_bytes(np.stack([support, support]).astype("<i8").tobytes())
             member = node(small_workspace, party, object_store).member
             exchange = RunExchange.for_run(object_store, spec, run_id, member)
-            take_part(
+            Participant(
                 analysis,
-                lambda released: RetailerSide(purchases[index], params, clipping, released),
+                purchases[index],
                 exchange,
                 party,
                 party in compute,
@@ -89,7 +99,7 @@ def _run(small_workspace, small_spec, object_store, tmp_path: Path, spec: Collab
                 outputs[party],
                 120,
                 lambda: None,
-            )
+            ).take_part()
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -104,6 +114,16 @@ def _run(small_workspace, small_spec, object_store, tmp_path: Path, spec: Collab
     return model, outputs
 
 
+def _purchases(trains: list, laters: list | None = None) -> list[Purchases]:  # type: ignore[type-arg]
+    """Per retailer, its purchases; with `laters`, the search's split (fit before, validation after)."""
+    if laters is None:
+        return [Purchases(np.arange(t.shape[0]), t, t) for t in trains]
+    return [
+        Purchases(np.arange(t.shape[0]), (t + later).tocsr(), later, fit=t, validation=later)
+        for t, later in zip(trains, laters)
+    ]
+
+
 def test_the_joint_epochs_equal_the_plain_federated_training(
     small_workspace, small_spec, object_store, tmp_path: Path
 ) -> None:
@@ -114,7 +134,7 @@ def test_the_joint_epochs_equal_the_plain_federated_training(
     trains[0][:, :5] = 0  # the first retailer never sold the first five products
     trains[0] = trains[0].tocsr()
     trains[0].eliminate_zeros()
-    model, outputs = _run(small_workspace, small_spec, object_store, tmp_path, spec, trains)
+    model, outputs = _run(small_workspace, object_store, tmp_path, spec, _purchases(trains))
 
     params, clipping = scalable_settings(spec.joint_recommender)
     supports = [item_support(t, clipping) for t in trains]
@@ -133,7 +153,7 @@ def test_noise_from_every_compute_party_enters_each_epoch(
     spec = scalable_spec(small_spec.spec, epochs=1, factors=4, min_item_customers=10, rho=0.5)
     parties = [p.name for p in spec.data_parties]
     trains, _ = latent_purchases([100] * len(parties), [6] * len(parties), items=ITEMS, seed=9)
-    noised, _ = _run(small_workspace, small_spec, object_store, tmp_path / "noised", spec, trains)
+    noised, _ = _run(small_workspace, object_store, tmp_path / "noised", spec, _purchases(trains))
     params, clipping = scalable_settings(spec.joint_recommender)
     exact = train(trains, params, clipping, noised.released).item_factors
     assert np.abs(noised.item_factors - exact).max() > 1e-3
@@ -145,7 +165,60 @@ def test_the_spec_keeps_each_modes_settings_apart(small_spec) -> None:
     raw = small_spec.spec.model_dump(mode="json", exclude_unset=True)
     for analysis in raw["analyses"]:
         if analysis["kind"] == "joint_recommender":
-            analysis["rho"] = 0.5
-    with pytest.raises(ValueError, match="rho: only for mode scalable"):
+            for field in SCALABLE_ONLY:
+                analysis.pop(field, None)
+            analysis |= {"mode": "oblivious", "max_items_per_customer": 10}
+    with pytest.raises(ValueError, match="max_items_per_customer: only for mode scalable"):
         CollaborationSpec.model_validate(raw)
     assert scalable_spec(small_spec.spec).joint_recommender.epochs == 10  # ALS's default, not descent's
+
+
+def test_the_search_chooses_by_the_consortiums_validation_recall_and_trains_the_choice(
+    small_workspace, small_spec, object_store, tmp_path: Path
+) -> None:
+    search = {"validation_from": "2025-10-01", "factors": [2, 6], "regularization": [0.5, 50.0], "epochs": [2]}
+    spec = scalable_spec(small_spec.spec, min_item_customers=10, search=search)
+    parties = [p.name for p in spec.data_parties]
+    fits, laters = latent_purchases([150] * len(parties), [8] * len(parties), items=ITEMS, seed=2)
+    purchases = _purchases(fits, laters)
+    model, outputs = _run(small_workspace, object_store, tmp_path, spec, purchases)
+
+    assert len(model.tried) == 4 and sum(t.chosen for t in model.tried) == 1
+    # Each candidate's score is every retailer's hits over every retailer's possible hits, as the plain
+    # training on the fit period gives them.
+    _, clipping = scalable_settings(spec.joint_recommender)
+    expected = []
+    for tried in model.tried:
+        params = AlsParams(tried.factors, tried.regularization, tried.confidence, tried.epochs, seed=0)
+        plain = train([p.fit for p in purchases], params, clipping, model.released)
+        hits = possible = 0
+        for index, p in enumerate(purchases):
+            customers = np.flatnonzero(np.diff(p.validation.indptr) > 0)
+            offered = (np.diff(p.fit.tocsc().indptr) > 0) & model.released
+            lists = top_n(plain.user_factors[index], plain.item_factors, p.fit, customers, 10, True, offered)
+            scored = ranked(lists, p.validation, customers)
+            hits, possible = hits + scored.hits.sum(), possible + scored.possible.sum()
+        expected.append(hits / possible)
+    assert [t.recall for t in model.tried] == pytest.approx(expected, abs=0.02)
+    best = max(model.tried, key=lambda t: t.recall)
+    assert best.chosen and (model.params.factors, model.params.regularization) == (
+        best.factors,
+        best.regularization,
+    )
+    for party in parties:  # every node trained the final model with the choice, on all its purchases
+        assert json.loads((outputs[party] / SETTINGS_FILE).read_text())["factors"] == best.factors
+        assert np.load(outputs[party] / USER_FACTORS_FILE).shape == (150, best.factors)
+
+
+def test_a_search_is_bounded_and_its_rho_covers_every_training(small_spec) -> None:
+    from cleanroom.recommend.retail import rho_per_epoch, search_candidates
+
+    too_many = {"validation_from": "2025-10-01", "factors": [2, 4, 8, 16], "regularization": [0.1, 1, 10, 100]}
+    with pytest.raises(ValueError, match="16 combinations to train; at most 12"):
+        scalable_spec(small_spec.spec, search=too_many)
+    with pytest.raises(ValueError, match=r"search\.validation_from: before holdout_from"):
+        scalable_spec(small_spec.spec, search={"validation_from": "2026-01-01", "factors": [2]})
+    spec = scalable_spec(small_spec.spec, rho=0.6, search={"validation_from": "2025-10-01", "epochs": [2, 4]})
+    analysis = spec.joint_recommender
+    assert [c.epochs for c in search_candidates(analysis)] == [2, 4]
+    assert rho_per_epoch(analysis) == pytest.approx(0.6 / (2 + 4 + 4))  # the final at the most epochs
