@@ -8,6 +8,7 @@ are drawn from one population, so some shop at two or three retailers (same pers
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -175,12 +176,14 @@ FOCUS = {
 
 def demo_retailers(scale: float = 1.0) -> list[RetailerProfile]:
     """The demo retailers (three compute parties and Fjord, an input-only party); scale multiplies
-    customer counts (tests use small scales)."""
+    customer counts (tests use small scales). Fjord is the small retailer with short histories (its
+    loyalty customers come about one and a half times a year) whose customers also shop elsewhere: the
+    one a joint recommender should help."""
     return [
         RetailerProfile("northwind", max(20, int(1500 * scale)), 8.0, "e164", FOCUS["northwind"]),
         RetailerProfile("harbor", max(20, int(1800 * scale)), 6.5, "spaced", FOCUS["harbor"]),
         RetailerProfile("alpine", max(20, int(1200 * scale)), 9.5, "national", FOCUS["alpine"]),
-        RetailerProfile("fjord", max(20, int(900 * scale)), 7.0, "e164", FOCUS["fjord"]),
+        RetailerProfile("fjord", max(20, int(600 * scale)), 1.5, "e164", FOCUS["fjord"]),
     ]
 
 
@@ -394,23 +397,33 @@ def _add_months(start: date, months: int) -> date:
     return date(start.year + year, month + 1, 1)
 
 
-def generate_consortium(
-    party_homes: dict[str, Path], *, period_start: date, seed: int = 7, scale: float = 1.0
-) -> dict[str, int]:
-    """Write each retailer's exports into its own `raw/` directory; returns transaction rows per party."""
+def retailer_data(
+    names: list[str], *, period_start: date, seed: int = 7, scale: float = 1.0
+) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+    """Per retailer: (name, customers, the catalogue rows it carries, transactions), in memory."""
     rng = np.random.default_rng(seed)
     catalogue = product_catalogue(rng).with_row_index("row")
     profiles = {p.name: p for p in demo_retailers(scale)}
     people = population(rng, 4 * max(p.customers for p in profiles.values()))
     tastes = Tastes.draw(np.random.default_rng([seed, 1]), people.height, catalogue.height)
-    rows = {}
-    for name, home in party_homes.items():
+    for name in names:
         profile = profiles[name]
         party_rng = np.random.default_rng([seed, len(name), sum(map(ord, name))])
         customers = retailer_customers(party_rng, people, profile)
         carried = catalogue.sample(fraction=0.85, seed=int(party_rng.integers(1 << 31)), shuffle=False)
         transactions = retailer_transactions(party_rng, customers, carried, profile, period_start, tastes)
-        customers, carried = customers.drop("person"), carried.drop("row")
+        yield name, customers.drop("person"), carried.drop("row"), transactions
+
+
+def generate_consortium(
+    party_homes: dict[str, Path], *, period_start: date, seed: int = 7, scale: float = 1.0
+) -> dict[str, int]:
+    """Write each retailer's exports into its own `raw/` directory; returns transaction rows per party."""
+    rows = {}
+    for name, customers, carried, transactions in retailer_data(
+        list(party_homes), period_start=period_start, seed=seed, scale=scale
+    ):
+        home = party_homes[name]
         # Write beside, then rename: an interrupted run leaves no half-written exports.
         partial = home / "raw.partial"
         shutil.rmtree(partial, ignore_errors=True)
