@@ -56,7 +56,7 @@ def released_items(supports: list[np.ndarray], min_customers: int, min_retailers
     return (customers >= min_customers) & (retailers >= min_retailers)
 
 
-def item_support(purchases: sparse.csr_matrix, clipping: Clipping) -> np.ndarray:
+def item_support(purchases: sparse.csr_matrix, clipping: Clipping | None) -> np.ndarray:
     """Per item, the customers who bought it (after clipping): one retailer's input to the support check."""
     return np.diff(clipped_purchases(purchases, clipping).tocsc().indptr).astype(np.int64)
 
@@ -68,7 +68,7 @@ class RetailerSide:
 
     purchases: sparse.csr_matrix  # its customers x the catalogue, purchase counts before the holdout
     params: AlsParams
-    clipping: Clipping
+    clipping: Clipping | None
     released: np.ndarray
     factors: np.ndarray | None = None
 
@@ -97,7 +97,7 @@ def next_item_factors(
 def train(
     purchases: list[sparse.csr_matrix],
     params: AlsParams,
-    clipping: Clipping,
+    clipping: Clipping | None,
     released: np.ndarray,
     *,
     rho_per_epoch: float | None = None,
@@ -109,7 +109,9 @@ def train(
     retailers = [RetailerSide(p, params, clipping, released) for p in purchases]
     y = initial_item_factors(items, params)
     layout = Layout(params.factors, int(released.sum()))
-    noise = calibrate_epoch(rho_per_epoch, params, clipping) if rho_per_epoch else None
+    if rho_per_epoch and clipping is None:
+        raise ValueError("noise is calibrated to a clipping: give one")
+    noise = calibrate_epoch(rho_per_epoch, params, clipping) if rho_per_epoch and clipping else None
     for _ in range(params.epochs):
         vectors = [retailer.statistics(y) for retailer in retailers]
         if noise is not None:

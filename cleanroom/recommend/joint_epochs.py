@@ -229,7 +229,7 @@ class Participant:
     def train(self, round_: int, side: RetailerSide, final: bool = False) -> None:
         params, clipping = side.params, side.clipping
         rate = rho_per_epoch(self.analysis)
-        noise = calibrate_epoch(rate, params, clipping) if rate and self.compute_party else None
+        noise = calibrate_epoch(rate, params, clipping) if rate and clipping and self.compute_party else None
         layout = Layout(params.factors, int(side.released.sum()))
         for epoch in range(params.epochs):
             y = read_npy(self.receive(epoch_item_factors(round_, epoch)))

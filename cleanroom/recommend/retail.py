@@ -24,8 +24,9 @@ def training_config(analysis: JointRecommender) -> MFConfig:
     )
 
 
-def scalable_settings(analysis: JointRecommender) -> tuple[AlsParams, Clipping]:
-    """The scalable mode's ALS settings and each customer's clipping, from the spec."""
+def scalable_settings(analysis: JointRecommender) -> tuple[AlsParams, Clipping | None]:
+    """The scalable mode's ALS settings and each customer's clipping, from the spec. Clipping bounds
+    what one customer moves for the noise's sake: without noise (no rho) nothing is clipped."""
     params = AlsParams(
         factors=analysis.factors,
         regularization=analysis.regularization,
@@ -33,6 +34,8 @@ def scalable_settings(analysis: JointRecommender) -> tuple[AlsParams, Clipping]:
         epochs=analysis.epochs,
         seed=analysis.seed,
     )
+    if analysis.rho is None:
+        return params, None
     return params, Clipping(analysis.max_items_per_customer, analysis.max_purchases_per_item)
 
 

@@ -155,8 +155,8 @@ class JointRecommender(SecureAnalysis):
         default=None, ge=1, description="customers who bought an item, at least; default privacy.min_group_size"
     )
     min_item_retailers: int = Field(default=2, ge=1)
-    max_items_per_customer: int = Field(default=50, ge=1, le=10_000, description="clipping: a customer's items")
-    max_purchases_per_item: float = Field(default=5.0, gt=0, le=1000, description="clipping: purchases counted")
+    max_items_per_customer: int = Field(default=50, ge=1, le=10_000, description="with rho: a customer's items")
+    max_purchases_per_item: float = Field(default=5.0, gt=0, le=1000, description="with rho: purchases counted")
     rho: float | None = Field(default=None, gt=0, le=10, description="zCDP of the whole training; None: no noise")
     seed: int = Field(default=0, ge=0, description="the public initial item factors")
     search: RecommenderSearch | None = None
@@ -175,6 +175,9 @@ class JointRecommender(SecureAnalysis):
         if named:
             other = "scalable" if self.mode is RecommenderMode.OBLIVIOUS else "oblivious"
             raise ValueError(f"{', '.join(named)}: only for mode {other}; remove, or set mode: {other}")
+        clips = [n for n in ("max_items_per_customer", "max_purchases_per_item") if n in self.model_fields_set]
+        if clips and self.rho is None:
+            raise ValueError(f"{', '.join(clips)}: clipping is for the noise; set rho, or remove it")
         if self.search is not None and self.search.validation_from >= self.holdout_from:
             raise ValueError("search.validation_from: before holdout_from (validation comes before the holdout)")
         return self
