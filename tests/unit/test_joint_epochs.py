@@ -14,6 +14,7 @@ from secrets import token_hex
 import numpy as np
 import pytest
 
+from cleanroom.errors import CleanroomError
 from cleanroom.exchange.store import RunExchange
 from cleanroom.party.scalable_recommendations import Purchases
 from cleanroom.recommend.evaluation import ranked, top_n
@@ -43,7 +44,7 @@ def scalable_spec(spec: CollaborationSpec, **settings: object) -> CollaborationS
     raw = spec.model_dump(mode="json", exclude_unset=True)
     for analysis in raw["analyses"]:
         if analysis["kind"] == "joint_recommender":
-            for field in ("users_per_party", "learning_rate", "purchase_weight", "epochs"):
+            for field in ("users_per_party", "learning_rate", "purchase_weight", "epochs", "search"):
                 analysis.pop(field, None)
             analysis.update({"mode": "scalable", **settings})
     if "rho" in settings:
@@ -107,7 +108,10 @@ def _run(small_workspace, object_store, tmp_path: Path, spec: CollaborationSpec,
     for thread in threads:
         thread.start()
     me = RunExchange.for_run(object_store, spec, run_id, coordinator(small_workspace))
-    model = coordinate(spec, ITEMS, PlayerFolders(folders, InProcessEngine()), me, parties, 120, lambda: None)
+    def a_party_failed() -> CleanroomError | None:
+        return CleanroomError(f"a party failed: {errors[0]!r}") if errors else None
+
+    model = coordinate(spec, ITEMS, PlayerFolders(folders, InProcessEngine()), me, parties, 120, a_party_failed)
     for thread in threads:
         thread.join()
     assert not errors, errors
