@@ -142,7 +142,9 @@ class Tastes:
 
     people: np.ndarray  # [people, dims]
     products: np.ndarray  # [catalogue rows, dims]
-    strength: float = 2.0
+    # How much taste decides the pick within a category: strong enough that what a person buys at the
+    # large retailers says something about what they will buy at the small one.
+    strength: float = 3.0
 
     @classmethod
     def draw(cls, rng: np.random.Generator, people: int, products: int, dims: int = 4) -> Tastes:

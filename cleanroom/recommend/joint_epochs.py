@@ -124,7 +124,7 @@ class _Coordinator:
                 self.exchange.receive(statistics_staged(party, round_, epoch), party, self.timeout, self.abort)
             summed = self.vector_sum(length, str(STATISTICS_FILE), self.analysis.rho is not None)
             y = next_item_factors(summed, released, params, y)
-            self.progress(f"joint recommender, {what}: epoch {epoch + 1} of {params.epochs}")
+        self.progress(f"joint recommender, {what}: {params.epochs} epochs, {_settings(params)}")
         return y
 
     def score(self, round_: int, y: np.ndarray) -> float:
@@ -161,7 +161,7 @@ def coordinate(
     for round_, params in enumerate(candidates):
         y = me.train(round_, params, released, f"candidate {round_ + 1} of {len(candidates)}")
         recalls.append(me.score(round_, y))
-        progress(f"joint recommender: candidate {round_ + 1}, {_settings(params)}: recall {recalls[-1]:.3f}")
+        progress(f"joint recommender: candidate {round_ + 1} scores Recall@{analysis.top_n} {recalls[-1]:.3f}")
     chosen = int(np.argmax(recalls)) if recalls else None  # the first of equals
     exchange.send(CHOSEN_SETTINGS, json.dumps({"candidate": chosen}).encode(), parties)
     params = candidates[chosen] if chosen is not None else scalable_settings(analysis)[0]
