@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from cleanroom import demo_data
 from cleanroom.demo_data import generate_consortium, shared_catalogue
 from cleanroom.processes import free_ports
 from cleanroom.scaffold import NODE_CONFIG, fill_member_keys, share_pseudonym_key
@@ -21,6 +22,7 @@ from cleanroom.settings import Settings
 from cleanroom.spec import load_spec
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "consortium.yaml"
+DATA_MARK = ".demo-data"  # in each raw/ folder: which generator, seed and scale made the exports
 
 
 def demo_spec_path(settings: Settings) -> Path:
@@ -60,11 +62,22 @@ def ensure_demo_workspace(settings: Settings, *, scale: float = 1.0, seed: int =
     homes = {p.name: demo_nodes_root(settings) / p.name for p in spec.data_parties}
     key_files = {p.name: p.data.pseudonym_key_file for p in spec.data_parties if p.data is not None}
     share_pseudonym_key(homes, key_files, settings.keys_root / "pseudonym.key")
-    if not all((home / "raw").is_dir() for home in homes.values()):
+    # Exports made by another version of the generator (or seed, or scale) are made again.
+    mark = hashlib.sha256(Path(demo_data.__file__).read_bytes() + f"{seed}:{scale}".encode()).hexdigest()
+    if not all(_read(home / "raw" / DATA_MARK) == mark for home in homes.values()):
         generate_consortium(homes, period_start=spec.category_month_sales.period_start, seed=seed, scale=scale)
+        for home in homes.values():
+            (home / "raw" / DATA_MARK).write_text(mark)
     _sign_by_every_party(settings, spec_path)
     _standing_approvals(settings, spec_path)
     return spec_path
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def _forget_old_consortium(settings: Settings, collaboration: str) -> None:
