@@ -100,6 +100,11 @@ def test_lifecycle_across_hosts_equals_plaintext_and_sends_no_plaintext(
     assert report.shared_sales is not None and report.shared_sales.shown
     assert all(report.verification.values()) and report.recommender is not None
     assert all(report.recommender.delivered.values()) and set(report.recommender.recall) == set(display)
+    # The scalable recommender ran its search through the players: every candidate scored, one chosen.
+    recommender = report.recommender
+    assert recommender.mode == "scalable" and 0 < (recommender.items_modelled or 0) <= recommender.items
+    assert len(recommender.search) == 4 and sum(t.chosen for t in recommender.search) == 1
+    assert all(0 < t.recall < 1 for t in recommender.search)
     assert {s.party for s in report.signatures} == set(display) and report.notice is None
 
     # Each party's outputs exist only in its own run folder; the player's inputs are gone.

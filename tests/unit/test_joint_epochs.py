@@ -108,6 +108,7 @@ def _run(small_workspace, object_store, tmp_path: Path, spec: CollaborationSpec,
     for thread in threads:
         thread.start()
     me = RunExchange.for_run(object_store, spec, run_id, coordinator(small_workspace))
+
     def a_party_failed() -> CleanroomError | None:
         return CleanroomError(f"a party failed: {errors[0]!r}") if errors else None
 
