@@ -65,20 +65,29 @@ def decode(vector: np.ndarray, released: np.ndarray, k: int) -> ItemStatistics:
 
 
 def sensitivities(params: AlsParams, clipping: Clipping) -> dict[str, int]:
-    """Per part, the L2 distance in fixed-point integers that adding or removing one customer can make."""
+    """Per part, the L2 distance in fixed-point integers that adding or removing one customer can make.
+    A part no customer can move (S_i when every confidence is at most 1: c - 1 = 0) has 0."""
     k, m = params.factors, clipping.max_items
     c_max = params.alpha * clipping.max_purchases
-    exact = {"gram": 1.0, "second": math.sqrt(m) * (c_max - 1), "first": math.sqrt(m) * c_max}
+    exact = {"gram": 1.0, "second": math.sqrt(m) * max(c_max - 1, 0.0), "first": math.sqrt(m) * c_max}
     touched = {"gram": triangle(k), "second": m * triangle(k), "first": m * k}
-    return {part: math.ceil(exact[part] * SCALE + math.sqrt(touched[part])) for part in PARTS}
+    return {
+        part: math.ceil(exact[part] * SCALE + math.sqrt(touched[part])) if exact[part] else 0 for part in PARTS
+    }
 
 
 def calibrate_epoch(rho_per_epoch: float, params: AlsParams, clipping: Clipping) -> list[MeasureNoise]:
-    """Each part's discrete Gaussian scale (OpenDP), the epoch's rho split equally over the three."""
-    bounds = sensitivities(params, clipping)
-    return [calibrated(part, bounds[part], rho_per_epoch / len(PARTS)) for part in PARTS]
+    """Each movable part's discrete Gaussian scale (OpenDP), the epoch's rho split equally over them."""
+    bounds = {part: bound for part, bound in sensitivities(params, clipping).items() if bound}
+    return [calibrated(part, bound, rho_per_epoch / len(bounds)) for part, bound in bounds.items()]
 
 
 def noise_share(measures: list[MeasureNoise], layout: Layout) -> np.ndarray:
-    """One compute party's noise for one epoch's vector (each compute party draws its own)."""
-    return sample(measures, layout.lengths)
+    """One compute party's noise for one epoch's vector (each compute party draws its own); zero for a
+    part no customer can move (it is exactly zero in every retailer's vector: nothing to hide)."""
+    by_part = {m.measure: m for m in measures}
+    parts = [
+        sample([by_part[part]], [length]) if part in by_part else np.zeros(length, dtype=np.int64)
+        for part, length in zip(PARTS, layout.lengths)
+    ]
+    return np.concatenate(parts)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cleanroom.recommend.federated_als import AlsParams, Clipping, item_statistics, unit_norm
+from cleanroom.recommend.federated_als import AlsParams, Clipping, clipped_purchases, item_statistics, unit_norm
 from cleanroom.recommend.statistics_noise import (
     Layout,
     calibrate_epoch,
@@ -49,6 +49,24 @@ def test_the_noise_is_calibrated_to_one_customers_reach() -> None:
     assert sum(m.rho for m in measures) == pytest.approx(0.3, rel=1e-6)
     draw = noise_share(measures, Layout(8, 10))
     assert draw.dtype == np.int64 and draw.size == Layout(8, 10).size == 36 + 360 + 80
+
+
+def test_a_part_no_customer_can_move_is_exact_and_takes_no_budget() -> None:
+    """Confidence <= 1 for every purchase: c - 1 = 0, so every S_i is exactly zero in every retailer's
+    vector; it gets no noise, and the epoch's rho goes to G and b_i (half each, not a third)."""
+    params, clipping = AlsParams(factors=4, alpha=1.0), Clipping(max_items=10, max_purchases=1.0)
+    factors = unit_norm(np.random.default_rng(2).normal(size=(300, 4)))
+    stats = item_statistics(factors, clipped_purchases(purchases(300, 40, seed=2), clipping), params)
+    released = np.ones(40, dtype=bool)
+    layout = Layout(4, 40)
+    _, second, first = np.split(encode(stats, released, 4), np.cumsum(layout.lengths)[:-1])
+    assert not second.any() and first.any()
+    measures = calibrate_epoch(0.4, params, clipping)
+    assert [m.measure for m in measures] == ["gram", "first"] and [m.rho for m in measures] == pytest.approx(
+        [0.2, 0.2]
+    )
+    noise = np.split(noise_share(measures, layout), np.cumsum(layout.lengths)[:-1])
+    assert not noise[1].any() and noise[0].any() and noise[2].any()
 
 
 def test_the_secure_sum_reveals_every_vector_plus_every_noise_share(tmp_path: Path, small_spec) -> None:
