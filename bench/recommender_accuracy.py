@@ -70,6 +70,7 @@ def recalls(
 
 def compare(
     name: str,
+    retailers: list[str],
     trains: list[sparse.csr_matrix],
     tests: list[sparse.csr_matrix],
     params: AlsParams,
@@ -98,9 +99,9 @@ def compare(
         "| retailer | joint | pooled reference | joint / reference | alone | best sellers |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for index in range(len(trains)):
+    for index, retailer in enumerate(retailers):
         rows.append(
-            f"| {index + 1} | {joint[index]:.3f} | {pooled[index]:.3f} | {joint[index] / pooled[index]:.3f} | "
+            f"| {retailer} | {joint[index]:.3f} | {pooled[index]:.3f} | {joint[index] / pooled[index]:.3f} | "
             f"{alone[index]:.3f} | {popular[index]:.3f} |"
         )
     mean = np.mean(joint) / np.mean(pooled)
@@ -177,9 +178,14 @@ def main() -> None:
     arguments = parser.parse_args()
     lines = []
     trains, tests, params = demo()
-    lines += compare("Demo consortium (scale 1; Fjord small, short histories)", trains, tests, params, 10)
+    lines += compare(
+        "Demo consortium (scale 1; Fjord small, short histories)", DEMO_PARTIES, trains, tests, params, 10
+    )
     trains, tests = movielens()
-    lines += compare("MovieLens-100K, three retailers", trains, tests, replace(params, factors=32), 10)
+    names = ["retailer 1", "retailer 2", "retailer 3"]
+    lines += compare(
+        "MovieLens-100K, users dealt to three retailers", names, trains, tests, replace(params, factors=32), 10
+    )
     sizes = [int(s) for s in arguments.noise_sizes.split(",")]
     lines += noise_cost(sizes, 1.0, AlsParams(factors=8, regularization=5.0, alpha=5.0, epochs=8), Clipping(20, 1))
     lines.append(
