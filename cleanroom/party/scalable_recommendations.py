@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import overload
 
@@ -20,9 +21,8 @@ from scipy import sparse
 
 from cleanroom.party.runs import PartyRun
 from cleanroom.recommend.evaluation import Ranked, best_sellers, bootstrap, paired_lift, ranked, top_n
-from cleanroom.recommend.federated_als import AlsParams
-from cleanroom.recommend.federated_training import RetailerSide, item_support, released_items, train
-from cleanroom.recommend.joint_epochs import SUPPORT_FILE, USER_FACTORS_FILE, final_settings
+from cleanroom.recommend.federated_training import RetailerSide, alone_model, item_support
+from cleanroom.recommend.joint_epochs import SUPPORT_FILE, USER_FACTORS_FILE, final_settings, lists_source
 from cleanroom.recommend.retail import PartyRecall, scalable_settings
 from cleanroom.spec.analyses import JointRecommender
 from cleanroom.spec.catalogue import load_catalogue
@@ -153,22 +153,33 @@ def stage_support(purchases: Purchases, analysis: JointRecommender, player_dir: 
 def deliver(
     analysis: JointRecommender, run: PartyRun, prepared: Path, item_factors: np.ndarray, product_ids: list[str]
 ) -> PartyRecall:
-    """Rank every customer's top N from the joint item factors and its own factors, evaluate against the
-    same method on this party's data alone and its best sellers; everything is kept in the run's reports."""
+    """Rank every customer's top N from the joint item factors and its own factors (or from its own
+    model, where that did better on its validation purchases), evaluate the joint model against the same
+    method on this party's data alone and its best sellers; everything is kept in the run's reports."""
     started = time.perf_counter()
     params, clipping = final_settings(run.outputs_dir), scalable_settings(analysis)[1]
     purchases = Purchases.load(run.evaluation_dir)
     released = np.any(item_factors != 0, axis=1)
     side = RetailerSide(purchases.training, params, clipping, released)
     side.factors = np.load(run.outputs_dir / USER_FACTORS_FILE)
-    users = side.final_factors(item_factors)
+    alone = alone_model(purchases.training, params, clipping)
     everyone = np.arange(len(purchases.customer_codes))
-    offered = purchases.sold() & released
-    lists = top_n(
-        users, item_factors, purchases.training, everyone, analysis.top_n, analysis.exclude_bought, offered
+    rank = partial(
+        top_n,
+        bought=purchases.training,
+        customers=everyone,
+        n=analysis.top_n,
+        exclude_bought=analysis.exclude_bought,
     )
-    _write_top_n(prepared, run.reports_dir / RECOMMENDATIONS_FILE, purchases.customer_codes, lists, product_ids)
-    recall = evaluate(purchases, lists, analysis, params)
+    lists = {
+        "joint": rank(side.final_factors(item_factors), item_factors, offered=purchases.sold() & released),
+        "own": rank(alone.user_factors[0], alone.item_factors, offered=purchases.sold()),
+    }
+    sent = lists_source(run.outputs_dir)
+    _write_top_n(
+        prepared, run.reports_dir / RECOMMENDATIONS_FILE, purchases.customer_codes, lists[sent], product_ids
+    )
+    recall = evaluate(purchases, lists["joint"], lists["own"], analysis).model_copy(update={"delivered": sent})
     (run.reports_dir / EVALUATION_FILE).write_text(
         json.dumps(
             {
@@ -185,27 +196,17 @@ def deliver(
 
 
 def evaluate(
-    purchases: Purchases, joint_lists: np.ndarray, analysis: JointRecommender, params: AlsParams
+    purchases: Purchases, joint_lists: np.ndarray, own_lists: np.ndarray, analysis: JointRecommender
 ) -> PartyRecall:
     """Recall@N and NDCG@N on the customers with purchases after the holdout, for the joint model, the
     same method trained on this party's data alone, and its own best sellers, with 95% bootstrap
-    intervals; the lift over alone with its paired interval. Alone uses the joint model's settings."""
-    clipping = scalable_settings(analysis)[1]
-    n, exclude = analysis.top_n, analysis.exclude_bought
+    intervals; the lift over alone with its paired interval. Each list set ranks every customer."""
     evaluated = np.flatnonzero(np.diff(purchases.held_out.indptr) > 0)
-    own_items = released_items([item_support(purchases.training, clipping)], 1, 1)
-    alone = train([purchases.training], params, clipping, own_items)
-    sold = purchases.sold()
+    best = best_sellers(purchases.training, evaluated, analysis.top_n, analysis.exclude_bought)
     scored: dict[str, Ranked] = {
         "joint": ranked(joint_lists[evaluated], purchases.held_out, evaluated),
-        "alone": ranked(
-            top_n(alone.user_factors[0], alone.item_factors, purchases.training, evaluated, n, exclude, sold),
-            purchases.held_out,
-            evaluated,
-        ),
-        "popularity": ranked(
-            best_sellers(purchases.training, evaluated, n, exclude), purchases.held_out, evaluated
-        ),
+        "alone": ranked(own_lists[evaluated], purchases.held_out, evaluated),
+        "popularity": ranked(best, purchases.held_out, evaluated),
     }
     intervals = {name: bootstrap(r) for name, r in scored.items()}
     _, low, high = paired_lift(scored["joint"], scored["alone"])

@@ -118,3 +118,9 @@ def train(
             vectors += [noise_share(noise, layout) for _ in range(compute_parties)]
         y = next_item_factors(summed(vectors), released, params, y)
     return Trained(y, [retailer.final_factors(y) for retailer in retailers], released)
+
+
+def alone_model(purchases: sparse.csr_matrix, params: AlsParams, clipping: Clipping | None) -> Trained:
+    """The same method on one retailer's data alone, over every product it sold: the baseline it compares
+    the joint model with, and its fallback."""
+    return train([purchases], params, clipping, released_items([item_support(purchases, clipping)], 1, 1))

@@ -43,7 +43,7 @@ from cleanroom.exchange.store import RunExchange
 from cleanroom.network.topology import COORDINATOR
 from cleanroom.recommend.evaluation import ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams, initial_item_factors
-from cleanroom.recommend.federated_training import RetailerSide, next_item_factors
+from cleanroom.recommend.federated_training import RetailerSide, alone_model, next_item_factors
 from cleanroom.recommend.retail import TriedSettings, rho_per_epoch, scalable_settings, search_candidates
 from cleanroom.recommend.statistics_noise import Layout, calibrate_epoch, noise_share
 from cleanroom.secure.engine import SecureEngine
@@ -63,6 +63,7 @@ VALIDATION_FILE = "validation_hits.i64"
 # In the run's outputs folder (never shared): the final training's customers' factors and settings.
 USER_FACTORS_FILE = Path("user_factors.npy")
 SETTINGS_FILE = Path("recommender_settings.json")
+LISTS_FILE = Path("recommender_lists.json")  # with a search: whose lists this retailer sends, and why
 
 
 @dataclass(frozen=True)
@@ -212,19 +213,36 @@ class Participant:
         released = np.unpackbits(np.frombuffer(self.receive(RELEASED_ITEMS), dtype=np.uint8), count=items)
         released = released.astype(bool)
         candidates = search_candidates(self.analysis)
+        scores = []
         for round_, params in enumerate(candidates):
-            assert self.purchases.fit is not None and self.purchases.validation is not None
+            assert self.purchases.fit is not None
             side = RetailerSide(self.purchases.fit, params, clipping, released)
             self.train(round_, side)
             y = read_npy(self.receive(candidate_item_factors(round_)))
-            hits = self.validation_hits(side, y, released)
-            _write_whole(self.player_dir / VALIDATION_FILE, np.asarray(hits, dtype=np.int64))
+            scores.append(self.validation_hits(side.final_factors(y), y, released))
+            _write_whole(self.player_dir / VALIDATION_FILE, np.asarray(scores[-1], dtype=np.int64))
             self.exchange.send(validation_staged(self.party, round_), b"", [COORDINATOR])
         chosen = json.loads(self.receive(CHOSEN_SETTINGS))["candidate"]
         params = candidates[chosen] if chosen is not None else scalable_settings(self.analysis)[0]
         (self.outputs_dir / SETTINGS_FILE).write_text(json.dumps(asdict(params)))
+        if chosen is not None:
+            self.choose_lists(scores[chosen], params)
         self.train(len(candidates), RetailerSide(self.purchases.training, params, clipping, released), final=True)
         return len(candidates) + 1
+
+    def choose_lists(self, joint: tuple[int, int], params: AlsParams) -> None:
+        """This retailer's own decision, on its own validation purchases: send its customers the joint
+        model's lists, or its own model's where those did better (nothing of it leaves the node)."""
+        fit = self.purchases.fit
+        assert fit is not None
+        own = alone_model(fit, params, scalable_settings(self.analysis)[1])
+        mine = self.validation_hits(own.user_factors[0], own.item_factors, own.released)
+        recall = {
+            name: hits / possible if possible else 0.0
+            for name, (hits, possible) in (("joint", joint), ("own", mine))
+        }
+        lists = "own" if recall["own"] > recall["joint"] else "joint"
+        (self.outputs_dir / LISTS_FILE).write_text(json.dumps({"lists": lists, "validation_recall": recall}))
 
     def train(self, round_: int, side: RetailerSide, final: bool = False) -> None:
         params, clipping = side.params, side.clipping
@@ -240,15 +258,13 @@ class Participant:
                 np.save(self.outputs_dir / USER_FACTORS_FILE, side.factors)
             self.exchange.send(statistics_staged(self.party, round_, epoch), b"", [COORDINATOR])
 
-    def validation_hits(self, side: RetailerSide, y: np.ndarray, released: np.ndarray) -> tuple[int, int]:
-        """Hits and possible hits of a candidate's top N on this party's validation purchases."""
+    def validation_hits(self, users: np.ndarray, items: np.ndarray, modelled: np.ndarray) -> tuple[int, int]:
+        """Hits and possible hits of a model's top N on this party's validation purchases."""
         validation, fit = self.purchases.validation, self.purchases.fit
         assert validation is not None and fit is not None
         customers = np.flatnonzero(np.diff(validation.indptr) > 0)
-        offered = (np.diff(fit.tocsc().indptr) > 0) & released
-        lists = top_n(
-            side.final_factors(y), y, fit, customers, self.analysis.top_n, self.analysis.exclude_bought, offered
-        )
+        offered = (np.diff(fit.tocsc().indptr) > 0) & modelled
+        lists = top_n(users, items, fit, customers, self.analysis.top_n, self.analysis.exclude_bought, offered)
         scored = ranked(lists, validation, customers)
         return int(scored.hits.sum()), int(scored.possible.sum())
 
@@ -256,6 +272,12 @@ class Participant:
 def final_settings(outputs_dir: Path) -> AlsParams:
     """The settings this node's final training used (the search's choice, or the spec's)."""
     return AlsParams(**json.loads((outputs_dir / SETTINGS_FILE).read_text()))
+
+
+def lists_source(outputs_dir: Path) -> str:
+    """`joint`, or `own` where this retailer's own model did better on its validation purchases."""
+    path = outputs_dir / LISTS_FILE
+    return json.loads(path.read_text())["lists"] if path.is_file() else "joint"
 
 
 def _write_whole(path: Path, values: np.ndarray) -> None:

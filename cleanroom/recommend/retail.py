@@ -87,6 +87,7 @@ class PartyRecall(BaseModel):
     ndcg: dict[str, float] = {}
     recall_interval: dict[str, tuple[float, float]] = {}  # 95% bootstrap over customers
     ndcg_interval: dict[str, tuple[float, float]] = {}
+    delivered: str = "joint"  # whose lists its customers got: joint, or own (better on its validation)
 
     @property
     def lift(self) -> float:

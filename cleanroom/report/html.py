@@ -104,6 +104,10 @@ def recommender_verdicts(recall: dict[str, PartyRecall], top_n: int) -> list[str
             verdict = f"{name} does worse with the joint model than with its own data alone ({r.lift:+.3f})"
         else:
             verdict = f"{name} gains nothing measurable from the collaboration (the lift's interval includes zero)"
+        if r.delivered == "own":
+            verdict += (
+                "; it sends its customers its own model's lists, which did better on its validation purchases"
+            )
         lines.append(
             verdict
             + (

@@ -21,6 +21,7 @@ from cleanroom.recommend.evaluation import ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams
 from cleanroom.recommend.federated_training import item_support, released_items, train
 from cleanroom.recommend.joint_epochs import (
+    LISTS_FILE,
     SETTINGS_FILE,
     SUPPORT_FILE,
     USER_FACTORS_FILE,
@@ -192,7 +193,7 @@ def test_the_search_chooses_by_the_consortiums_validation_recall_and_trains_the_
     # Each candidate's score is every retailer's hits over every retailer's possible hits, as the plain
     # training on the fit period gives them.
     _, clipping = scalable_settings(spec.joint_recommender)
-    expected = []
+    expected, per_party = [], []
     for tried in model.tried:
         params = AlsParams(tried.factors, tried.regularization, tried.confidence, tried.epochs, seed=0)
         plain = train([p.fit for p in purchases], params, clipping, model.released)
@@ -203,6 +204,7 @@ def test_the_search_chooses_by_the_consortiums_validation_recall_and_trains_the_
             lists = top_n(plain.user_factors[index], plain.item_factors, p.fit, customers, 10, True, offered)
             scored = ranked(lists, p.validation, customers)
             hits, possible = hits + scored.hits.sum(), possible + scored.possible.sum()
+            per_party.append(scored.recall) if tried.chosen else None
         expected.append(hits / possible)
     assert [t.recall for t in model.tried] == pytest.approx(expected, abs=0.02)
     best = max(model.tried, key=lambda t: t.recall)
@@ -210,8 +212,13 @@ def test_the_search_chooses_by_the_consortiums_validation_recall_and_trains_the_
         best.factors,
         best.regularization,
     )
-    for party in parties:  # every node trained the final model with the choice, on all its purchases
+    for index, party in enumerate(parties):  # every node trained the final model with the choice
         assert json.loads((outputs[party] / SETTINGS_FILE).read_text())["factors"] == best.factors
+        # ... and chose, on its own validation purchases, whose lists its customers get
+        chosen = json.loads((outputs[party] / LISTS_FILE).read_text())
+        assert chosen["validation_recall"]["joint"] == pytest.approx(per_party[index], abs=0.03)
+        better = chosen["validation_recall"]["own"] > chosen["validation_recall"]["joint"]
+        assert chosen["lists"] == ("own" if better else "joint")
         assert np.load(outputs[party] / USER_FACTORS_FILE).shape == (150, best.factors)
 
 

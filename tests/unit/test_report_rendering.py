@@ -130,6 +130,7 @@ def _scalable_outcome(spec) -> RecommenderOutcome:  # type: ignore[no-untyped-de
             ndcg={"joint": 0.2, "alone": 0.18, "popularity": 0.07},
             recall_interval={"joint": (0.23, 0.27), "alone": (0.2, 0.24), "popularity": (0.09, 0.11)},
             ndcg_interval={"joint": (0.19, 0.21), "alone": (0.17, 0.19), "popularity": (0.06, 0.08)},
+            delivered="own" if i == 2 else "joint",
         )
         for i, party in enumerate(parties)
     }
@@ -172,6 +173,7 @@ def test_the_scalable_recommender_section_says_per_retailer_whether_it_gains(sma
     assert f"{names[0]} gains from the collaboration: Recall@10 +0.030 over its own data alone" in text
     assert f"{names[1]} gains nothing measurable from the collaboration" in text
     assert f"{names[2]} does worse with the joint model than with its own data alone" in text
+    assert "(+0.030); it sends its customers its own model's lists, which did better on its validation" in text
     assert "its own best sellers do as well" in text and "NDCG@10 (95% interval)" in text
     assert "0.250 (0.230–0.270)" in text  # Recall@10 with its bootstrap interval
     # Only the recommender is noised: the market figures are exact, the training's rho is stated.
