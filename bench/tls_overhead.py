@@ -54,7 +54,7 @@ config.connect_servers()
 kind = message["kind"]
 request = (AggregateRequest if kind == "totals" else FactorizationRequest).model_validate(message["request"])
 with protocol_scope(request.protocol, config, request.players) as prot:
-    result = run_totals(request, prot, True) if kind == "totals" else run_training(request)
+    result = run_totals(request, prot) if kind == "totals" else run_training(request)
 print(json.dumps({"seconds": result.seconds}))
 """
 
