@@ -77,7 +77,7 @@ def compare(
     min_customers: int,
 ) -> list[str]:
     """One table: per retailer and on average, joint vs pooled reference vs alone vs best sellers."""
-    offered = [np.diff(t.tocsc().indptr) > 0 for t in trains]
+    offered = [item_support(t, None) > 0 for t in trains]
     released = released_items([item_support(t, None) for t in trains], min_customers, 2)
     started = time.perf_counter()
     joint = recalls(train(trains, params, None, released), trains, tests, offered)

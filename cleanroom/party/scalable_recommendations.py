@@ -46,7 +46,7 @@ class Purchases:
 
     def sold(self) -> np.ndarray:
         """The products this retailer sold before the holdout: the ones it recommends from."""
-        return np.diff(self.training.tocsc().indptr) > 0
+        return item_support(self.training, None) > 0
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from cleanroom.privacy.budget import BudgetStatus
 from cleanroom.privacy.calibration import REPORTED_DELTA, calibrate, epsilon_of
 from cleanroom.privacy.noise_shares import noised_analyses, rho_per_analysis
+from cleanroom.recommend.retail import budgeted_epochs
 from cleanroom.spec.models import CollaborationSpec
 
 
@@ -27,7 +28,7 @@ class PrivacyStatement(BaseModel):
     delta: float = REPORTED_DELTA
     budget: str | None = None  # the budget after this run, in words
     recommender_rho: float | None = None  # the scalable recommender's training (item statistics)
-    recommender_epochs: int = 0
+    recommender_epochs: int = 0  # every epoch the run may train, the search's included
 
 
 def privacy_statement(spec: CollaborationSpec, budget: BudgetStatus | None) -> PrivacyStatement | None:
@@ -56,5 +57,5 @@ def privacy_statement(spec: CollaborationSpec, budget: BudgetStatus | None) -> P
         run_epsilon=epsilon_of(rho),
         budget=budget.line() if budget else None,
         recommender_rho=recommender_rho,
-        recommender_epochs=recommender.epochs if recommender_rho is not None and recommender else 0,
+        recommender_epochs=budgeted_epochs(recommender) if recommender_rho is not None and recommender else 0,
     )

@@ -43,7 +43,7 @@ from cleanroom.exchange.store import RunExchange
 from cleanroom.network.topology import COORDINATOR
 from cleanroom.recommend.evaluation import ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams, initial_item_factors
-from cleanroom.recommend.federated_training import RetailerSide, alone_model, next_item_factors
+from cleanroom.recommend.federated_training import RetailerSide, alone_model, item_support, next_item_factors
 from cleanroom.recommend.retail import TriedSettings, rho_per_epoch, scalable_settings, search_candidates
 from cleanroom.recommend.statistics_noise import Layout, calibrate_epoch, noise_share
 from cleanroom.secure.engine import SecureEngine
@@ -263,7 +263,7 @@ class Participant:
         validation, fit = self.purchases.validation, self.purchases.fit
         assert validation is not None and fit is not None
         customers = np.flatnonzero(np.diff(validation.indptr) > 0)
-        offered = (np.diff(fit.tocsc().indptr) > 0) & modelled
+        offered = (item_support(fit, None) > 0) & modelled
         lists = top_n(users, items, fit, customers, self.analysis.top_n, self.analysis.exclude_bought, offered)
         scored = ranked(lists, validation, customers)
         return int(scored.hits.sum()), int(scored.possible.sum())

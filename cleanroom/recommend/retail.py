@@ -55,14 +55,16 @@ def search_candidates(analysis: JointRecommender) -> list[AlsParams]:
     return [replace(own, factors=k, regularization=r, alpha=a, epochs=e) for k, r, a, e in grid]
 
 
-def rho_per_epoch(analysis: JointRecommender) -> float | None:
-    """The training's rho split equally over every epoch it may run: each candidate's, then the final
-    training's at the most epochs any candidate has (the choice is not known in advance)."""
-    if analysis.rho is None:
-        return None
+def budgeted_epochs(analysis: JointRecommender) -> int:
+    """Every epoch a run may train: each candidate's, then the final training's at the most epochs any
+    candidate has (the choice is not known in advance)."""
     candidates = search_candidates(analysis)
-    epochs = sum(c.epochs for c in candidates) + max([c.epochs for c in candidates] or [analysis.epochs])
-    return analysis.rho / epochs
+    return sum(c.epochs for c in candidates) + max([c.epochs for c in candidates] or [analysis.epochs])
+
+
+def rho_per_epoch(analysis: JointRecommender) -> float | None:
+    """The training's rho split equally over every epoch it may run."""
+    return None if analysis.rho is None else analysis.rho / budgeted_epochs(analysis)
 
 
 class TriedSettings(BaseModel):
