@@ -330,8 +330,38 @@ def node_start(
     pool, and per run its player behind mutual TLS at the spec's endpoint. Runs until stopped."""
     _quiet_runtime()
     require_prefect_server()
-    from cleanroom.node.config import Node
     from flows.node_service import start
+
+    raise typer.Exit(start(_node(party, config), announce=console.print))
+
+
+@node_app.command("draw-noise")
+@one_line_errors
+def node_draw_noise(
+    party: Annotated[str, typer.Option(help="this node's party (as in the spec and node.yaml)")],
+    config: Annotated[Path, typer.Option(help="the node's node.yaml")],
+    runs: Annotated[int, typer.Option(min=1, help="how many runs ahead")] = 1,
+) -> None:
+    """Draw this compute party's differential-privacy noise for its next runs of every signed spec with a
+    noised scalable recommender, ahead of time (`node start` keeps it topped up by itself, slowly)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cleanroom.node.noise_keeper import missing, top_up
+
+    node = _node(party, config)
+    total = sum(missing(node, runs).values())
+    if not total:
+        console.print(f"node {party}: the noise reserve already holds what {runs} run(s) may take")
+        return
+    columns = (TextColumn("drawing noise"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"))
+    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("noise", total=total)
+        drawn = top_up(node, runs, lambda batch: progress.advance(task, batch))
+    console.print(f"node {party}: {drawn:,} draws added to the noise reserve")
+
+
+def _node(party: str, config: Path):  # type: ignore[no-untyped-def]
+    from cleanroom.node.config import Node
 
     node = Node.load(config)
     if node.party != party:
@@ -340,7 +370,7 @@ def node_start(
             where=str(config),
             fix="pass the right --config",
         )
-    raise typer.Exit(start(node, announce=console.print))
+    return node
 
 
 @party_app.command("check")

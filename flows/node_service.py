@@ -25,7 +25,7 @@ from cleanroom.errors import ConfigurationError
 from cleanroom.network.sandbox import require_tools
 from cleanroom.node import registry
 from cleanroom.node.config import Node
-from cleanroom.processes import die_with_parent
+from cleanroom.processes import die_with_parent, start_process, stop_processes
 from cleanroom.spec import PinnedSpec
 from cleanroom.spec.signatures import publish
 from flows.party_steps import NODE_CONFIG_ENV, NODE_PID_ENV, session
@@ -132,9 +132,20 @@ def start(node: Node, announce: Callable[[str], object] = print) -> int:
             stderr=output,
             preexec_fn=partial(die_with_parent, os.getpid()),
         )
+    keeper = start_noise_keeper(node, environment)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.terminate())
-    return worker.wait()
+    try:
+        return worker.wait()
+    finally:
+        stop_processes([keeper])
+
+
+def start_noise_keeper(node: Node, environment: dict[str, str]) -> subprocess.Popen:
+    """The child that keeps the party's noise reserve ready for its next runs, at the lowest CPU
+    priority (it draws nothing when no spec this party computes for has a noised recommender)."""
+    command = [sys.executable, "-m", "cleanroom.node.noise_keeper", "--config", str(node.config_path)]
+    return start_process(command, node.workspace / "logs" / "noise.log", cwd=node.workspace, env=environment)
 
 
 def worker_name(party: str, node_pid: int) -> str:

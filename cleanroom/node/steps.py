@@ -52,6 +52,7 @@ from cleanroom.party.runs import PartyRun
 from cleanroom.party.scalable_recommendations import Purchases, prepare_scalable_input
 from cleanroom.party.scalable_recommendations import deliver as deliver_scalable
 from cleanroom.party.verification import check_contribution, load_own_aggregates, write_market_share
+from cleanroom.privacy.noise_reserve import NOISE_DIR, NoiseReserve
 from cleanroom.privacy.noise_shares import noise_margin, write_noise_shares
 from cleanroom.psi.indicators import receive_shares
 from cleanroom.recommend.joint_epochs import USER_FACTORS_FILE, Participant
@@ -331,7 +332,7 @@ def _train_scalable_recommender(context: NodeRun, serving: SandboxedPlayer) -> N
     if analysis is None or analysis.mode is not RecommenderMode.SCALABLE:
         return
     started = time.monotonic()
-    trainings = Participant(
+    participant = Participant(
         analysis,
         Purchases.load(run.evaluation_dir),
         context.exchange,
@@ -341,8 +342,17 @@ def _train_scalable_recommender(context: NodeRun, serving: SandboxedPlayer) -> N
         run.outputs_dir,
         _message_timeout(context.node),
         _while_serving(context, serving, "the next item factors"),
-    ).take_part()
-    log.info("recommender %s: %d trainings in %.1f s", run.run_id, trainings, time.monotonic() - started)
+        NoiseReserve(context.node.workspace / NOISE_DIR),
+    )
+    trainings = participant.take_part()
+    log.info(
+        "recommender %s: %d trainings in %.1f s; noise: %d draws from the reserve, %d drawn in the run",
+        run.run_id,
+        trainings,
+        time.monotonic() - started,
+        participant.noise_ready,
+        participant.noise_drawn,
+    )
 
 
 def _serve(context: NodeRun, serving: SandboxedPlayer) -> str:

@@ -94,11 +94,17 @@ def epsilon_of(rho: float, delta: float = REPORTED_DELTA) -> float:
     return float(measurement.map(1)[0])
 
 
+def draw(scale: float, count: int) -> Any:
+    """`count` int64 draws of OpenDP's discrete Gaussian at `scale` (its own secure randomness)."""
+    import numpy as np
+
+    return np.asarray(_gaussian(scale)([0] * count), dtype=np.int64)
+
+
 def sample(measures: list[MeasureNoise], cells_per_measure: int | list[int]) -> Any:
     """This compute party's noise: int64, measures in order, each `cells_per_measure` long (or its own
-    length). Drawn by OpenDP's discrete Gaussian sampler (its own secure randomness)."""
+    length)."""
     import numpy as np
 
     lengths = cells_per_measure if isinstance(cells_per_measure, list) else [cells_per_measure] * len(measures)
-    parts = [np.asarray(_gaussian(m.scale)([0] * n), dtype=np.int64) for m, n in zip(measures, lengths)]
-    return np.concatenate(parts)
+    return np.concatenate([draw(m.scale, n) for m, n in zip(measures, lengths)])

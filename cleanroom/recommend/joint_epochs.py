@@ -41,6 +41,8 @@ from cleanroom.exchange.messages import (
 )
 from cleanroom.exchange.store import RunExchange
 from cleanroom.network.topology import COORDINATOR
+from cleanroom.privacy.calibration import draw
+from cleanroom.privacy.noise_reserve import NoiseReserve
 from cleanroom.recommend.evaluation import ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams, initial_item_factors
 from cleanroom.recommend.federated_training import RetailerSide, alone_model, item_support, next_item_factors
@@ -60,6 +62,7 @@ Abort = Callable[[], CleanroomError | None]
 # candidate's [hits, possible hits] on this party's validation purchases.
 SUPPORT_FILE = "item_support.i64"
 VALIDATION_FILE = "validation_hits.i64"
+NOISE_CLAIMS = ".noise-claims"  # where a run takes its chunks of the reserve (gone with the player folder)
 # In the run's outputs folder (never shared): the final training's customers' factors and settings.
 USER_FACTORS_FILE = Path("user_factors.npy")
 SETTINGS_FILE = Path("recommender_settings.json")
@@ -202,6 +205,9 @@ class Participant:
     outputs_dir: Path
     timeout: float
     abort: Abort
+    reserve: NoiseReserve | None = None  # the node's noise drawn ahead (compute parties)
+    noise_ready: int = field(default=0, init=False)  # draws taken from the reserve
+    noise_drawn: int = field(default=0, init=False)  # draws the run had to make itself
 
     def receive(self, name: str) -> bytes:
         return self.exchange.receive(name, COORDINATOR, self.timeout, self.abort)
@@ -253,10 +259,20 @@ class Participant:
             y = read_npy(self.receive(epoch_item_factors(round_, epoch)))
             _write_whole(self.player_dir / STATISTICS_FILE, side.statistics(y))
             if noise is not None:
-                _write_whole(self.player_dir / STATISTICS_NOISE_FILE, noise_share(noise, layout))
+                _write_whole(self.player_dir / STATISTICS_NOISE_FILE, noise_share(noise, layout, self.draws))
             if final:
                 np.save(self.outputs_dir / USER_FACTORS_FILE, side.factors)
             self.exchange.send(statistics_staged(self.party, round_, epoch), b"", [COORDINATOR])
+
+    def draws(self, scale: float, count: int) -> np.ndarray:
+        """Fresh noise: from the node's reserve as far as it goes, the rest drawn now."""
+        if self.reserve is None:
+            values, ready = draw(scale, count), 0
+        else:
+            values, ready = self.reserve.take(scale, count, self.player_dir / NOISE_CLAIMS)
+        self.noise_ready += ready
+        self.noise_drawn += count - ready
+        return values
 
     def validation_hits(self, users: np.ndarray, items: np.ndarray, modelled: np.ndarray) -> tuple[int, int]:
         """Hits and possible hits of a model's top N on this party's validation purchases."""

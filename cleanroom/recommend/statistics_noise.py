@@ -10,12 +10,17 @@ one more unit, so the square root of the number of those entries is added."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from cleanroom.privacy.calibration import MeasureNoise, calibrated, sample
+from cleanroom.privacy.calibration import MeasureNoise, calibrated, draw
 from cleanroom.recommend.federated_als import AlsParams, Clipping, ItemStatistics
+from cleanroom.recommend.retail import rho_per_epoch, scalable_settings, search_candidates
+from cleanroom.spec.analyses import JointRecommender
+
+Draws = Callable[[float, int], np.ndarray]  # (scale, count) -> that many fresh draws
 
 SCALE = 2**16  # fixed point: factors have norm <= 1, so sums stay far inside int64
 PARTS = ("gram", "second", "first")
@@ -82,12 +87,30 @@ def calibrate_epoch(rho_per_epoch: float, params: AlsParams, clipping: Clipping)
     return [calibrated(part, bound, rho_per_epoch / len(bounds)) for part, bound in bounds.items()]
 
 
-def noise_share(measures: list[MeasureNoise], layout: Layout) -> np.ndarray:
+def noise_share(measures: list[MeasureNoise], layout: Layout, draws: Draws = draw) -> np.ndarray:
     """One compute party's noise for one epoch's vector (each compute party draws its own); zero for a
-    part no customer can move (it is exactly zero in every retailer's vector: nothing to hide)."""
+    part no customer can move (it is exactly zero in every retailer's vector: nothing to hide). `draws`
+    may serve them from the node's reserve (`privacy.noise_reserve`)."""
     by_part = {m.measure: m for m in measures}
     parts = [
-        sample([by_part[part]], [length]) if part in by_part else np.zeros(length, dtype=np.int64)
+        draws(by_part[part].scale, length) if part in by_part else np.zeros(length, dtype=np.int64)
         for part, length in zip(PARTS, layout.lengths)
     ]
     return np.concatenate(parts)
+
+
+def run_needs(analysis: JointRecommender, items: int) -> dict[float, int]:
+    """Per discrete Gaussian scale, the draws one compute party's noise may take in one run over a
+    catalogue of `items`: every candidate's epochs, and a final training that may be any candidate's
+    (none without noise)."""
+    rate = rho_per_epoch(analysis)
+    own, clipping = scalable_settings(analysis)
+    if rate is None or clipping is None:
+        return {}
+    candidates = search_candidates(analysis)
+    needs: dict[float, int] = {}
+    for params in [*candidates, *candidates] if candidates else [own]:
+        lengths = dict(zip(PARTS, Layout(params.factors, items).lengths))
+        for measure in calibrate_epoch(rate, params, clipping):
+            needs[measure.scale] = needs.get(measure.scale, 0) + lengths[measure.measure] * params.epochs
+    return needs

@@ -17,6 +17,7 @@ import pytest
 from cleanroom.errors import CleanroomError
 from cleanroom.exchange.store import RunExchange
 from cleanroom.party.scalable_recommendations import Purchases
+from cleanroom.privacy.noise_reserve import NoiseReserve
 from cleanroom.recommend.evaluation import ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams
 from cleanroom.recommend.federated_training import item_support, released_items, train
@@ -29,6 +30,7 @@ from cleanroom.recommend.joint_epochs import (
     coordinate,
 )
 from cleanroom.recommend.retail import scalable_settings
+from cleanroom.recommend.statistics_noise import Layout, run_needs
 from cleanroom.secure.engine import InProcessEngine
 from cleanroom.secure.requests import AggregateRequest, RevealedTotals
 from cleanroom.secure.vector_sum import STATISTICS_NOISE_FILE, VectorSumRequest
@@ -72,7 +74,15 @@ class PlayerFolders:
         return self.engine.vector_sum(request.model_copy(update=update))
 
 
-def _run(small_workspace, object_store, tmp_path: Path, spec: CollaborationSpec, purchases: list[Purchases]):  # type: ignore[no-untyped-def]
+def _run(  # type: ignore[no-untyped-def]
+    small_workspace,
+    object_store,
+    tmp_path: Path,
+    spec: CollaborationSpec,
+    purchases: list[Purchases],
+    reserves: dict[str, NoiseReserve] | None = None,
+    participants: dict[str, Participant] | None = None,
+):
     run_id = f"20261202T000000Z-{token_hex(4)}"
     object_store.ensure_bucket(spec.exchange_bucket)
     parties = [p.name for p in spec.data_parties]
@@ -91,7 +101,7 @@ def _run(small_workspace, object_store, tmp_path: Path, spec: CollaborationSpec,
             (folders[party] / SUPPORT_FILE).write_bytes(np.stack([support, support]).astype("<i8").tobytes())
             member = node(small_workspace, party, object_store).member
             exchange = RunExchange.for_run(object_store, spec, run_id, member)
-            Participant(
+            participant = Participant(
                 analysis,
                 purchases[index],
                 exchange,
@@ -101,7 +111,11 @@ def _run(small_workspace, object_store, tmp_path: Path, spec: CollaborationSpec,
                 outputs[party],
                 120,
                 lambda: None,
-            ).take_part()
+                (reserves or {}).get(party),
+            )
+            if participants is not None:
+                participants[party] = participant
+            participant.take_part()
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -163,6 +177,27 @@ def test_noise_from_every_compute_party_enters_each_epoch(
     params, clipping = scalable_settings(spec.joint_recommender)
     exact = train(trains, params, clipping, noised.released).item_factors
     assert np.abs(noised.item_factors - exact).max() > 1e-3
+
+
+def test_noise_drawn_ahead_serves_the_whole_run(small_workspace, small_spec, object_store, tmp_path: Path) -> None:
+    spec = scalable_spec(small_spec.spec, epochs=2, factors=4, min_item_customers=10, rho=0.5)
+    parties = [p.name for p in spec.data_parties]
+    compute = [p.name for p in spec.compute_parties]
+    needs = run_needs(spec.joint_recommender, ITEMS)
+    reserves = {p: NoiseReserve(tmp_path / p / "noise", chunk=5000) for p in compute}
+    for reserve in reserves.values():
+        for scale, count in needs.items():
+            reserve.fill(scale, count)
+    trains, _ = latent_purchases([100] * len(parties), [6] * len(parties), items=ITEMS, seed=9)
+    participants: dict[str, Participant] = {}
+    purchases = _purchases(trains)
+    model, _ = _run(small_workspace, object_store, tmp_path / "run", spec, purchases, reserves, participants)
+    used = 2 * Layout(4, int(model.released.sum())).size  # every part moves: confidence 20 > 1
+    for party in compute:
+        assert participants[party].noise_drawn == 0 and participants[party].noise_ready == used
+        left = sum(reserves[party].available(scale) for scale in needs)
+        assert left == sum(needs.values()) - used  # what the run took is gone from the reserve
+    assert participants[parties[-1]].noise_ready == 0  # an input party adds no noise
 
 
 def test_the_spec_keeps_each_modes_settings_apart(small_spec) -> None:
