@@ -67,6 +67,7 @@ from cleanroom.spec.loader import canonical_hash
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.spec.sources import CanonicalTable
 from cleanroom.stopwatch import Stopwatch
+from cleanroom.whole_files import write_whole_file
 
 REPORT_FILE = Path("reports") / "preparation.json"
 # Referenced tables first, so foreign keys check against clean keys.
@@ -395,6 +396,4 @@ def _commit(
     swap_in_quarantine(workspace)
     (workspace / PROBLEMS_FILE).unlink(missing_ok=True)  # a stopped preparation's problems are history
     (workspace / REPORT_FILE).parent.mkdir(exist_ok=True)
-    temporary = workspace / f"{REPORT_FILE}.tmp"
-    temporary.write_text(json.dumps(report, indent=2, default=str))
-    temporary.replace(workspace / REPORT_FILE)
+    write_whole_file(workspace / REPORT_FILE, json.dumps(report, indent=2, default=str))

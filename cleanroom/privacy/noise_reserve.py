@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cleanroom.privacy.calibration import draw
+from cleanroom.whole_files import write_whole_file
 
 NOISE_DIR = Path("noise")
 CHUNK = 1_000_000  # draws per file: 8 MB, about 12 s of sampling
@@ -91,10 +92,7 @@ class NoiseReserve:
     def _put(self, scale: float, values: np.ndarray) -> None:
         folder = self.folder(scale)
         folder.mkdir(parents=True, exist_ok=True)
-        name = secrets.token_hex(8)
-        partial = folder / f".{name}.partial"  # not a chunk until whole: a reader never sees half of one
-        values.astype("<i8").tofile(partial)
-        partial.replace(folder / f"{name}{SUFFIX}")
+        write_whole_file(folder / f"{secrets.token_hex(8)}{SUFFIX}", values.astype("<i8").tobytes())
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

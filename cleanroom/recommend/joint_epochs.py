@@ -53,6 +53,7 @@ from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.vector_sum import STATISTICS_FILE, STATISTICS_NOISE_FILE, VectorSumRequest
 from cleanroom.spec.analyses import JointRecommender
 from cleanroom.spec.models import CollaborationSpec
+from cleanroom.whole_files import write_whole_file
 
 if TYPE_CHECKING:  # the party module imports this one's file names
     from cleanroom.party.scalable_recommendations import Purchases
@@ -226,7 +227,7 @@ class Participant:
             self.train(round_, side)
             y = read_npy(self.receive(candidate_item_factors(round_)))
             scores.append(self.validation_hits(side.final_factors(y), y, released))
-            _write_whole(self.player_dir / VALIDATION_FILE, np.asarray(scores[-1], dtype=np.int64))
+            write_whole_file(self.player_dir / VALIDATION_FILE, _bytes(np.asarray(scores[-1])))
             self.exchange.send(validation_staged(self.party, round_), b"", [COORDINATOR])
         chosen = json.loads(self.receive(CHOSEN_SETTINGS))["candidate"]
         params = candidates[chosen] if chosen is not None else scalable_settings(self.analysis)[0]
@@ -257,9 +258,10 @@ class Participant:
         layout = Layout(params.factors, int(side.released.sum()))
         for epoch in range(params.epochs):
             y = read_npy(self.receive(epoch_item_factors(round_, epoch)))
-            _write_whole(self.player_dir / STATISTICS_FILE, side.statistics(y))
+            write_whole_file(self.player_dir / STATISTICS_FILE, _bytes(side.statistics(y)))
             if noise is not None:
-                _write_whole(self.player_dir / STATISTICS_NOISE_FILE, noise_share(noise, layout, self.draws))
+                noise_drawn = noise_share(noise, layout, self.draws)
+                write_whole_file(self.player_dir / STATISTICS_NOISE_FILE, _bytes(noise_drawn))
             if final:
                 np.save(self.outputs_dir / USER_FACTORS_FILE, side.factors)
             self.exchange.send(statistics_staged(self.party, round_, epoch), b"", [COORDINATOR])
@@ -296,12 +298,6 @@ def lists_source(outputs_dir: Path) -> str:
     return json.loads(path.read_text())["lists"] if path.is_file() else "joint"
 
 
-def _write_whole(path: Path, values: np.ndarray) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(values.astype("<i8").tobytes())
-    partial.replace(path)
-
-
 def npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
@@ -310,3 +306,8 @@ def npy(array: np.ndarray) -> bytes:
 
 def read_npy(payload: bytes) -> np.ndarray:
     return np.load(io.BytesIO(payload), allow_pickle=False)
+
+
+def _bytes(values: np.ndarray) -> bytes:
+    """A player's input file: int64, little-endian."""
+    return values.astype("<i8").tobytes()

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from cleanroom.crypto.envelope import verify_manifest
 from cleanroom.errors import CryptoError, StorageError
-from cleanroom.report.publish import MANIFEST, SIGNATURE, Destination, SealedReport, publish, write_whole
+from cleanroom.report.publish import MANIFEST, SIGNATURE, Destination, SealedReport, publish
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.storage.s3 import S3ObjectStore
+from cleanroom.whole_files import write_whole_file, write_whole_folder
 
 OUTCOME = "outcome.json"
 
@@ -41,7 +42,7 @@ def draft_destination(spec: CollaborationSpec) -> Destination:
 
 def keep_draft(draft: Draft, drafts_root: Path) -> Path:
     """The coordinator's copy, written whole or not at all."""
-    return write_whole(drafts_root / draft.sealed.run_id, draft.sealed.files(), "the draft")
+    return write_whole_folder(drafts_root / draft.sealed.run_id, draft.sealed.files(), "the draft")
 
 
 def offer_draft(draft: Draft, store: S3ObjectStore, spec: CollaborationSpec) -> dict[str, str]:
@@ -52,9 +53,7 @@ def offer_draft(draft: Draft, store: S3ObjectStore, spec: CollaborationSpec) -> 
 def record_outcome(drafts_root: Path, run_id: str, outcome: dict) -> None:
     run_dir = drafts_root / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    partial = run_dir / f".{OUTCOME}.partial"
-    partial.write_text(json.dumps(outcome, indent=2, sort_keys=True))
-    partial.rename(run_dir / OUTCOME)
+    write_whole_file(run_dir / OUTCOME, json.dumps(outcome, indent=2, sort_keys=True))
 
 
 def fetch_draft(

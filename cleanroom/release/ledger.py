@@ -20,6 +20,7 @@ from cleanroom.crypto.keys import signature_verifies
 from cleanroom.errors import StorageError
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.storage.s3 import S3ObjectStore
+from cleanroom.whole_files import write_whole_file
 
 GENESIS = "0" * 64
 CONTEXT = b"cleanroom-ledger-entry-v1\n"
@@ -146,9 +147,7 @@ def read_mirror(folder: Path) -> list[SignedEntry]:
 
 def write_mirror(folder: Path, signed: SignedEntry) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{signed.index:08d}.json.partial"
-    partial.write_text(signed.model_dump_json(indent=2))
-    partial.replace(folder / f"{signed.index:08d}.json")
+    write_whole_file(folder / f"{signed.index:08d}.json", signed.model_dump_json(indent=2))
 
 
 def _parse(data: bytes, where: str) -> SignedEntry:

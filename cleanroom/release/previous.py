@@ -12,6 +12,7 @@ from cleanroom.crypto.sealed import Member, open_sealed, seal
 from cleanroom.errors import CleanroomError
 from cleanroom.release.ledger import LedgerEntry
 from cleanroom.report.comparison import HeadlineFigures, PreviousRelease
+from cleanroom.whole_files import write_whole_file
 
 NAME = "release-headline"
 
@@ -38,11 +39,7 @@ def keep_record(folder: Path, record: ReleaseRecord, me: Member) -> Path:
         sender=me,
         recipients=[str(me.identity.to_public())],
     )
-    partial = folder / f".{record.run_id}.age.partial"
-    partial.write_bytes(blob)
-    path = folder / f"{record.run_id}.age"
-    partial.replace(path)
-    return path
+    return write_whole_file(folder / f"{record.run_id}.age", blob)
 
 
 def previous_release(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from cleanroom.report.content import Report
 from cleanroom.report.html import render_html, render_json
 from cleanroom.spec.models import CollaborationSpec
 from cleanroom.storage.s3 import S3ObjectStore
+from cleanroom.whole_files import write_whole_file, write_whole_folder
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 HTML_OBJECT, JSON_OBJECT = "report.html.age", "report.json.age"
@@ -92,29 +92,7 @@ def archive(sealed: SealedReport, archive_root: Path, destination: Destination) 
     written into a hidden folder and renamed into place, so the archive holds a run whole or not at
     all. A run without PUBLISHED in its folder waits for upload (`unpublished_runs`)."""
     files = {**sealed.files(), DESTINATION: json.dumps(asdict(destination)).encode()}
-    return write_whole(archive_root / sealed.run_id, files, "the local archive")
-
-
-def write_whole(final: Path, files: dict[str, bytes], what: str) -> Path:
-    """A folder of files written beside its place and renamed into it: whole or not at all (a full
-    disk leaves nothing half-written; one line names the folder and the fix)."""
-    partial = final.parent / f".{final.name}.partial"
-    try:
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        for name, data in files.items():
-            (partial / name).write_bytes(data)
-        if final.exists():
-            shutil.rmtree(final)
-        partial.rename(final)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise StorageError(
-            f"{what} could not be written ({exc.strerror or type(exc).__name__})",
-            where=str(final),
-            fix="free space or fix the permissions there",
-        ) from exc
-    return final
+    return write_whole_folder(archive_root / sealed.run_id, files, "the local archive")
 
 
 def publish(
@@ -171,9 +149,7 @@ def _remove_upload(run_id: str, files: dict[str, bytes], store: S3ObjectStore, d
 
 
 def mark_published(run_dir: Path, uris: dict[str, str]) -> None:
-    partial = run_dir / f".{PUBLISHED}.partial"
-    partial.write_text(json.dumps(uris, indent=2))
-    partial.rename(run_dir / PUBLISHED)
+    write_whole_file(run_dir / PUBLISHED, json.dumps(uris, indent=2))
 
 
 def destination_of(run_dir: Path) -> Destination:

@@ -24,6 +24,7 @@ from cleanroom.secure.requests import AggregateRequest
 from cleanroom.secure.runtime import import_tfe, protocol_scope, require_secure_randomness
 from cleanroom.secure.shared_sales import SharedSalesRequest, run_shared_sales
 from cleanroom.secure.vector_sum import VectorSumRequest, run_vector_sum
+from cleanroom.whole_files import write_whole_file
 
 CLUSTER_FILE = "cluster.json"  # in its working folder: the members' loopback addresses, the sockets folder
 REQUESTS: dict[str, type[BaseModel]] = {
@@ -66,9 +67,7 @@ def main() -> int:
         name = line.strip()
         message = json.loads(Path(name).read_text())
         answer = serve(message.get("kind", "totals"), message["request"], config, vector_file(name))
-        partial = Path(name + ".partial")
-        partial.write_text(answer)
-        partial.replace(result_file(name))
+        write_whole_file(Path(result_file(name)), answer)
     return 0
 
 

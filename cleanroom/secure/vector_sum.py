@@ -22,6 +22,9 @@ STATISTICS_FILE = Path("item_statistics.i64")
 STATISTICS_NOISE_FILE = Path("item_statistics.noise.i64")
 
 
+CHUNK = 1 << 20  # entries summed per graph run: a player holds a chunk's shares, not the whole vector's
+
+
 class VectorSumRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -31,6 +34,7 @@ class VectorSumRequest(BaseModel):
     length: int
     noised: bool = True
     input_file: str = str(STATISTICS_FILE)  # in each player's folder
+    chunk: int = CHUNK
     # In-process tests and benchmarks only: party -> absolute file.
     input_paths: dict[str, str] = {}
     noise_paths: dict[str, str] = {}
@@ -44,32 +48,44 @@ class VectorSumRequest(BaseModel):
     def noise_file(self, party: str) -> str:
         return self.noise_paths.get(party, str(STATISTICS_NOISE_FILE))
 
+    @property
+    def chunk_length(self) -> int:
+        return min(self.chunk, self.length)
+
 
 def build_vector_sum(request: VectorSumRequest) -> Any:
+    """One graph, traced once, that sums the chunk of every vector starting at its (public) `offset`
+    argument; the last chunk is padded with zeros on each player."""
     import tensorflow as tf
 
     tfe = import_tfe()
+    size = request.chunk_length
 
-    def read(party: str, path: str) -> Any:
+    def read(party: str, path: str, offset: Any) -> Any:
         @tfe.local_computation(party, apply_scaling=False)
         def load() -> Any:  # on the party's player: the file never leaves it
-            raw = tf.io.decode_raw(tf.io.read_file(path), tf.int64, little_endian=True)
-            return tf.ensure_shape(raw, (request.length,))
+            window = tf.strings.substr(tf.io.read_file(path), offset * 8, size * 8)
+            raw = tf.io.decode_raw(window, tf.int64, little_endian=True)
+            return tf.ensure_shape(tf.pad(raw, [[0, size - tf.shape(raw)[0]]]), (size,))
 
         return load()
 
-    @tf.function
-    def vector_sum() -> Any:
-        total = reduce(operator.add, [read(p, request.input_of(p)) for p in request.providers()])
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int64)])
+    def vector_sum(offset: Any) -> Any:
+        total = reduce(operator.add, [read(p, request.input_of(p), offset) for p in request.providers()])
         if request.noised:
-            total = reduce(operator.add, [read(p, request.noise_file(p)) for p in request.players], total)
+            total = reduce(operator.add, [read(p, request.noise_file(p), offset) for p in request.players], total)
         return total.reveal().to_native()
 
     return vector_sum
 
 
 def run_vector_sum(request: VectorSumRequest) -> tuple[np.ndarray, float]:
-    """The revealed (noisy) sum and the seconds it took, under the protocol in scope."""
+    """The revealed (noisy) sum and the seconds it took, under the protocol in scope, chunk by chunk."""
     started = time.perf_counter()
-    revealed = np.asarray(build_vector_sum(request)()).astype(np.int64).reshape(-1)
+    summed = build_vector_sum(request)
+    revealed = np.empty(request.length, dtype=np.int64)
+    for offset in range(0, request.length, request.chunk_length):
+        part = np.asarray(summed(np.int64(offset))).astype(np.int64).reshape(-1)
+        revealed[offset : offset + request.chunk_length] = part[: request.length - offset]
     return revealed, round(time.perf_counter() - started, 3)

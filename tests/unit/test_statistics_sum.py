@@ -90,6 +90,9 @@ def test_the_secure_sum_reveals_every_vector_plus_every_noise_share(tmp_path: Pa
     assert revealed.tolist() == (sum(vectors) + sum(noises)).tolist() and seconds > 0
     exact, _ = InProcessEngine().vector_sum(request.model_copy(update={"noised": False}))
     assert exact.tolist() == sum(vectors).tolist()
+    # In chunks (a player holds one chunk's shares at a time), the last one shorter: the same sum.
+    chunked, _ = InProcessEngine().vector_sum(request.model_copy(update={"chunk": 128}))
+    assert request.length % 128 and chunked.tolist() == revealed.tolist()
 
 
 def _write(path: Path, values: np.ndarray) -> Path:
