@@ -15,7 +15,6 @@ show how its time grows with them. Peak memory per party is its node process's p
 from __future__ import annotations
 
 import multiprocessing
-import resource
 import time
 from datetime import date
 from pathlib import Path
@@ -87,8 +86,10 @@ def retailer(party: str, seed: int, shape: dict[str, int], spec_json: str, works
     partial = player / "support.partial"
     partial.write_bytes(np.stack([support, support]).astype("<i8").tobytes())
     partial.replace(player / SUPPORT_FILE)
-    started = time.perf_counter()
     purchases = Purchases(np.arange(matrix.shape[0]), matrix, sparse.csr_matrix(matrix.shape, dtype=np.float32))
+    generated = _peak_gib()
+    Path("/proc/self/clear_refs").write_text("5")  # peak from here: a node loads its data, it does not generate it
+    started = time.perf_counter()
     exchange = RunExchange.for_run(node.store, spec, run_id, node.member)
     side = Participant(analysis, purchases, exchange, party, True, player, outputs, TIMEOUT, lambda: None, reserve)
     side.take_part()
@@ -97,23 +98,30 @@ def retailer(party: str, seed: int, shape: dict[str, int], spec_json: str, works
         "noise_drawn_ahead": filled,
         "noise_ready": side.noise_ready,
         "noise_drawn": side.noise_drawn,
-        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_gib": _peak_gib(),
+        "generation_peak_gib": generated,
     }
+
+
+def _peak_gib(pid: str = "self") -> float:
+    """The process's peak resident memory since it started or since it last reset it (GiB)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return int(fields["VmHWM"].split()[0]) / 2**20
 
 
 def player_peaks() -> dict[str, float]:
     """Each serving player's peak resident memory (GiB), from /proc."""
     peaks = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
+    for process in Path("/proc").glob("[0-9]*"):
         try:
-            command = (status.parent / "cmdline").read_bytes().split(b"\0")
+            command = (process / "cmdline").read_bytes().split(b"\0")
             if b"cleanroom.secure.player" not in command:
                 continue
             party = command[command.index(b"cleanroom.secure.player") + 1].decode()
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            peaks[party] = _peak_gib(process.name)
         except (OSError, ValueError, IndexError):
             continue
-        peaks[party] = int(fields["VmHWM"].split()[0]) / 2**20
     return peaks
 
 
@@ -222,14 +230,31 @@ def main() -> None:
             f"| peak memory, {party} (node {node:.1f} GiB + player {player:.1f} GiB) | {node + player:.1f} GiB "
             "| <= 4 GiB |"
         )
+    generation = max(r["generation_peak_gib"] for r in full["parties"])
+    lines += [
+        "",
+        "A node's figure is its peak during the training, its purchases in memory (generating the synthetic "
+        f"purchases took up to {generation:.1f} GiB before; a node loads its prepared purchases instead).",
+    ]
     if len(results) > 1:
-        lines += ["", "| customers per retailer | whole training | per customer-epoch |", "| --- | --- | --- |"]
+        lines += [
+            "",
+            "| customers per retailer | whole training | per customer-epoch | added per 1 M customers |",
+            "| --- | --- | --- | --- |",
+        ]
+        previous: tuple[int, float] | None = None
         for fraction, result in results.items():
             customers = int(args.customers * fraction)
+            added = (
+                f"{(result['wall'] - previous[1]) / (customers - previous[0]) * 1e6 / 60:.1f} min"
+                if previous
+                else ""
+            )
             lines.append(
                 f"| {customers:,} | {result['wall'] / 60:.1f} min | "
-                f"{result['wall'] / (customers * args.epochs) * 1e6:.2f} us |"
+                f"{result['wall'] / (customers * args.epochs) * 1e6:.1f} us | {added} |"
             )
+            previous = (customers, result["wall"])
     if args.rho is not None:
         ahead = max(r["noise_drawn_ahead"] for r in full["parties"])
         ready, drawn = full["parties"][0]["noise_ready"], full["parties"][0]["noise_drawn"]
