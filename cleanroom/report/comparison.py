@@ -68,8 +68,8 @@ def compared(previous: HeadlineFigures, now: HeadlineFigures, money: Callable[[i
         if before is None or after is None:
             return ComparedFigure(
                 name=name,
-                previous="withheld" if before is None else shown(before),
-                now="withheld" if after is None else shown(after),
+                previous="not released" if before is None else shown(before),
+                now="not released" if after is None else shown(after),
                 change="not comparable",
             )
         change = "unchanged" if before == after else (f"{(after - before) / before:+.1%}" if before else "new")

@@ -97,6 +97,7 @@ def test_the_report_compares_every_headline_figure(small_spec, tmp_path: Path) -
     now = report.headline.market_sales_cents
     assert rows["Market sales (revealed cells)"].change == f"{(now - 10_000_000) / 10_000_000:+.1%}"
     assert rows["Periods covered"].change == "unchanged" and rows["Distinct customers"].change == "not comparable"
+    assert rows["Distinct customers"].previous == "not released"  # withheld, or not computed then: not "withheld"
     change = rows["Market sales (revealed cells)"].change
     assert summary_lines(report)[0].startswith(
         f"Since the previous release (run run-1, 2026-11-02): market sales {change} (€100,000.00 to "
