@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Prefect's database (ephemeral mode and `make server`) lives in the workspace unless you point elsewhere.
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: setup demo test check-reliability lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender bench-scalable-recommender bench-scalable-sum bench-scalable-training bench-recommender-accuracy bench-tls bench-topology bench-export-tools
+.PHONY: setup demo test check-reliability lint server deployments clean lock bench bench-prepare bench-psi bench-aggregates bench-recommender bench-scalable-recommender bench-scalable-sum bench-scalable-training bench-scalable-training-noised bench-recommender-accuracy bench-tls bench-topology bench-export-tools
 
 setup:
 	@infra/bootstrap.sh
@@ -25,7 +25,7 @@ check-reliability: setup
 	@$(BIN)/pytest -q -m reliability
 
 # Benchmarks write their ratios into BENCHMARKS.md (see that file for what each one measures).
-bench: bench-prepare bench-export-tools bench-psi bench-aggregates bench-recommender bench-scalable-recommender bench-scalable-sum bench-scalable-training bench-recommender-accuracy bench-tls bench-topology
+bench: bench-prepare bench-export-tools bench-psi bench-aggregates bench-recommender bench-scalable-recommender bench-scalable-sum bench-scalable-training bench-scalable-training-noised bench-recommender-accuracy bench-tls bench-topology
 
 bench-prepare: setup
 	@$(BIN)/python -m bench.prepare_party
@@ -47,6 +47,9 @@ bench-scalable-sum: setup
 
 bench-scalable-training: setup
 	@$(BIN)/python -m bench.scalable_training --sweep 0.25,0.5
+
+bench-scalable-training-noised: setup
+	@$(BIN)/python -m bench.scalable_training --rho 1
 
 bench-recommender-accuracy: setup
 	@$(BIN)/python -m bench.recommender_accuracy

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -43,3 +44,12 @@ def run_sampled(command: list[str], interval: float = 0.02, **popen: object) -> 
     done.set()
     sampler.join()
     return code, peak, time.perf_counter() - started
+
+
+def peak_resident_gib(pid: str = "self") -> float:
+    """A process's peak resident memory (VmHWM, GiB) since it started or last reset it (writing "5" to
+    its /proc/<pid>/clear_refs). Not ru_maxrss: Linux carries that over exec from the forking parent, so
+    a child spawned by a big process reports the parent's size."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return int(fields["VmHWM"].split()[0]) / 2**20

@@ -3,7 +3,8 @@
 
     .venv/bin/python -m bench.recommender_accuracy [--no-write]
 
-Recall@10 per retailer, on each customer's first purchases after the training period, for the joint
+Recall@10 and NDCG@10 per retailer (95% bootstrap intervals over its customers, and the paired interval
+of joint minus reference), on each customer's first purchases after the training period, for the joint
 model (the federated training the lifecycle runs: sums as the players reveal them, which equal the
 plain sums, see tests/unit/test_joint_epochs.py), the pooled reference, the same method on the
 retailer's data alone, and its own best sellers; each retailer ranks among the products it sells.
@@ -30,7 +31,7 @@ from bench.report import bench_arguments, publish
 from cleanroom.demo_data import retailer_data, shared_catalogue
 from cleanroom.demo_setup import TEMPLATE
 from cleanroom.party.scalable_recommendations import load_purchases
-from cleanroom.recommend.evaluation import best_sellers, ranked, top_n
+from cleanroom.recommend.evaluation import Ranked, best_sellers, bootstrap, paired_lift, ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams, Clipping
 from cleanroom.recommend.federated_training import Trained, item_support, released_items, train
 from cleanroom.recommend.movielens import load_interactions, split_parties
@@ -56,16 +57,23 @@ def pooled_reference(trains: list[sparse.csr_matrix], params: AlsParams) -> Trai
     return Trained(model.item_factors, users, np.ones(trains[0].shape[1], dtype=bool))
 
 
-def recalls(
+def scored(
     model: Trained, trains: list[sparse.csr_matrix], tests: list[sparse.csr_matrix], offered: list[np.ndarray]
-) -> list[float]:
+) -> list[Ranked]:
+    """Per retailer, each customer's hits, possible hits and NDCG@10 on its later purchases."""
     out = []
     for index, (purchases, later) in enumerate(zip(trains, tests)):
         customers = np.flatnonzero(np.diff(later.indptr) > 0)
         user = model.user_factors[index if len(model.user_factors) > 1 else 0]
         lists = top_n(user, model.item_factors, purchases, customers, 10, True, offered[index] & model.released)
-        out.append(ranked(lists, later, customers).recall)
+        out.append(ranked(lists, later, customers))
     return out
+
+
+def recalls(
+    model: Trained, trains: list[sparse.csr_matrix], tests: list[sparse.csr_matrix], offered: list[np.ndarray]
+) -> list[float]:
+    return [r.recall for r in scored(model, trains, tests, offered)]
 
 
 def compare(
@@ -76,38 +84,67 @@ def compare(
     params: AlsParams,
     min_customers: int,
 ) -> list[str]:
-    """One table: per retailer and on average, joint vs pooled reference vs alone vs best sellers."""
+    """Two tables (Recall@10, NDCG@10): per retailer with 95% bootstrap intervals over its customers, and on
+    average, joint vs pooled reference (and their paired difference) vs alone vs best sellers."""
     offered = [item_support(t, None) > 0 for t in trains]
     released = released_items([item_support(t, None) for t in trains], min_customers, 2)
     started = time.perf_counter()
-    joint = recalls(train(trains, params, None, released), trains, tests, offered)
+    joint = scored(train(trains, params, None, released), trains, tests, offered)
     seconds = time.perf_counter() - started
-    pooled = recalls(pooled_reference(trains, params), trains, tests, offered)
+    pooled = scored(pooled_reference(trains, params), trains, tests, offered)
     alone = []
     for index, purchases in enumerate(trains):
         own = train([purchases], params, None, offered[index])
-        alone += recalls(own, [purchases], [tests[index]], [offered[index]])
+        alone += scored(own, [purchases], [tests[index]], [offered[index]])
     popular = []
     for purchases, later in zip(trains, tests):
         customers = np.flatnonzero(np.diff(later.indptr) > 0)
-        popular.append(ranked(best_sellers(purchases, customers, 10), later, customers).recall)
+        popular.append(ranked(best_sellers(purchases, customers, 10), later, customers))
+
+    def cell(result: Ranked, measure: str) -> str:
+        value = result.recall if measure == "recall" else float(result.ndcg.mean())
+        low, high = bootstrap(result)[measure]
+        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
     rows = [
         f"**{name}** ({sum(t.shape[0] for t in trains):,} customers, {trains[0].shape[1]:,} products, "
         f"{int(released.sum()):,} modelled; k = {params.factors}, lambda = {params.regularization:g}, "
-        f"confidence = {params.alpha:g}, {params.epochs} epochs; joint training {seconds:.1f} s)",
+        f"confidence = {params.alpha:g}, {params.epochs} epochs; joint training {seconds:.1f} s). Recall@10 "
+        "with its 95% bootstrap interval over the retailer's customers; joint - reference with the paired "
+        "interval:",
         "",
-        "| retailer | joint | pooled reference | joint / reference | alone | best sellers |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| retailer | joint | pooled reference | joint / reference | joint - reference | alone | best sellers |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for index, retailer in enumerate(retailers):
+        gap, low, high = paired_lift(joint[index], pooled[index])
+        rows.append(
+            f"| {retailer} | {cell(joint[index], 'recall')} | {cell(pooled[index], 'recall')} | "
+            f"{joint[index].recall / pooled[index].recall:.3f} | {gap:+.3f} [{low:+.3f}, {high:+.3f}] | "
+            f"{cell(alone[index], 'recall')} | {cell(popular[index], 'recall')} |"
+        )
+
+    def mean(results: list[Ranked], measure: str = "recall") -> float:
+        return float(np.mean([r.recall if measure == "recall" else r.ndcg.mean() for r in results]))
+
+    ratio = mean(joint) / mean(pooled)
+    rows += [
+        f"| mean | {mean(joint):.3f} | {mean(pooled):.3f} | **{ratio:.3f}** | | {mean(alone):.3f} | "
+        f"{mean(popular):.3f} |",
+        "",
+        "NDCG@10, the same models:",
+        "",
+        "| retailer | joint | pooled reference | alone | best sellers |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for index, retailer in enumerate(retailers):
         rows.append(
-            f"| {retailer} | {joint[index]:.3f} | {pooled[index]:.3f} | {joint[index] / pooled[index]:.3f} | "
-            f"{alone[index]:.3f} | {popular[index]:.3f} |"
+            f"| {retailer} | {cell(joint[index], 'ndcg')} | {cell(pooled[index], 'ndcg')} | "
+            f"{cell(alone[index], 'ndcg')} | {cell(popular[index], 'ndcg')} |"
         )
-    mean = np.mean(joint) / np.mean(pooled)
     rows += [
-        f"| mean | {np.mean(joint):.3f} | {np.mean(pooled):.3f} | **{mean:.3f}** | {np.mean(alone):.3f} | "
-        f"{np.mean(popular):.3f} |",
+        f"| mean | {mean(joint, 'ndcg'):.3f} | {mean(pooled, 'ndcg'):.3f} | {mean(alone, 'ndcg'):.3f} | "
+        f"{mean(popular, 'ndcg'):.3f} |",
         "",
     ]
     return rows

@@ -15,7 +15,6 @@ Peak memory is the process's (every retailer in turn in one process: a party alo
 
 from __future__ import annotations
 
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from bench.memory import peak_resident_gib
 from bench.report import bench_arguments, publish
 from cleanroom.recommend.federated_als import (
     AlsParams,
@@ -104,7 +104,7 @@ def party_epoch(
         "first_statistics": seconds[0],
         "statistics": seconds[1],
         "encode": time.perf_counter() - started,
-        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_gib": peak_resident_gib(),
         "pairs": float(matrix.nnz),
     }
 

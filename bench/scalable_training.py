@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 from scipy import sparse
 
+from bench.memory import peak_resident_gib
 from bench.report import bench_arguments, fresh_workspace, publish
 from bench.scalable_recommender import pooled_epoch, synthetic
 from cleanroom.recommend.federated_als import AlsParams
@@ -87,7 +88,7 @@ def retailer(party: str, seed: int, shape: dict[str, int], spec_json: str, works
     partial.write_bytes(np.stack([support, support]).astype("<i8").tobytes())
     partial.replace(player / SUPPORT_FILE)
     purchases = Purchases(np.arange(matrix.shape[0]), matrix, sparse.csr_matrix(matrix.shape, dtype=np.float32))
-    generated = _peak_gib()
+    generated = peak_resident_gib()
     Path("/proc/self/clear_refs").write_text("5")  # peak from here: a node loads its data, it does not generate it
     started = time.perf_counter()
     exchange = RunExchange.for_run(node.store, spec, run_id, node.member)
@@ -98,16 +99,9 @@ def retailer(party: str, seed: int, shape: dict[str, int], spec_json: str, works
         "noise_drawn_ahead": filled,
         "noise_ready": side.noise_ready,
         "noise_drawn": side.noise_drawn,
-        "peak_gib": _peak_gib(),
+        "peak_gib": peak_resident_gib(),
         "generation_peak_gib": generated,
     }
-
-
-def _peak_gib(pid: str = "self") -> float:
-    """The process's peak resident memory since it started or since it last reset it (GiB)."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    fields = dict(line.split(":", 1) for line in status if ":" in line)
-    return int(fields["VmHWM"].split()[0]) / 2**20
 
 
 def player_peaks() -> dict[str, float]:
@@ -119,7 +113,7 @@ def player_peaks() -> dict[str, float]:
             if b"cleanroom.secure.player" not in command:
                 continue
             party = command[command.index(b"cleanroom.secure.player") + 1].decode()
-            peaks[party] = _peak_gib(process.name)
+            peaks[party] = peak_resident_gib(process.name)
         except (OSError, ValueError, IndexError):
             continue
     return peaks

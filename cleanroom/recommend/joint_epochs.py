@@ -9,9 +9,11 @@ each node's, meeting through the run's sealed exchange and the players' secure s
    party, its noise share) for its player and says so; the players sum them under MPC and reveal the
    noisy sum to the coordinator only, which solves the next item factors.
 3. With a search (phase 5.2), one training per candidate setting on the purchases before the validation
-   date; each node scores the candidate on its customers' first purchases from then to the holdout, and
-   the players sum the hits and the possible hits of all retailers: only that total is revealed. The
-   best candidate is trained on every purchase before the holdout.
+   date; each node scores the candidate by Recall@N on its customers' first purchases from then to the
+   holdout, and the players sum the retailers' recalls (and how many retailers had such purchases):
+   only those totals are revealed, and their ratio, the recall averaged over the retailers (each counts
+   the same, however many customers it has), chooses. The best candidate is trained on every purchase
+   before the holdout.
 4. The final item factors go to the nodes, which rank and evaluate for their own customers.
 
 What a party learns per epoch is the item factors (a function of the noisy sums); the coordinator also
@@ -60,9 +62,10 @@ if TYPE_CHECKING:  # the party module imports this one's file names
 
 Abort = Callable[[], CleanroomError | None]
 # In the run's player folder: [buyers, buyers] per catalogue item, the support check's grid; a search
-# candidate's [hits, possible hits] on this party's validation purchases.
+# candidate's [Recall@N in fixed point, 1] on this party's validation purchases ([0, 0] without any).
 SUPPORT_FILE = "item_support.i64"
-VALIDATION_FILE = "validation_hits.i64"
+VALIDATION_FILE = "validation_recall.i64"
+RECALL_SCALE = 2**32  # fixed point of a recall in [0, 1]
 NOISE_CLAIMS = ".noise-claims"  # where a run takes its chunks of the reserve (gone with the player folder)
 # In the run's outputs folder (never shared): the final training's customers' factors and settings.
 USER_FACTORS_FILE = Path("user_factors.npy")
@@ -133,12 +136,13 @@ class _Coordinator:
         return y
 
     def score(self, round_: int, y: np.ndarray) -> float:
-        """The candidate's Recall@N over every retailer's validation purchases (only the total is revealed)."""
+        """The candidate's Recall@N on validation purchases averaged over the retailers that have any (only
+        the sum of their recalls and their number are revealed)."""
         self.exchange.send(candidate_item_factors(round_), npy(y), self.parties)
         for party in self.parties:
             self.exchange.receive(validation_staged(party, round_), party, self.timeout, self.abort)
-        hits, possible = self.vector_sum(2, VALIDATION_FILE, noised=False)
-        return float(hits / possible) if possible else 0.0
+        recalls, retailers = self.vector_sum(2, VALIDATION_FILE, noised=False)
+        return float(recalls / RECALL_SCALE / retailers) if retailers else 0.0
 
 
 def coordinate(
@@ -227,7 +231,7 @@ class Participant:
             self.train(round_, side)
             y = read_npy(self.receive(candidate_item_factors(round_)))
             scores.append(self.validation_hits(side.final_factors(y), y, released))
-            write_whole_file(self.player_dir / VALIDATION_FILE, _bytes(np.asarray(scores[-1])))
+            write_whole_file(self.player_dir / VALIDATION_FILE, _bytes(_fixed_recall(*scores[-1])))
             self.exchange.send(validation_staged(self.party, round_), b"", [COORDINATOR])
         chosen = json.loads(self.receive(CHOSEN_SETTINGS))["candidate"]
         params = candidates[chosen] if chosen is not None else scalable_settings(self.analysis)[0]
@@ -311,3 +315,8 @@ def read_npy(payload: bytes) -> np.ndarray:
 def _bytes(values: np.ndarray) -> bytes:
     """A player's input file: int64, little-endian."""
     return values.astype("<i8").tobytes()
+
+
+def _fixed_recall(hits: int, possible: int) -> np.ndarray:
+    """This retailer's term of the search's average: its recall in fixed point, and 1 for itself."""
+    return np.array([round(hits / possible * RECALL_SCALE), 1]) if possible else np.zeros(2, dtype=np.int64)

@@ -68,7 +68,7 @@ def rho_per_epoch(analysis: JointRecommender) -> float | None:
 
 
 class TriedSettings(BaseModel):
-    """One candidate of the search and its Recall@N on the validation period, summed over all retailers."""
+    """One candidate of the search and its Recall@N on the validation period, averaged over the retailers."""
 
     factors: int
     regularization: float
