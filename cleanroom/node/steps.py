@@ -345,14 +345,14 @@ def _train_scalable_recommender(context: NodeRun, serving: SandboxedPlayer) -> N
         NoiseReserve(context.node.workspace / NOISE_DIR),
     )
     trainings = participant.take_part()
-    log.info(
-        "recommender %s: %d trainings in %.1f s; noise: %d draws from the reserve, %d drawn in the run",
-        run.run_id,
-        trainings,
-        time.monotonic() - started,
-        participant.noise_ready,
-        participant.noise_drawn,
-    )
+    log.info("recommender %s: %d trainings in %.1f s", run.run_id, trainings, time.monotonic() - started)
+    if participant.noise_ready or participant.noise_drawn:  # counts only: never a draw
+        log.info(
+            "recommender %s: noise: %d draws from the reserve, %d drawn in the run",
+            run.run_id,
+            participant.noise_ready,
+            participant.noise_drawn,
+        )
 
 
 def _serve(context: NodeRun, serving: SandboxedPlayer) -> str:
