@@ -90,8 +90,9 @@ class NoiseReserve:
         return None
 
     def _put(self, scale: float, values: np.ndarray) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # the party's own user only
         folder = self.folder(scale)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
         write_whole_file(folder / f"{secrets.token_hex(8)}{SUFFIX}", values.astype("<i8").tobytes())
 
     def clear(self) -> None:

@@ -264,8 +264,8 @@ class Participant:
             y = read_npy(self.receive(epoch_item_factors(round_, epoch)))
             write_whole_file(self.player_dir / STATISTICS_FILE, _bytes(side.statistics(y)))
             if noise is not None:
-                noise_drawn = noise_share(noise, layout, self.draws)
-                write_whole_file(self.player_dir / STATISTICS_NOISE_FILE, _bytes(noise_drawn))
+                share = noise_share(noise, layout, self.draws)
+                write_whole_file(self.player_dir / STATISTICS_NOISE_FILE, _bytes(share))
             if final:
                 np.save(self.outputs_dir / USER_FACTORS_FILE, side.factors)
             self.exchange.send(statistics_staged(self.party, round_, epoch), b"", [COORDINATOR])

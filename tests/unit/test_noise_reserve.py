@@ -52,6 +52,7 @@ def test_a_run_takes_the_reserve_first_and_no_draw_twice(tmp_path: Path, numbere
     assert np.isin(np.arange(2500), handed).all()  # the reserve's draws were all used
     assert not list((tmp_path / "run-1").iterdir()) and not list((tmp_path / "run-2").iterdir())
     assert reserve.available(2 * SCALE) == 0  # another scale has its own draws
+    assert (tmp_path / "noise").stat().st_mode & 0o777 == 0o700  # no other user reads a party's noise
 
 
 def test_runs_at_the_same_time_never_share_a_draw(tmp_path: Path, numbered: None) -> None:
