@@ -20,6 +20,7 @@ import polars as pl
 from scipy import sparse
 
 from cleanroom.party.runs import PartyRun
+from cleanroom.recommend.blend import blended
 from cleanroom.recommend.evaluation import Ranked, best_sellers, bootstrap, paired_lift, ranked, top_n
 from cleanroom.recommend.federated_training import RetailerSide, alone_model, item_support
 from cleanroom.recommend.joint_epochs import SUPPORT_FILE, USER_FACTORS_FILE, final_settings, lists_source
@@ -154,8 +155,9 @@ def deliver(
     analysis: JointRecommender, run: PartyRun, prepared: Path, item_factors: np.ndarray, product_ids: list[str]
 ) -> PartyRecall:
     """Rank every customer's top N from the joint item factors and its own factors (or from its own
-    model, where that did better on its validation purchases), evaluate the joint model against the same
-    method on this party's data alone and its best sellers; everything is kept in the run's reports."""
+    model, or the blend of both, where that did better on its validation purchases), evaluate the joint
+    model and the blend against the same method on this party's data alone and its best sellers;
+    everything is kept in the run's reports."""
     started = time.perf_counter()
     params, clipping = final_settings(run.outputs_dir), scalable_settings(analysis)[1]
     purchases = Purchases.load(run.evaluation_dir)
@@ -171,15 +173,18 @@ def deliver(
         n=analysis.top_n,
         exclude_bought=analysis.exclude_bought,
     )
+    joint = (side.final_factors(item_factors), item_factors)
+    own = (alone.user_factors[0], alone.item_factors)
     lists = {
-        "joint": rank(side.final_factors(item_factors), item_factors, offered=purchases.sold() & released),
-        "own": rank(alone.user_factors[0], alone.item_factors, offered=purchases.sold()),
+        "joint": rank(*joint, offered=purchases.sold() & released),
+        "own": rank(*own, offered=purchases.sold()),
+        "blend": rank(*blended(joint, own, purchases.sold()), offered=purchases.sold()),
     }
     sent = lists_source(run.outputs_dir)
     _write_top_n(
         prepared, run.reports_dir / RECOMMENDATIONS_FILE, purchases.customer_codes, lists[sent], product_ids
     )
-    recall = evaluate(purchases, lists["joint"], lists["own"], analysis).model_copy(update={"delivered": sent})
+    recall = evaluate(purchases, lists, analysis).model_copy(update={"delivered": sent})
     (run.reports_dir / EVALUATION_FILE).write_text(
         json.dumps(
             {
@@ -195,26 +200,30 @@ def deliver(
     return recall
 
 
-def evaluate(
-    purchases: Purchases, joint_lists: np.ndarray, own_lists: np.ndarray, analysis: JointRecommender
-) -> PartyRecall:
+def evaluate(purchases: Purchases, lists: dict[str, np.ndarray], analysis: JointRecommender) -> PartyRecall:
     """Recall@N and NDCG@N on the customers with purchases after the holdout, for the joint model, the
-    same method trained on this party's data alone, and its own best sellers, with 95% bootstrap
-    intervals; the lift over alone with its paired interval. Each list set ranks every customer."""
+    same method trained on this party's data alone (`own`), their blend where given, and its own best
+    sellers, with 95% bootstrap intervals; the lifts over alone with their paired intervals. Each list
+    set ranks every customer."""
     evaluated = np.flatnonzero(np.diff(purchases.held_out.indptr) > 0)
     best = best_sellers(purchases.training, evaluated, analysis.top_n, analysis.exclude_bought)
     scored: dict[str, Ranked] = {
-        "joint": ranked(joint_lists[evaluated], purchases.held_out, evaluated),
-        "alone": ranked(own_lists[evaluated], purchases.held_out, evaluated),
+        "joint": ranked(lists["joint"][evaluated], purchases.held_out, evaluated),
+        "alone": ranked(lists["own"][evaluated], purchases.held_out, evaluated),
         "popularity": ranked(best, purchases.held_out, evaluated),
     }
+    if "blend" in lists:
+        scored["blend"] = ranked(lists["blend"][evaluated], purchases.held_out, evaluated)
     intervals = {name: bootstrap(r) for name, r in scored.items()}
     _, low, high = paired_lift(scored["joint"], scored["alone"])
+    blend_lift = paired_lift(scored["blend"], scored["alone"])[1:] if "blend" in scored else None
     return PartyRecall(
         joint=scored["joint"].recall,
         alone=scored["alone"].recall,
         popularity=scored["popularity"].recall,
         lift_interval=(low, high),
+        blend=scored["blend"].recall if "blend" in scored else None,
+        blend_lift_interval=blend_lift,
         ndcg={name: float(r.ndcg.mean()) if r.ndcg.size else 0.0 for name, r in scored.items()},
         recall_interval={name: i["recall"] for name, i in intervals.items()},
         ndcg_interval={name: i["ndcg"] for name, i in intervals.items()},

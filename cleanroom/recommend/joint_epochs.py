@@ -45,6 +45,7 @@ from cleanroom.exchange.store import RunExchange
 from cleanroom.network.topology import COORDINATOR
 from cleanroom.privacy.calibration import draw
 from cleanroom.privacy.noise_reserve import NoiseReserve
+from cleanroom.recommend.blend import Factors, blended
 from cleanroom.recommend.evaluation import ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams, initial_item_factors
 from cleanroom.recommend.federated_training import RetailerSide, alone_model, item_support, next_item_factors
@@ -224,35 +225,48 @@ class Participant:
         released = np.unpackbits(np.frombuffer(self.receive(RELEASED_ITEMS), dtype=np.uint8), count=items)
         released = released.astype(bool)
         candidates = search_candidates(self.analysis)
-        scores = []
+        models: list[Path] = []  # each candidate's model on this node (its customers' factors, its items)
         for round_, params in enumerate(candidates):
             assert self.purchases.fit is not None
             side = RetailerSide(self.purchases.fit, params, clipping, released)
             self.train(round_, side)
             y = read_npy(self.receive(candidate_item_factors(round_)))
-            scores.append(self.validation_hits(side.final_factors(y), y, released))
-            write_whole_file(self.player_dir / VALIDATION_FILE, _bytes(_fixed_recall(*scores[-1])))
+            users = side.final_factors(y)
+            models.append(self.outputs_dir / f".candidate-{round_}.npz")
+            np.savez(models[-1], users=users, items=y)
+            hits = self.validation_hits(users, y, released)
+            write_whole_file(self.player_dir / VALIDATION_FILE, _bytes(_fixed_recall(*hits)))
             self.exchange.send(validation_staged(self.party, round_), b"", [COORDINATOR])
         chosen = json.loads(self.receive(CHOSEN_SETTINGS))["candidate"]
         params = candidates[chosen] if chosen is not None else scalable_settings(self.analysis)[0]
         (self.outputs_dir / SETTINGS_FILE).write_text(json.dumps(asdict(params)))
         if chosen is not None:
-            self.choose_lists(scores[chosen], params)
+            with np.load(models[chosen]) as model:
+                self.choose_lists((model["users"], model["items"]), released, params)
+        for path in models:
+            path.unlink()
         self.train(len(candidates), RetailerSide(self.purchases.training, params, clipping, released), final=True)
         return len(candidates) + 1
 
-    def choose_lists(self, joint: tuple[int, int], params: AlsParams) -> None:
+    def choose_lists(self, joint: Factors, released: np.ndarray, params: AlsParams) -> None:
         """This retailer's own decision, on its own validation purchases: send its customers the joint
-        model's lists, or its own model's where those did better (nothing of it leaves the node)."""
+        model's lists, its own model's, or their blend (`recommend.blend`), whichever did best; the joint
+        model's on a tie (nothing of it leaves the node)."""
         fit = self.purchases.fit
         assert fit is not None
-        own = alone_model(fit, params, scalable_settings(self.analysis)[1])
-        mine = self.validation_hits(own.user_factors[0], own.item_factors, own.released)
-        recall = {
-            name: hits / possible if possible else 0.0
-            for name, (hits, possible) in (("joint", joint), ("own", mine))
+        alone = alone_model(fit, params, scalable_settings(self.analysis)[1])
+        own = (alone.user_factors[0], alone.item_factors)
+        sold = item_support(fit, None) > 0
+        candidates = {
+            "joint": (joint, released),
+            "blend": (blended(joint, own, sold), np.ones_like(sold)),
+            "own": (own, alone.released),
         }
-        lists = "own" if recall["own"] > recall["joint"] else "joint"
+        recall = {}
+        for name, ((users, items), modelled) in candidates.items():
+            hits, possible = self.validation_hits(users, items, modelled)
+            recall[name] = hits / possible if possible else 0.0
+        lists = max(recall, key=lambda name: recall[name])  # the first of equals: joint
         (self.outputs_dir / LISTS_FILE).write_text(json.dumps({"lists": lists, "validation_recall": recall}))
 
     def train(self, round_: int, side: RetailerSide, final: bool = False) -> None:
@@ -297,7 +311,8 @@ def final_settings(outputs_dir: Path) -> AlsParams:
 
 
 def lists_source(outputs_dir: Path) -> str:
-    """`joint`, or `own` where this retailer's own model did better on its validation purchases."""
+    """`joint`, or `own` or `blend` where this retailer's own model or the blend of both did better on its
+    validation purchases."""
     path = outputs_dir / LISTS_FILE
     return json.loads(path.read_text())["lists"] if path.is_file() else "joint"
 

@@ -89,11 +89,18 @@ class PartyRecall(BaseModel):
     ndcg: dict[str, float] = {}
     recall_interval: dict[str, tuple[float, float]] = {}  # 95% bootstrap over customers
     ndcg_interval: dict[str, tuple[float, float]] = {}
-    delivered: str = "joint"  # whose lists its customers got: joint, or own (better on its validation)
+    # The scalable mode: the blend of the joint model and the same method alone (`recommend.blend`).
+    blend: float | None = None
+    blend_lift_interval: tuple[float, float] | None = None
+    delivered: str = "joint"  # whose lists its customers got: joint, own or blend (best on its validation)
 
     @property
     def lift(self) -> float:
         return self.joint - self.alone
+
+    @property
+    def blend_lift(self) -> float | None:
+        return None if self.blend is None else self.blend - self.alone
 
 
 class RecommenderOutcome(BaseModel):

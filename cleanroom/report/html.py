@@ -38,6 +38,7 @@ def render_html(report: Report) -> bytes:
         chart=_recommender_chart(report),
         delivered=[name for name, ok in rec.delivered.items() if ok] if rec else [],
         ndcg=bool(rec and any(r.ndcg for r in rec.recall.values())),
+        blends=bool(rec and rec.recall and all(r.blend is not None for r in rec.recall.values())),
         verdicts=recommender_verdicts(rec.recall, rec.top_n) if rec else [],
         interval=_interval,
         utc_minute=_utc_minute,
@@ -93,20 +94,29 @@ def summary_lines(report: Report) -> list[str]:
 
 
 def recommender_verdicts(recall: dict[str, PartyRecall], top_n: int) -> list[str]:
-    """Per retailer, in plain words: does the collaboration measurably help it, and does the joint model
-    beat its own best sellers."""
+    """Per retailer, in plain words: does the collaboration measurably help it (through the lists its
+    customers got: the joint model's, or its blend with the retailer's own), and does the joint model beat
+    its own best sellers."""
     lines = []
     for name, r in recall.items():
-        low, high = r.lift_interval
+        blended = r.delivered == "blend" and r.blend_lift is not None and r.blend_lift_interval is not None
+        lift, (low, high) = (r.blend_lift, r.blend_lift_interval) if blended else (r.lift, r.lift_interval)
+        model = "the blend of the joint model and its own" if blended else "the joint model"
         if low > 0:
-            verdict = f"{name} gains from the collaboration: Recall@{top_n} {r.lift:+.3f} over its own data alone"
+            verdict = f"{name} gains from the collaboration: Recall@{top_n} {lift:+.3f} over its own data alone"
+            verdict += " with lists blending the joint model and its own" if blended else ""
         elif high < 0:
-            verdict = f"{name} does worse with the joint model than with its own data alone ({r.lift:+.3f})"
+            verdict = f"{name} does worse with {model} than with its own data alone ({lift:+.3f})"
         else:
             verdict = f"{name} gains nothing measurable from the collaboration (the lift's interval includes zero)"
         if r.delivered == "own":
             verdict += (
                 "; it sends its customers its own model's lists, which did better on its validation purchases"
+            )
+        elif blended:
+            verdict += (
+                "; it sends its customers lists blending the joint model with its own, which did best on its "
+                "validation purchases"
             )
         lines.append(
             verdict
@@ -135,24 +145,34 @@ def _recommender_chart(report: Report) -> Markup:
     if rec is None or not rec.recall:
         return Markup("")
     names = list(rec.recall)
+    blends = all(rec.recall[n].blend is not None for n in names)  # the scalable mode's
+    series: dict[str, list[float | None]] = {
+        "joint model (MPC)": [rec.recall[n].joint for n in names],
+        **({"blend of joint and own": [rec.recall[n].blend for n in names]} if blends else {}),
+        "same model, own data alone": [rec.recall[n].alone for n in names],
+        "own best sellers": [rec.recall[n].popularity for n in names],
+    }
+    lifts: dict[str, list[float | None]] = {"lift: joint - alone": [rec.recall[n].lift for n in names]}
+    intervals: dict[str, list[tuple[float, float] | None]] = {
+        "lift: joint - alone": [tuple(rec.recall[n].lift_interval) for n in names]
+    }
+    if blends:
+        lifts["lift: blend - alone"] = [rec.recall[n].blend_lift for n in names]
+        intervals["lift: blend - alone"] = [rec.recall[n].blend_lift_interval for n in names]
     return Markup(
         grouped_bars(
             names,
-            {
-                "joint model (MPC)": [rec.recall[n].joint for n in names],
-                "same model, own data alone": [rec.recall[n].alone for n in names],
-                "own best sellers": [rec.recall[n].popularity for n in names],
-            },
+            series,
             f"Recall@{rec.top_n} on each retailer's held-out purchases",
             f"Recall@{rec.top_n}",
             decimals=2,
         )
         + grouped_bars(
             names,
-            {"lift: joint - alone": [rec.recall[n].lift for n in names]},
+            lifts,
             f"Lift in Recall@{rec.top_n} over the retailer's own data alone, with 95% bootstrap interval",
             "lift",
             decimals=3,
-            intervals={"lift: joint - alone": [tuple(rec.recall[n].lift_interval) for n in names]},
+            intervals=intervals,
         )
     )

@@ -180,3 +180,50 @@ def test_the_scalable_recommender_section_says_per_retailer_whether_it_gains(sma
     assert "Exact, not estimated." in text
     assert "The training spends ρ = 0.5 over the 10 epochs it could train" in text
     assert "This release spends zCDP ρ = 0.5" in text
+
+
+def test_a_retailer_sending_the_blend_is_judged_by_the_blends_lift(small_spec, tmp_path) -> None:
+    from tests.unit.test_joint_epochs import scalable_spec
+
+    spec = scalable_spec(small_spec.spec)
+    outcome = _scalable_outcome(spec)
+    blends = {  # the first sends the blend, which beats alone where the joint model did not
+        party: recall.model_copy(
+            update={
+                "blend": 0.26,
+                "blend_lift_interval": (0.02, 0.06) if i == 0 else (-0.01, 0.09),
+                "delivered": "blend" if i == 0 else recall.delivered,
+                "lift_interval": (-0.01, 0.07) if i == 0 else recall.lift_interval,
+                "recall_interval": recall.recall_interval | {"blend": (0.24, 0.28)},
+                "ndcg": recall.ndcg | {"blend": 0.21},
+            }
+        )
+        for i, (party, recall) in enumerate(outcome.recall.items())
+    }
+    trend = spec.category_month_sales
+    report = build_report(
+        spec,
+        trend,
+        "a" * 64,
+        "run-1",
+        _revealed(trend.cells),
+        {},
+        recommender=outcome.model_copy(update={"recall": blends}),
+    )
+    page = tmp_path / "report.html"
+    page.write_bytes(render_html(report))
+    chromium(
+        f"--screenshot={ARTEFACTS / 'report-recommender-blend.png'}",
+        "--window-size=1100,6000",
+        page.as_uri(),
+        profile=tmp_path / "p1",
+    )
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())).split())
+    names = [p.display_name for p in spec.data_parties]
+    assert (
+        f"{names[0]} gains from the collaboration: Recall@10 +0.040 over its own data alone with lists blending "
+        "the joint model and its own; it sends its customers lists blending the joint model with its own" in text
+    )
+    assert f"{names[1]} gains nothing measurable from the collaboration" in text  # sends the joint lists
+    assert "lift: blend - alone" in text and "0.260 (0.240–0.280)" in text and "lists sent" in text
+    assert '"Blend": the joint model' in text
