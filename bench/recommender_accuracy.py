@@ -31,6 +31,7 @@ from bench.report import bench_arguments, publish
 from cleanroom.demo_data import retailer_data, shared_catalogue
 from cleanroom.demo_setup import TEMPLATE
 from cleanroom.party.scalable_recommendations import load_purchases
+from cleanroom.recommend.blend import blended
 from cleanroom.recommend.evaluation import Ranked, best_sellers, bootstrap, paired_lift, ranked, top_n
 from cleanroom.recommend.federated_als import AlsParams, Clipping
 from cleanroom.recommend.federated_training import Trained, item_support, released_items, train
@@ -89,13 +90,21 @@ def compare(
     offered = [item_support(t, None) > 0 for t in trains]
     released = released_items([item_support(t, None) for t in trains], min_customers, 2)
     started = time.perf_counter()
-    joint = scored(train(trains, params, None, released), trains, tests, offered)
+    joint_model = train(trains, params, None, released)
     seconds = time.perf_counter() - started
+    joint = scored(joint_model, trains, tests, offered)
     pooled = scored(pooled_reference(trains, params), trains, tests, offered)
-    alone = []
+    alone, blend = [], []
     for index, purchases in enumerate(trains):
         own = train([purchases], params, None, offered[index])
         alone += scored(own, [purchases], [tests[index]], [offered[index]])
+        users, items = blended(
+            (joint_model.user_factors[index], joint_model.item_factors),
+            (own.user_factors[0], own.item_factors),
+            offered[index],
+        )
+        both = Trained(items, [users], np.ones_like(offered[index]))
+        blend += scored(both, [purchases], [tests[index]], [offered[index]])
     popular = []
     for purchases, later in zip(trains, tests):
         customers = np.flatnonzero(np.diff(later.indptr) > 0)
@@ -111,17 +120,20 @@ def compare(
         f"{int(released.sum()):,} modelled; k = {params.factors}, lambda = {params.regularization:g}, "
         f"confidence = {params.alpha:g}, {params.epochs} epochs; joint training {seconds:.1f} s). Recall@10 "
         "with its 95% bootstrap interval over the retailer's customers; joint - reference with the paired "
-        "interval:",
+        "interval; the blend of joint and alone (`cleanroom/recommend/blend.py`) with its paired gain over alone:",
         "",
-        "| retailer | joint | pooled reference | joint / reference | joint - reference | alone | best sellers |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| retailer | joint | pooled reference | joint / reference | joint - reference | alone | blend | "
+        "blend - alone | best sellers |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for index, retailer in enumerate(retailers):
         gap, low, high = paired_lift(joint[index], pooled[index])
+        gain, gain_low, gain_high = paired_lift(blend[index], alone[index])
         rows.append(
             f"| {retailer} | {cell(joint[index], 'recall')} | {cell(pooled[index], 'recall')} | "
             f"{joint[index].recall / pooled[index].recall:.3f} | {gap:+.3f} [{low:+.3f}, {high:+.3f}] | "
-            f"{cell(alone[index], 'recall')} | {cell(popular[index], 'recall')} |"
+            f"{cell(alone[index], 'recall')} | {cell(blend[index], 'recall')} | "
+            f"{gain:+.3f} [{gain_low:+.3f}, {gain_high:+.3f}] | {cell(popular[index], 'recall')} |"
         )
 
     def mean(results: list[Ranked], measure: str = "recall") -> float:
@@ -130,21 +142,21 @@ def compare(
     ratio = mean(joint) / mean(pooled)
     rows += [
         f"| mean | {mean(joint):.3f} | {mean(pooled):.3f} | **{ratio:.3f}** | | {mean(alone):.3f} | "
-        f"{mean(popular):.3f} |",
+        f"{mean(blend):.3f} | | {mean(popular):.3f} |",
         "",
         "NDCG@10, the same models:",
         "",
-        "| retailer | joint | pooled reference | alone | best sellers |",
-        "| --- | --- | --- | --- | --- |",
+        "| retailer | joint | pooled reference | alone | blend | best sellers |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for index, retailer in enumerate(retailers):
         rows.append(
             f"| {retailer} | {cell(joint[index], 'ndcg')} | {cell(pooled[index], 'ndcg')} | "
-            f"{cell(alone[index], 'ndcg')} | {cell(popular[index], 'ndcg')} |"
+            f"{cell(alone[index], 'ndcg')} | {cell(blend[index], 'ndcg')} | {cell(popular[index], 'ndcg')} |"
         )
     rows += [
         f"| mean | {mean(joint, 'ndcg'):.3f} | {mean(pooled, 'ndcg'):.3f} | {mean(alone, 'ndcg'):.3f} | "
-        f"{mean(popular, 'ndcg'):.3f} |",
+        f"{mean(blend, 'ndcg'):.3f} | {mean(popular, 'ndcg'):.3f} |",
         "",
     ]
     return rows

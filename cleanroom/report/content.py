@@ -166,8 +166,8 @@ class Report(BaseModel):
                 f"{shared.shared_customers:,} of {shared.all_customers:,})"
             )
         if self.recommender is not None and self.recommender.recall:
-            lifts = ", ".join(f"{n} {r.lift:+.3f}" for n, r in self.recommender.recall.items())
-            lines.append(f"Joint recommender, Recall@{self.recommender.top_n} lift over each alone: {lifts}")
+            lifts = ", ".join(_sent_lift(n, r) for n, r in self.recommender.recall.items())
+            lines.append(f"Joint recommender, Recall@{self.recommender.top_n} over each alone: {lifts}")
         return lines
 
 
@@ -297,3 +297,12 @@ def _recommender_section(spec: CollaborationSpec, outcome: RecommenderOutcome) -
         delivered={shown(p).display_name: ok for p, ok in outcome.delivered.items()},
         recall={shown(p).display_name: r for p, r in outcome.recall.items()},
     )
+
+
+def _sent_lift(name: str, recall: PartyRecall) -> str:
+    """A retailer's gain in Recall@N over its own data alone, through the lists it sends its customers."""
+    if recall.delivered == "blend" and recall.blend_lift is not None:
+        return f"{name} {recall.blend_lift:+.3f} (the blend of joint and own)"
+    if recall.delivered == "own":
+        return f"{name} none (sends its own model's lists; the joint model's {recall.lift:+.3f})"
+    return f"{name} {recall.lift:+.3f}"
