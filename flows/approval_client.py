@@ -101,6 +101,12 @@ def resume_with(flow_run_id: str, signed: SignedDecision, patience: float = RESU
         try:
             resume_flow_run(UUID(flow_run_id), run_input=fields)
             return
+        except RuntimeError as exc:
+            # Prefect marks a run paused before it saves its form: a decision sent in between is
+            # refused ("Run input schema not found") and must be sent again, not lost.
+            if "schema not found" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
         except NotPausedError:
             with get_client(sync_client=True) as client:
                 state = client.read_flow_run(UUID(flow_run_id)).state

@@ -429,3 +429,25 @@ def test_the_lifecycle_reruns_with_the_combined_adjustments_up_to_the_spec_limit
     with pytest.raises(ReleaseRefused, match=r"the spec allows 1 re-run\(s\) of one run"):
         with_reruns(strict, attempt, logged.append)
     assert len(seen) == 2
+
+
+def test_a_decision_sent_while_the_run_is_still_pausing_is_sent_again(
+    prefect_api, small_spec, small_workspace, tmp_path, monkeypatch
+) -> None:
+    import prefect.flow_runs
+
+    real = prefect.flow_runs.resume_flow_run
+    refused: list[str] = []
+
+    def pausing_then_real(flow_run_id, run_input=None):  # type: ignore[no-untyped-def]
+        if not refused:  # what the server answers between the paused state and the saved form
+            refused.append(str(flow_run_id))
+            raise RuntimeError("Cannot resume this run: Run input schema not found.")
+        return real(flow_run_id, run_input=run_input)
+
+    monkeypatch.setattr(prefect.flow_runs, "resume_flow_run", pausing_then_real)
+    gate = Gate(small_spec, tmp_path / "pausing", small_workspace)
+    thread = play(gate, signed_by(gate, ANA, Decision.APPROVE), signed_by(gate, BO, Decision.APPROVE))
+    assert gate.run() == [ANA, BO]
+    thread.join(30)
+    assert not gate.errors and refused == [gate.flow_run_id]  # Ana's decision was refused once, then arrived
