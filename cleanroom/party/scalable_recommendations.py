@@ -202,28 +202,27 @@ def deliver(
 
 def evaluate(purchases: Purchases, lists: dict[str, np.ndarray], analysis: JointRecommender) -> PartyRecall:
     """Recall@N and NDCG@N on the customers with purchases after the holdout, for the joint model, the
-    same method trained on this party's data alone (`own`), their blend where given, and its own best
-    sellers, with 95% bootstrap intervals; the lifts over alone with their paired intervals. Each list
-    set ranks every customer."""
+    same method trained on this party's data alone (`own`), their blend, and its own best sellers, with
+    95% bootstrap intervals; the lifts over alone with their paired intervals. Each list set ranks every
+    customer."""
     evaluated = np.flatnonzero(np.diff(purchases.held_out.indptr) > 0)
     best = best_sellers(purchases.training, evaluated, analysis.top_n, analysis.exclude_bought)
     scored: dict[str, Ranked] = {
         "joint": ranked(lists["joint"][evaluated], purchases.held_out, evaluated),
         "alone": ranked(lists["own"][evaluated], purchases.held_out, evaluated),
         "popularity": ranked(best, purchases.held_out, evaluated),
+        "blend": ranked(lists["blend"][evaluated], purchases.held_out, evaluated),
     }
-    if "blend" in lists:
-        scored["blend"] = ranked(lists["blend"][evaluated], purchases.held_out, evaluated)
     intervals = {name: bootstrap(r) for name, r in scored.items()}
     _, low, high = paired_lift(scored["joint"], scored["alone"])
-    blend_lift = paired_lift(scored["blend"], scored["alone"])[1:] if "blend" in scored else None
+    _, blend_low, blend_high = paired_lift(scored["blend"], scored["alone"])
     return PartyRecall(
         joint=scored["joint"].recall,
         alone=scored["alone"].recall,
         popularity=scored["popularity"].recall,
         lift_interval=(low, high),
-        blend=scored["blend"].recall if "blend" in scored else None,
-        blend_lift_interval=blend_lift,
+        blend=scored["blend"].recall,
+        blend_lift_interval=(blend_low, blend_high),
         ndcg={name: float(r.ndcg.mean()) if r.ndcg.size else 0.0 for name, r in scored.items()},
         recall_interval={name: i["recall"] for name, i in intervals.items()},
         ndcg_interval={name: i["ndcg"] for name, i in intervals.items()},

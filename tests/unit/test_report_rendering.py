@@ -158,16 +158,7 @@ def test_the_scalable_recommender_section_says_per_retailer_whether_it_gains(sma
     report = build_report(
         spec, trend, "a" * 64, "run-1", _revealed(trend.cells), {}, recommender=_scalable_outcome(spec)
     )
-    page = tmp_path / "report.html"
-    page.write_bytes(render_html(report))
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    chromium(
-        f"--screenshot={ARTEFACTS / 'report-recommender.png'}",
-        "--window-size=1100,6000",
-        page.as_uri(),
-        profile=tmp_path / "p1",
-    )
-    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())).split())
+    text = _rendered_text(report, tmp_path, "report-recommender.png")
     names = [p.display_name for p in spec.data_parties]
     assert "310 of the 360 products in the shared catalogue were bought by enough customers" in text
     assert f"{names[0]} gains from the collaboration: Recall@10 +0.030 over its own data alone" in text
@@ -210,15 +201,7 @@ def test_a_retailer_sending_the_blend_is_judged_by_the_blends_lift(small_spec, t
         {},
         recommender=outcome.model_copy(update={"recall": blends}),
     )
-    page = tmp_path / "report.html"
-    page.write_bytes(render_html(report))
-    chromium(
-        f"--screenshot={ARTEFACTS / 'report-recommender-blend.png'}",
-        "--window-size=1100,6000",
-        page.as_uri(),
-        profile=tmp_path / "p1",
-    )
-    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())).split())
+    text = _rendered_text(report, tmp_path, "report-recommender-blend.png")
     names = [p.display_name for p in spec.data_parties]
     assert (
         f"{names[0]} gains from the collaboration: Recall@10 +0.040 over its own data alone with lists blending "
@@ -227,3 +210,14 @@ def test_a_retailer_sending_the_blend_is_judged_by_the_blends_lift(small_spec, t
     assert f"{names[1]} gains nothing measurable from the collaboration" in text  # sends the joint lists
     assert "lift: blend - alone" in text and "0.260 (0.240–0.280)" in text and "lists sent" in text
     assert '"Blend": the joint model' in text
+
+
+def _rendered_text(report, tmp_path: Path, screenshot: str) -> str:  # type: ignore[no-untyped-def]
+    """The page's visible text; a screenshot of it is kept in the test artefacts to look at."""
+    page = tmp_path / "report.html"
+    page.write_bytes(render_html(report))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    chromium(
+        f"--screenshot={ARTEFACTS / screenshot}", "--window-size=1100,6000", page.as_uri(), profile=tmp_path / "p1"
+    )
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())).split())
